@@ -1,0 +1,37 @@
+//! Offline Pod Security Standards evaluator.
+//!
+//! Given pod specs (Pods, workload templates, KubeRay RayCluster/RayJob/RayService), says which
+//! Pod Security checks fail, worded exactly as kube-apiserver's Pod Security admission words them
+//! (`k8s.io/pod-security-admission`), for a chosen apiserver build (see [`Evaluator`]).
+//!
+//! ```
+//! use pss::{Evaluator, LevelVersion};
+//! let pod = serde_json::json!({"spec": {"containers": [{"name": "c"}]}});
+//! let lv: LevelVersion = "baseline:latest".parse().unwrap();
+//! assert!(Evaluator::newest().evaluate_pod(&lv, &pod).allowed());
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod checks;
+mod eval;
+mod policy;
+mod templates;
+mod yaml;
+
+pub use eval::{
+    CheckFailure, EvalOptions, Evaluator, NEWEST_SERVER_MINOR, OLDEST_SERVER_MINOR, Verdict,
+    enforce_message, go_quote, parse_enforce_message, violates_message, would_violate_message,
+};
+pub use policy::{
+    AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL, Level,
+    LevelVersion, NamespacePolicy, ParseError, PolicyVersion, WARN_LEVEL_LABEL, WARN_VERSION_LABEL,
+};
+pub use templates::{PodTemplate, TemplateOptions, pod_templates};
+pub use yaml::{Entry, InputError, evaluate_yaml, render_text};
+
+/// IDs of every check modelled, in message order (baseline, then restricted; each sorted).
+pub fn check_ids() -> Vec<&'static str> {
+    checks::CHECKS.iter().map(|c| c.id).collect()
+}

@@ -1,0 +1,1 @@
+//! The simulated world (see issue "A simulated world").

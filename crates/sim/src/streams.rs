@@ -1,0 +1,265 @@
+//! `pods/exec` and `pods/portforward` over WebSocket, as kube-rs (and kubectl) speak them:
+//! channel-prefixed binary frames. Exec: subprotocol `v5.channel.k8s.io` (servers >= 1.29) or
+//! `v4.channel.k8s.io`; channels 1 stdout, 2 stderr, 3 status (a metav1.Status JSON: Success, or
+//! Failure/NonZeroExitCode with an `ExitCode` cause). Port-forward: `v4.channel.k8s.io`; channel
+//! 2i carries data of the i-th requested port and 2i+1 its errors; each channel first gets a
+//! frame with the port number (u16, little endian).
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http::{Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{Message, protocol::Role};
+
+use crate::apiserver::{AuditCtx, Body, audit_response_status, full, json_response, parse_resource_path};
+use crate::cluster::{Caller, Cluster};
+use crate::faults::Fault;
+use crate::ray::{self, ProcOut};
+use crate::store::Key;
+use crate::util::{self, Status};
+
+fn container_running(pod: &serde_json::Value, name: &str) -> bool {
+    pod.pointer("/status/containerStatuses")
+        .and_then(|c| c.as_array())
+        .is_some_and(|cs| cs.iter().any(|c| c["name"] == name && c.pointer("/state/running").is_some()))
+}
+
+pub async fn handle_upgrade(cl: Arc<Cluster>, caller: Caller, req: http::Request<Incoming>) -> Response<Body> {
+    let uri = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let Some(info) = parse_resource_path(req.method(), &uri) else {
+        return json_response(400, &Status::bad_request("websocket upgrade is only supported for pods/exec and pods/portforward").to_value(), &[], "");
+    };
+    let ax = AuditCtx::new(&cl, &caller, &uri, Some(&info), "");
+    let fail = |st: Status, ax: &AuditCtx| {
+        ax.emit(&cl, "ResponseComplete", Some(audit_response_status(st.code, &st.to_value())), &BTreeMap::new(), None, true);
+        json_response(st.code, &st.to_value(), &[], &ax.id)
+    };
+    if !(info.group.is_empty() && info.resource == "pods" && (info.subresource == "exec" || info.subresource == "portforward")) {
+        return fail(Status::bad_request("websocket upgrade is only supported for pods/exec and pods/portforward"), &ax);
+    }
+    let Some(pod) = cl.store.get(&Key::new("pods", &info.namespace, &info.name)) else {
+        return fail(Status::not_found("pods", "", &info.name), &ax);
+    };
+    let offered: Vec<String> = req
+        .headers()
+        .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|h| h.to_str().ok())
+        .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
+        .unwrap_or_default();
+    let Some(key) = req.headers().get(http::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()) else {
+        return fail(Status::bad_request("missing Sec-WebSocket-Key"), &ax);
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+    let containers = pod.pointer("/spec/containers").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+
+    let is_exec = info.subresource == "exec";
+    let protocol = if is_exec {
+        if offered.iter().any(|p| p == "v5.channel.k8s.io") && cl.version.minor >= 29 {
+            "v5.channel.k8s.io"
+        } else {
+            "v4.channel.k8s.io"
+        }
+    } else {
+        "v4.channel.k8s.io"
+    };
+    if !offered.is_empty() && !offered.iter().any(|p| p == protocol) {
+        return fail(Status::bad_request(format!("unable to upgrade connection: none of the offered subprotocols {offered:?} is supported")), &ax);
+    }
+
+    let phase = util::get_str(&pod, &["status", "phase"]).unwrap_or_default();
+    let mut exec_plan = None;
+    if is_exec {
+        let cname = info.q("container").map(String::from).unwrap_or_else(|| containers.first().and_then(|c| c["name"].as_str()).unwrap_or_default().to_string());
+        let Some(container) = containers.iter().find(|c| c["name"] == cname.as_str()).cloned() else {
+            return fail(Status::bad_request(format!("container {cname} is not valid for pod {}", info.name)), &ax);
+        };
+        if phase != "Running" || !container_running(&pod, &cname) {
+            return fail(Status::bad_request(format!("unable to upgrade connection: container not found (\"{cname}\")")), &ax);
+        }
+        let command = info.q_all("command");
+        if command.is_empty() {
+            return fail(Status::bad_request("you must specify at least 1 command"), &ax);
+        }
+        let stdout = info.q("stdout").is_some_and(|v| v == "true" || v == "1");
+        let stderr = info.q("stderr").is_some_and(|v| v == "true" || v == "1");
+        exec_plan = Some((container, command, stdout, stderr));
+    } else if phase != "Running" {
+        return fail(Status::bad_request(format!("unable to upgrade connection: pod not running: {phase}")), &ax);
+    }
+    let ports: Vec<u16> = info.q_all("ports").iter().flat_map(|p| p.split(',').filter_map(|x| x.trim().parse().ok()).collect::<Vec<u16>>()).collect();
+    if !is_exec && ports.is_empty() {
+        return fail(Status::bad_request("query parameter \"port\" is required"), &ax);
+    }
+
+    ax.emit(&cl, "ResponseStarted", Some(json!({"metadata": {}, "code": 101})), &BTreeMap::new(), None, true);
+    let ns = info.namespace.clone();
+    let name = info.name.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(req).await else { return };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        match exec_plan {
+            Some((container, command, so, se)) => exec_session(cl.clone(), ws, pod, container, command, so, se).await,
+            None => portforward_session(cl.clone(), ws, &ns, &name, ports).await,
+        }
+        ax.emit(&cl, "ResponseComplete", Some(json!({"metadata": {}, "code": 101})), &BTreeMap::new(), None, true);
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(http::header::UPGRADE, "websocket")
+        .header(http::header::CONNECTION, "Upgrade")
+        .header(http::header::SEC_WEBSOCKET_ACCEPT, accept)
+        .header(http::header::SEC_WEBSOCKET_PROTOCOL, protocol)
+        .body(full(Bytes::new()))
+        .expect("101 response")
+}
+
+fn frame(ch: u8, data: &[u8]) -> Message {
+    let mut v = Vec::with_capacity(data.len() + 1);
+    v.push(ch);
+    v.extend_from_slice(data);
+    Message::Binary(v.into())
+}
+
+/// The status written on channel 3 when the process ends (kubelet's remotecommand writeStatus).
+pub fn exit_status_json(code: i32, argv: &[String]) -> serde_json::Value {
+    if code == 0 {
+        json!({"metadata": {}, "status": "Success"})
+    } else {
+        json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", argv.join(" ")),
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
+        })
+    }
+}
+
+async fn exec_session(cl: Arc<Cluster>, ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, pod: serde_json::Value, container: serde_json::Value, argv: Vec<String>, want_out: bool, want_err: bool) {
+    let (mut sink, mut stream) = ws.split();
+    // Connection established: an empty frame on the lowest writable channel.
+    if sink.send(frame(1, &[])).await.is_err() {
+        return;
+    }
+    let mut rx = ray::run_command(cl.clone(), pod, container, argv.clone());
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(ProcOut::Stdout(b)) => { if want_out && sink.send(frame(1, &b)).await.is_err() { return; } }
+                Some(ProcOut::Stderr(b)) => { if want_err && sink.send(frame(2, &b)).await.is_err() { return; } }
+                Some(ProcOut::Exit(code)) => {
+                    let st = serde_json::to_vec(&exit_status_json(code, &argv)).expect("json");
+                    let _ = sink.send(frame(3, &st)).await;
+                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = sink.close().await;
+                    return;
+                }
+                None => return,
+            },
+            msg = stream.next() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                _ => {}
+            },
+            _ = cl.cancel.cancelled() => return,
+        }
+    }
+}
+
+async fn portforward_session(cl: Arc<Cluster>, ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, ns: &str, name: &str, ports: Vec<u16>) {
+    let (mut sink, mut stream) = ws.split();
+    for (i, p) in ports.iter().enumerate() {
+        let le = p.to_le_bytes();
+        if sink.send(frame((2 * i) as u8, &le)).await.is_err() || sink.send(frame((2 * i + 1) as u8, &le)).await.is_err() {
+            return;
+        }
+    }
+    let drop_once = cl.faults().once(Fault::PortForwardDroppedOnce, "port-forward");
+    let head = cl.ray_heads.lock().unwrap().get(&format!("{ns}/{name}")).cloned();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
+    let mut writers: BTreeMap<usize, tokio::io::WriteHalf<tokio::io::DuplexStream>> = BTreeMap::new();
+    for (i, p) in ports.iter().enumerate() {
+        match (&head, *p) {
+            (Some(h), ray::DASHBOARD_PORT) => {
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                if cl.faults().has(Fault::DashboardNeverAnswers) {
+                    tokio::spawn(async move {
+                        let mut server = server;
+                        let mut buf = vec![0u8; 4096];
+                        while let Ok(n) = server.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    });
+                } else {
+                    tokio::spawn(ray::serve_dashboard(h.clone(), server));
+                }
+                let (mut rd, wr) = tokio::io::split(client);
+                writers.insert(i, wr);
+                let tx = out_tx.clone();
+                let ch = (2 * i) as u8;
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        match rd.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if tx.send(frame(ch, &buf[..n])).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+            _ => {
+                let msg = format!(
+                    "error forwarding port {p} to pod {}, uid : failed to execute portforward in network namespace \"/var/run/netns/cni-{}\": failed to connect to localhost:{p} inside namespace \"{}\", IPv4: dial tcp4 127.0.0.1:{p}: connect: connection refused IPv6 dial tcp6 [::1]:{p}: connect: connection refused ",
+                    util::new_uid().replace('-', ""),
+                    util::new_uid(),
+                    util::new_uid().replace('-', "")
+                );
+                let _ = out_tx.send(frame((2 * i + 1) as u8, msg.as_bytes())).await;
+            }
+        }
+    }
+    drop(out_tx);
+    let mut out_open = true;
+    loop {
+        tokio::select! {
+            m = out_rx.recv(), if out_open => match m {
+                Some(m) => { if sink.send(m).await.is_err() { return; } }
+                None => out_open = false,
+            },
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) if !b.is_empty() => {
+                    if drop_once {
+                        // Fault: the connection dies after the client's first bytes.
+                        return;
+                    }
+                    let ch = b[0] as usize;
+                    if ch % 2 == 0 {
+                        if let Some(w) = writers.get_mut(&(ch / 2)) {
+                            if b.len() > 1 && w.write_all(&b[1..]).await.is_err() {
+                                writers.remove(&(ch / 2));
+                            }
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    let _ = sink.close().await;
+                    return;
+                }
+                _ => {}
+            },
+            _ = cl.cancel.cancelled() => return,
+        }
+    }
+}

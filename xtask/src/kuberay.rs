@@ -1,0 +1,76 @@
+//! KubeRay's vocabulary: how the operator names and labels a RayCluster's pods, and how it reports
+//! a pod it could not create (kuberay-ray-facts.md §2, §3).
+
+use k8s_openapi::api::core::v1::Event;
+use kube::api::DynamicObject;
+
+use crate::kube_api::custom_conditions;
+
+/// Head pods are created with `generateName: <cluster>-head-`.
+pub fn head_pod_prefix(cluster: &str) -> String {
+    format!("{cluster}-head-")
+}
+
+/// Selects every pod of a RayCluster.
+pub fn cluster_selector(cluster: &str) -> String {
+    format!("ray.io/cluster={cluster}")
+}
+
+pub const NODE_TYPE_LABEL: &str = "ray.io/node-type";
+
+/// The Warning event reason of a failed head pod create (KubeRay ≥ 1.2.2).
+pub const FAILED_TO_CREATE_HEAD_POD: &str = "FailedToCreateHeadPod";
+/// The condition reason of the same failure (`ReplicaFailure`, KubeRay ≥ 1.2).
+pub const FAILED_CREATE_HEAD_POD: &str = "FailedCreateHeadPod";
+
+/// The operator's Warning event about a head pod it could not create, if `event` is one.
+pub fn head_pod_failure_event(event: &Event, cluster: &str) -> Option<String> {
+    (event.involved_object.name.as_deref() == Some(cluster)
+        && event.reason.as_deref() == Some(FAILED_TO_CREATE_HEAD_POD)
+        && event.type_.as_deref() == Some("Warning"))
+    .then(|| format!("Warning {FAILED_TO_CREATE_HEAD_POD}: {}", event.message.clone().unwrap_or_default()))
+}
+
+/// The RayCluster's `ReplicaFailure` condition with reason `FailedCreateHeadPod`, if set.
+pub fn head_pod_failure_condition(raycluster: &DynamicObject) -> Option<String> {
+    custom_conditions(raycluster).into_iter().find_map(|(ty, status, reason, message)| {
+        (ty == "ReplicaFailure" && status == "True" && reason == FAILED_CREATE_HEAD_POD).then(|| {
+            // The message is `FailedCreateHeadPod\n<API error>` (errors.Join).
+            let detail = message.lines().filter(|l| l.trim() != FAILED_CREATE_HEAD_POD).collect::<Vec<_>>().join(" ");
+            format!("condition ReplicaFailure ({FAILED_CREATE_HEAD_POD}): {detail}")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warning_event_is_recognised() {
+        let e: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "raycluster-complete.1", "namespace": "pod-security"},
+            "involvedObject": {"kind": "RayCluster", "name": "raycluster-complete", "namespace": "pod-security"},
+            "reason": "FailedToCreateHeadPod", "type": "Warning",
+            "message": "Failed to create head Pod pod-security/, pods \"raycluster-complete-head-fkbf5\" is forbidden: violates PodSecurity …"
+        }))
+        .unwrap();
+        let r = head_pod_failure_event(&e, "raycluster-complete").unwrap();
+        assert!(r.starts_with("Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, pods"), "{r}");
+        assert!(head_pod_failure_event(&e, "other").is_none());
+    }
+
+    #[test]
+    fn the_replica_failure_condition_is_recognised() {
+        let rc: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "raycluster-complete"},
+            "status": {"conditions": [
+                {"type": "HeadPodReady", "status": "False", "reason": "HeadPodNotFound", "message": "Head Pod not found"},
+                {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreateHeadPod",
+                 "message": "FailedCreateHeadPod\npods \"raycluster-complete-head-x\" is forbidden: violates PodSecurity …"}]}
+        }))
+        .unwrap();
+        let r = head_pod_failure_condition(&rc).unwrap();
+        assert_eq!(r, "condition ReplicaFailure (FailedCreateHeadPod): pods \"raycluster-complete-head-x\" is forbidden: violates PodSecurity …");
+    }
+}

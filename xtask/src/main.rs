@@ -1,0 +1,329 @@
+//! `cargo xtask`: the KubeRay Pod Security tutorial, end to end.
+//!
+//! See <https://github.com/matklad/cargo-xtask>. Subcommands:
+//! - `e2e`: run the tutorial on a fresh kind cluster and assert every outcome it promises;
+//! - `pss`: predict offline which Pod Security checks manifests violate;
+//! - `sim`: run `e2e` against the simulated world (crates/sim).
+//!
+//! Data flows one way: scenario file → plan → runner → evidence → verdict → report.
+
+mod audit;
+mod cmd;
+mod dashboard;
+mod dry_run;
+mod helm;
+mod kind;
+mod kube_api;
+mod kuberay;
+mod manifest;
+mod plan;
+mod pod_security;
+mod progress;
+mod report;
+mod runner;
+mod scenario;
+mod steps;
+mod verdict;
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes: 0 passed, 1 a step failed, 2 bad input or usage, 130 interrupted.
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "The KubeRay Pod Security tutorial, end to end", arg_required_else_help = true)]
+struct Xtask {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the tutorial on a fresh kind cluster and assert every outcome it promises.
+    E2e(E2eArgs),
+    /// Predict offline which Pod Security checks the pod templates in manifests violate.
+    Pss(PssArgs),
+    /// Run `cargo xtask e2e` against the simulated world (not a real cluster).
+    Sim(SimArgs),
+}
+
+#[derive(clap::Args)]
+struct E2eArgs {
+    /// The scenario file (steps and expectations). Its paths resolve against its `root`.
+    #[arg(long, value_name = "PATH", default_value_os_t = project_root().join("scenarios/pod-security.yaml"))]
+    scenario: PathBuf,
+    /// Print the run as the shell commands a person would type; touch nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Use an existing kind cluster of the scenario's name instead of failing (it is kept).
+    #[arg(long)]
+    reuse_cluster: bool,
+    /// Keep the kind cluster at the end.
+    #[arg(long)]
+    keep_cluster: bool,
+    /// kind cluster name (default: the scenario's).
+    #[arg(long, value_name = "NAME")]
+    cluster_name: Option<String>,
+    /// kind node image, e.g. kindest/node:v1.35.0@sha256:… (default: the scenario's).
+    #[arg(long, value_name = "IMAGE", env = "E2E_NODE_IMAGE")]
+    node_image: Option<String>,
+    /// KubeRay Helm chart version (default: the scenario's).
+    #[arg(long, value_name = "VERSION", env = "E2E_KUBERAY_VERSION")]
+    kuberay_version: Option<String>,
+    /// Install the operator from this local chart directory instead of the Helm repository.
+    #[arg(long, value_name = "PATH", env = "E2E_KUBERAY_CHART")]
+    kuberay_chart: Option<PathBuf>,
+    /// Ray image for the compliant RayCluster (default: the scenario's).
+    #[arg(long, value_name = "IMAGE", env = "E2E_RAY_IMAGE")]
+    ray_image: Option<String>,
+    /// Write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// Write the report as JUnit XML (one testcase per step).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct PssArgs {
+    /// Pod Security level.
+    #[arg(long, default_value = "restricted", value_parser = ["baseline", "restricted"])]
+    level: String,
+    /// Policy version: latest or v1.N.
+    #[arg(long, default_value = "latest")]
+    version: String,
+    /// Kubernetes version of the API server that evaluates (decides what `latest` means and the
+    /// wording), e.g. 1.26 (default: the newest modelled).
+    #[arg(long, value_name = "1.N")]
+    kubernetes: Option<String>,
+    /// Don't model the wait-gcs-ready init container KubeRay injects into worker pods (older operators).
+    #[arg(long)]
+    no_ray_init_container: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Manifests (multi-document YAML).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// A fault to inject (repeatable); see --list-faults.
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<String>,
+    /// List the faults the world can inject and the outcome each must produce.
+    #[arg(long)]
+    list_faults: bool,
+    /// Arguments for `cargo xtask e2e`.
+    #[arg(last = true, value_name = "E2E ARGS")]
+    e2e_args: Vec<String>,
+}
+
+/// The repository root: the parent of this crate's directory.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let args = Xtask::parse();
+    match args.command {
+        Command::E2e(a) => e2e(a),
+        Command::Pss(a) => pss(a),
+        Command::Sim(a) => sim(a),
+    }
+}
+
+fn e2e(a: E2eArgs) -> ExitCode {
+    let loaded = match scenario::load(&a.scenario) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let overrides = plan::Overrides {
+        cluster_name: a.cluster_name,
+        node_image: a.node_image,
+        kuberay_version: a.kuberay_version,
+        kuberay_chart: a.kuberay_chart,
+        ray_image: a.ray_image,
+        reuse_cluster: a.reuse_cluster,
+        keep_cluster: a.keep_cluster,
+    };
+    if let Some(dir) = &overrides.kuberay_chart {
+        if !dir.join("Chart.yaml").is_file() {
+            eprintln!("error: --kuberay-chart {}: no Chart.yaml there", dir.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    let plan = match plan::build(&loaded, &overrides) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if a.dry_run {
+        return match dry_run::render(&plan) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let report = match runtime.block_on(runner::run(&plan)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    println!("\n{}", report.table());
+    let mut code = if report.interrupted {
+        EXIT_INTERRUPTED
+    } else if report.passed() {
+        0
+    } else {
+        EXIT_FAILED
+    };
+    for (path, write) in [
+        (&a.report_json, RunReportWriter::Json),
+        (&a.junit, RunReportWriter::Junit),
+    ] {
+        if let Some(path) = path {
+            let r = match write {
+                RunReportWriter::Json => report.write_json(path),
+                RunReportWriter::Junit => report.write_junit(path),
+            };
+            if let Err(e) = r {
+                eprintln!("error: {e:#}");
+                if code == 0 {
+                    code = EXIT_FAILED;
+                }
+            }
+        }
+    }
+    // Leftover work (watch tasks, port-forward listeners) ends with the runtime, not later.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+enum RunReportWriter {
+    Json,
+    Junit,
+}
+
+fn pss(a: PssArgs) -> ExitCode {
+    let lv: pss::LevelVersion = match format!("{}:{}", a.level, a.version).parse() {
+        Ok(lv) => lv,
+        Err(e) => {
+            eprintln!("error: --version {}: {e}", a.version);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let evaluator = match &a.kubernetes {
+        None => pss::Evaluator::newest(),
+        Some(v) => match v.trim_start_matches('v').strip_prefix("1.").and_then(|m| m.parse::<u32>().ok()) {
+            Some(minor) => pss::Evaluator::for_server_minor(minor),
+            None => {
+                eprintln!("error: --kubernetes {v}: write 1.N, e.g. 1.26");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
+    let opts = pss::TemplateOptions { ray_wait_gcs_ready: !a.no_ray_init_container };
+    let mut entries = Vec::new();
+    for path in &a.paths {
+        let label = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {label}: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        match pss::evaluate_yaml(&label, &text, &evaluator, &lv, &opts) {
+            Ok(e) => entries.extend(e),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    match a.format {
+        Format::Text => print!("{}", pss::render_text(&entries)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into())),
+    }
+    if entries.iter().all(|e| e.allowed) { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) }
+}
+
+/// Builds the simulated world and runs this very binary's `e2e` inside it.
+fn sim(a: SimArgs) -> ExitCode {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let release = !cfg!(debug_assertions);
+    let mut build = std::process::Command::new(&cargo);
+    build.args(["build", "--quiet", "--package", "sim", "--bins"]).current_dir(project_root());
+    if release {
+        build.arg("--release");
+    }
+    match build.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            eprintln!("error: building the simulated world failed ({s})");
+            return ExitCode::from(EXIT_FAILED);
+        }
+        Err(e) => {
+            eprintln!("error: cannot run cargo: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    }
+    let me = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find this program: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let sim_bin = me.with_file_name(format!("sim{}", std::env::consts::EXE_SUFFIX));
+    let mut run = std::process::Command::new(&sim_bin);
+    if a.list_faults {
+        run.arg("list-faults");
+    } else {
+        run.arg("run");
+        for f in &a.faults {
+            run.args(["--fault", f]);
+        }
+        run.arg("--").arg(&me).arg("e2e").args(&a.e2e_args);
+    }
+    match run.status() {
+        Ok(s) => ExitCode::from(s.code().map(|c| c as u8).unwrap_or(EXIT_INTERRUPTED)),
+        Err(e) => {
+            eprintln!("error: cannot run {}: {e}", sim_bin.display());
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}

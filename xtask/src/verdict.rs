@@ -1,0 +1,402 @@
+//! Evidence rules: from what was observed to a verdict. Pure functions, so that each rule the
+//! tutorial's claims rest on is unit-tested without a cluster.
+//!
+//! "Nothing happened" is never evidence. A rejection needs positive evidence (a Pod Security 403 in
+//! the audit log and the operator saying its pod create failed) and the absence of pods over a
+//! settle window; a run needs Ready pods and their allowed creates in the audit log; a script
+//! needs its own exit code, whatever the dashboard says.
+
+use crate::{
+    audit::{AdmittedPodCreate, PsaRejection},
+    dashboard::RayJob,
+};
+
+/// Where a step stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    /// Not decided yet: what is still awaited.
+    Pending(String),
+    /// Proven, with the evidence.
+    Passed(Vec<String>),
+    /// Disproven, with why.
+    Failed(String),
+}
+
+/// What step 5.1 has seen since it applied the RayCluster.
+#[derive(Debug, Default, Clone)]
+pub struct RejectionEvidence {
+    /// Pod Security 403s for this cluster's head pods (from the audit log).
+    pub rejections: Vec<PsaRejection>,
+    /// The operator's report: its Warning event, or the RayCluster's ReplicaFailure condition.
+    pub operator_report: Option<String>,
+    /// Pods of this cluster that exist or existed.
+    pub pods_seen: Vec<String>,
+    /// Whether the settle window has passed since the positive evidence was complete.
+    pub settled: bool,
+}
+
+/// What the rejection must look like.
+#[derive(Debug, Clone)]
+pub struct RejectionExpectation {
+    /// The namespace's enforce policy as the message quotes it, e.g. `restricted:latest`.
+    pub policy: String,
+    /// The offline evaluator's prediction of the head pod's detail, when available.
+    pub predicted_detail: Option<String>,
+}
+
+pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judgement {
+    if !e.pods_seen.is_empty() {
+        return Judgement::Failed(format!(
+            "pods were admitted ({}): Pod Security did not reject them",
+            e.pods_seen.join(", ")
+        ));
+    }
+    let mut missing = Vec::new();
+    let rejection = e.rejections.last();
+    if rejection.is_none() {
+        missing.push("a Pod Security 403 for the head pod in the audit log");
+    }
+    if e.operator_report.is_none() {
+        missing.push("the operator's FailedToCreateHeadPod event or ReplicaFailure condition");
+    }
+    let Some(r) = rejection else { return Judgement::Pending(missing.join(" and ")) };
+    if r.policy != x.policy {
+        return Judgement::Failed(format!("pod {} was rejected under {:?}, expected {:?}", r.pod_name, r.policy, x.policy));
+    }
+    if let Some(predicted) = &x.predicted_detail {
+        if &r.detail != predicted {
+            return Judgement::Failed(format!(
+                "the API server's reasons differ from the prediction.\n  audit log: {}\n  predicted: {predicted}",
+                r.detail
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        return Judgement::Pending(missing.join(" and "));
+    }
+    if !e.settled {
+        return Judgement::Pending("no pod to appear during the settle window".into());
+    }
+    let mut evidence = vec![
+        format!(
+            "audit: {} pod create(s) refused with 403, e.g. pods \"{}\" by {}: violates PodSecurity \"{}\": {}",
+            e.rejections.len(),
+            r.pod_name,
+            r.username,
+            r.policy,
+            r.detail
+        ),
+        format!("operator: {}", e.operator_report.as_deref().unwrap_or_default()),
+        "pods: none with the cluster's label during the settle window".into(),
+    ];
+    if x.predicted_detail.is_some() {
+        evidence.push("the 403's reasons equal the offline prediction".into());
+    }
+    Judgement::Passed(evidence)
+}
+
+/// What step 5.2 has seen since it applied the RayCluster.
+#[derive(Debug, Default, Clone)]
+pub struct AdmissionEvidence {
+    pub ready_heads: Vec<String>,
+    pub ready_workers: Vec<String>,
+    /// Allowed pod creates in the namespace since the apply (from the audit log).
+    pub creates: Vec<AdmittedPodCreate>,
+    /// Pod Security 403s for this cluster's pods since the apply.
+    pub rejections: Vec<PsaRejection>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdmissionExpectation {
+    pub heads: usize,
+    pub workers: usize,
+    pub policy: String,
+}
+
+pub fn judge_admission(e: &AdmissionEvidence, x: &AdmissionExpectation) -> Judgement {
+    if let Some(r) = e.rejections.last() {
+        return Judgement::Failed(format!(
+            "pods \"{}\" is forbidden: violates PodSecurity \"{}\": {}",
+            r.pod_name, r.policy, r.detail
+        ));
+    }
+    if let Some(c) = e.creates.iter().find(|c| c.audit_violations.is_some()) {
+        return Judgement::Failed(format!(
+            "a pod create by {} was allowed but audited: {}",
+            c.username,
+            c.audit_violations.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some(c) = e.creates.iter().find(|c| c.enforce_policy.as_deref() != Some(x.policy.as_str())) {
+        return Judgement::Failed(format!(
+            "a pod create by {} was evaluated under enforce-policy {:?}, expected {:?}",
+            c.username, c.enforce_policy, x.policy
+        ));
+    }
+    let want = x.heads + x.workers;
+    let mut missing = Vec::new();
+    if e.ready_heads.len() != x.heads || e.ready_workers.len() != x.workers {
+        missing.push(format!(
+            "{} head and {} worker pod(s) Running and Ready (now {} and {})",
+            x.heads,
+            x.workers,
+            e.ready_heads.len(),
+            e.ready_workers.len()
+        ));
+    }
+    if e.creates.len() < want {
+        missing.push(format!("{want} allowed pod creates in the audit log (now {})", e.creates.len()));
+    }
+    if !missing.is_empty() {
+        return Judgement::Pending(missing.join(" and "));
+    }
+    Judgement::Passed(vec![
+        format!("pods Running and Ready: head {}; worker {}", e.ready_heads.join(", "), e.ready_workers.join(", ")),
+        format!(
+            "audit: {} pod create(s) allowed under enforce-policy {} with no audit-violations (by {})",
+            e.creates.len(),
+            x.policy,
+            dedup(e.creates.iter().map(|c| c.username.as_str())).join(", ")
+        ),
+    ])
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// What a command run in a pod must show.
+#[derive(Debug, Clone)]
+pub struct ExecExpectation {
+    pub command_line: String,
+    pub exit_code: i32,
+    pub stdout: Option<regex::Regex>,
+    pub dashboard_status: Option<String>,
+}
+
+/// Judges an exec from its exit code, its output and, if asked, the dashboard's DRIVER job.
+/// The exit code is checked first and on its own: the dashboard cannot vouch for it.
+pub fn judge_exec(
+    x: &ExecExpectation,
+    exit_code: i32,
+    stdout: &str,
+    stderr: &str,
+    dashboard_job: Option<&RayJob>,
+) -> Judgement {
+    let job_text = dashboard_job.map(|j| format!("the dashboard lists DRIVER job {} as {}", j.id(), j.status));
+    if exit_code != x.exit_code {
+        let tail = last_lines(if stderr.trim().is_empty() { stdout } else { stderr }, 3);
+        let mut msg = format!("`{}` exited {exit_code}, expected {}", x.command_line, x.exit_code);
+        if let Some(t) = &job_text {
+            msg.push_str(&format!(
+                "; {t}, but a DRIVER job's status does not reflect the script's exit code"
+            ));
+        }
+        msg.push_str(&format!("; last output: {tail}"));
+        return Judgement::Failed(msg);
+    }
+    if let Some(re) = &x.stdout {
+        if !re.is_match(stdout) {
+            return Judgement::Failed(format!(
+                "`{}` exited {exit_code} but its stdout does not match /{}/; last output: {}",
+                x.command_line,
+                re.as_str(),
+                last_lines(stdout, 3)
+            ));
+        }
+    }
+    let mut evidence = vec![format!("exec: `{}` exited {exit_code} (from the exec status channel)", x.command_line)];
+    if let Some(re) = &x.stdout {
+        evidence.push(format!("stdout matches /{}/: {}", re.as_str(), matching_line(stdout, re)));
+    }
+    if let Some(want) = &x.dashboard_status {
+        match dashboard_job {
+            None => return Judgement::Pending(format!("a DRIVER job with entrypoint `{}` in /api/jobs/", x.command_line)),
+            Some(j) if !j.is_terminal() => {
+                return Judgement::Pending(format!("DRIVER job {} to finish (now {})", j.id(), j.status));
+            }
+            Some(j) if &j.status != want => {
+                return Judgement::Failed(format!("the dashboard lists DRIVER job {} as {}, expected {want}", j.id(), j.status));
+            }
+            Some(_) => evidence.push(format!("dashboard: {}", job_text.unwrap_or_default())),
+        }
+    }
+    Judgement::Passed(evidence)
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(n)..];
+    if tail.is_empty() { "(none)".into() } else { tail.join(" ⏎ ") }
+}
+
+fn matching_line(text: &str, re: &regex::Regex) -> String {
+    let line = text.lines().find(|l| re.is_match(l)).unwrap_or("").trim();
+    if line.chars().count() > 160 { format!("{}…", line.chars().take(160).collect::<String>()) } else { line.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::tests::HEAD_DETAIL;
+
+    fn rejection(pod: &str, detail: &str) -> PsaRejection {
+        PsaRejection {
+            pod_name: pod.into(),
+            policy: "restricted:latest".into(),
+            detail: detail.into(),
+            username: "system:serviceaccount:pod-security:kuberay-operator".into(),
+        }
+    }
+
+    fn expect(predicted: Option<&str>) -> RejectionExpectation {
+        RejectionExpectation { policy: "restricted:latest".into(), predicted_detail: predicted.map(str::to_string) }
+    }
+
+    fn complete() -> RejectionEvidence {
+        RejectionEvidence {
+            rejections: vec![rejection("raycluster-complete-head-fkbf5", HEAD_DETAIL)],
+            operator_report: Some("Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, …".into()),
+            pods_seen: vec![],
+            settled: true,
+        }
+    }
+
+    #[test]
+    fn rejection_needs_audit_and_operator_evidence_and_a_quiet_settle_window() {
+        assert!(matches!(judge_rejection(&complete(), &expect(Some(HEAD_DETAIL))), Judgement::Passed(_)));
+
+        let mut e = complete();
+        e.rejections.clear();
+        let Judgement::Pending(w) = judge_rejection(&e, &expect(None)) else { panic!() };
+        assert!(w.contains("403"), "{w}");
+
+        let mut e = complete();
+        e.operator_report = None;
+        let Judgement::Pending(w) = judge_rejection(&e, &expect(None)) else { panic!() };
+        assert!(w.contains("FailedToCreateHeadPod"), "{w}");
+
+        let mut e = complete();
+        e.settled = false;
+        assert_eq!(judge_rejection(&e, &expect(None)), Judgement::Pending("no pod to appear during the settle window".into()));
+    }
+
+    #[test]
+    fn nothing_happening_is_not_a_rejection() {
+        let quiet = RejectionEvidence { settled: true, ..Default::default() };
+        assert!(matches!(judge_rejection(&quiet, &expect(None)), Judgement::Pending(_)));
+    }
+
+    #[test]
+    fn an_admitted_pod_fails_at_once() {
+        let mut e = complete();
+        e.pods_seen = vec!["raycluster-complete-head-x".into()];
+        let Judgement::Failed(m) = judge_rejection(&e, &expect(None)) else { panic!() };
+        assert!(m.contains("pods were admitted (raycluster-complete-head-x)"), "{m}");
+    }
+
+    #[test]
+    fn the_reasons_must_equal_the_prediction() {
+        let predicted = HEAD_DETAIL.replace("ray-head", "ray-other");
+        let Judgement::Failed(m) = judge_rejection(&complete(), &expect(Some(&predicted))) else { panic!() };
+        assert!(m.contains("differ from the prediction"), "{m}");
+        let wrong_policy = RejectionExpectation { policy: "baseline:latest".into(), predicted_detail: None };
+        assert!(matches!(judge_rejection(&complete(), &wrong_policy), Judgement::Failed(_)));
+    }
+
+    fn allowed(user: &str) -> AdmittedPodCreate {
+        AdmittedPodCreate { username: user.into(), enforce_policy: Some("restricted:latest".into()), audit_violations: None }
+    }
+
+    fn admission_expect() -> AdmissionExpectation {
+        AdmissionExpectation { heads: 1, workers: 1, policy: "restricted:latest".into() }
+    }
+
+    #[test]
+    fn admission_needs_ready_pods_and_allowed_creates() {
+        let op = "system:serviceaccount:pod-security:kuberay-operator";
+        let mut e = AdmissionEvidence {
+            ready_heads: vec!["h".into()],
+            ready_workers: vec!["w".into()],
+            creates: vec![allowed(op), allowed(op)],
+            rejections: vec![],
+        };
+        let Judgement::Passed(ev) = judge_admission(&e, &admission_expect()) else { panic!() };
+        assert!(ev[1].contains("2 pod create(s) allowed under enforce-policy restricted:latest"), "{ev:?}");
+
+        e.creates.pop();
+        let Judgement::Pending(w) = judge_admission(&e, &admission_expect()) else { panic!() };
+        assert!(w.contains("2 allowed pod creates in the audit log (now 1)"), "{w}");
+
+        e.creates.push(allowed(op));
+        e.ready_workers.clear();
+        assert!(matches!(judge_admission(&e, &admission_expect()), Judgement::Pending(_)));
+    }
+
+    #[test]
+    fn admission_fails_on_a_rejection_or_an_audit_violation() {
+        let detail = r#"runAsNonRoot != true (pod or container "ray-head" must set securityContext.runAsNonRoot=true)"#;
+        let e = AdmissionEvidence { rejections: vec![rejection("raycluster-pod-security-head-abcde", detail)], ..Default::default() };
+        let Judgement::Failed(m) = judge_admission(&e, &admission_expect()) else { panic!() };
+        assert!(m.contains("runAsNonRoot"), "{m}");
+
+        let mut audited = allowed("op");
+        audited.audit_violations = Some("would violate PodSecurity \"restricted:latest\": seccompProfile (…)".into());
+        let e = AdmissionEvidence { creates: vec![audited], ..Default::default() };
+        assert!(matches!(judge_admission(&e, &admission_expect()), Judgement::Failed(_)));
+
+        let mut privileged = allowed("op");
+        privileged.enforce_policy = Some("privileged:latest".into());
+        let e = AdmissionEvidence { creates: vec![privileged], ..Default::default() };
+        assert!(matches!(judge_admission(&e, &admission_expect()), Judgement::Failed(_)));
+    }
+
+    fn driver(status: &str) -> RayJob {
+        serde_json::from_value(serde_json::json!({
+            "type": "DRIVER", "job_id": "04000000", "status": status, "entrypoint": "python3 samples/xgboost_example.py"
+        }))
+        .unwrap()
+    }
+
+    fn xgboost() -> ExecExpectation {
+        ExecExpectation {
+            command_line: "python3 samples/xgboost_example.py".into(),
+            exit_code: 0,
+            stdout: Some(regex::Regex::new("'valid-error'").unwrap()),
+            dashboard_status: Some("SUCCEEDED".into()),
+        }
+    }
+
+    #[test]
+    fn a_failed_script_fails_even_when_the_dashboard_says_succeeded() {
+        let stderr = "TypeError: XGBoostTrainer.__init__() missing 1 required positional argument: 'train_loop_per_worker'";
+        let Judgement::Failed(m) = judge_exec(&xgboost(), 1, "", stderr, Some(&driver("SUCCEEDED"))) else { panic!() };
+        assert!(m.contains("exited 1, expected 0"), "{m}");
+        assert!(m.contains("DRIVER job 04000000 as SUCCEEDED"), "{m}");
+        assert!(m.contains("train_loop_per_worker"), "{m}");
+    }
+
+    #[test]
+    fn a_good_run_needs_its_output_and_a_finished_driver_job() {
+        let out = "…\n{'train-logloss': 0.01, 'train-error': 0.0, 'valid-logloss': 0.08, 'valid-error': 0.03}\n";
+        assert!(matches!(judge_exec(&xgboost(), 0, out, "", Some(&driver("SUCCEEDED"))), Judgement::Passed(_)));
+        assert!(matches!(judge_exec(&xgboost(), 0, out, "", Some(&driver("RUNNING"))), Judgement::Pending(_)));
+        assert!(matches!(judge_exec(&xgboost(), 0, out, "", None), Judgement::Pending(_)));
+        assert!(matches!(judge_exec(&xgboost(), 0, out, "", Some(&driver("STOPPED"))), Judgement::Failed(_)));
+        assert!(matches!(judge_exec(&xgboost(), 0, "no metrics", "", Some(&driver("SUCCEEDED"))), Judgement::Failed(_)));
+    }
+
+    #[test]
+    fn pip_needs_only_its_exit_code() {
+        let pip = ExecExpectation { command_line: "pip3 install jsonpatch".into(), exit_code: 0, stdout: None, dashboard_status: None };
+        assert!(matches!(judge_exec(&pip, 0, "Successfully installed jsonpatch-1.33", "", None), Judgement::Passed(_)));
+        let Judgement::Failed(m) = judge_exec(&pip, 1, "", "ERROR: Could not find a version", None) else { panic!() };
+        assert!(m.contains("exited 1"), "{m}");
+    }
+}
