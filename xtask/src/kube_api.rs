@@ -415,6 +415,13 @@ pub fn pod_names_stream(client: &Client, ns: &str, selector: &str) -> impl futur
         .map_err(anyhow::Error::from)
 }
 
+/// Watches the pods matching `selector`: every add, change and delete.
+pub fn pod_events(client: &Client, ns: &str, selector: &str) -> impl futures::Stream<Item = Result<watcher::Event<Pod>>> + Send + use<> {
+    watcher(Api::<Pod>::namespaced(client.clone(), ns), watcher::Config::default().labels(selector))
+        .default_backoff()
+        .map_err(anyhow::Error::from)
+}
+
 /// Watches a custom object by name and yields every version of it.
 pub fn object_stream(api: Api<DynamicObject>, name: &str) -> impl futures::Stream<Item = Result<DynamicObject>> + Send + use<> {
     watcher(api, watcher::Config::default().fields(&format!("metadata.name={name}")))
@@ -471,8 +478,8 @@ mod tests {
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .unwrap();
-        assert_eq!(service_target(&svc, 8265, &[pod.clone()]).unwrap(), ("head-x".to_string(), 18265));
-        assert_eq!(service_target(&svc, 6379, &[pod.clone()]).unwrap().1, 6379);
+        assert_eq!(service_target(&svc, 8265, std::slice::from_ref(&pod)).unwrap(), ("head-x".to_string(), 18265));
+        assert_eq!(service_target(&svc, 6379, std::slice::from_ref(&pod)).unwrap().1, 6379);
         assert!(service_target(&svc, 10001, &[pod]).is_err());
     }
 }

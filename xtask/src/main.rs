@@ -163,12 +163,11 @@ fn e2e(a: E2eArgs) -> ExitCode {
         reuse_cluster: a.reuse_cluster,
         keep_cluster: a.keep_cluster,
     };
-    if let Some(dir) = &overrides.kuberay_chart {
-        if !dir.join("Chart.yaml").is_file() {
+    if let Some(dir) = &overrides.kuberay_chart
+        && !dir.join("Chart.yaml").is_file() {
             eprintln!("error: --kuberay-chart {}: no Chart.yaml there", dir.display());
             return ExitCode::from(EXIT_USAGE);
         }
-    }
     let plan = match plan::build(&loaded, &overrides) {
         Ok(p) => p,
         Err(e) => {

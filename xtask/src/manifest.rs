@@ -61,11 +61,10 @@ pub fn set_ray_image(objects: &mut [DynamicObject], image: &str) -> Vec<String> 
                     continue;
                 };
                 for c in containers {
-                    if let Some(old) = c.get("image").and_then(Value::as_str).map(str::to_string) {
-                        if old != image && !replaced.contains(&old) {
+                    if let Some(old) = c.get("image").and_then(Value::as_str).map(str::to_string)
+                        && old != image && !replaced.contains(&old) {
                             replaced.push(old);
                         }
-                    }
                     c["image"] = Value::String(image.to_string());
                 }
             }

@@ -215,8 +215,8 @@ pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioErr
     let mut chart = None;
     for step in &steps {
         match &step.action {
-            Action::ApplyRejected { manifest, policy, .. } => rejected.push((manifest.clone(), policy.clone())),
-            Action::ApplyAdmitted(a) => admitted.push((a.manifest.clone(), a.ray_image.clone(), a.policy.clone())),
+            Action::ApplyRejected { manifest, policy, .. } => rejected.push((manifest.clone(), *policy)),
+            Action::ApplyAdmitted(a) => admitted.push((a.manifest.clone(), a.ray_image.clone(), a.policy)),
             Action::HelmInstall { install, .. } => chart = Some((install.clone(), policy_in(&install.namespace))),
             _ => {}
         }

@@ -56,11 +56,10 @@ impl Status {
             s.awaiting = what.clone();
             changed
         };
-        if changed {
-            if let Some(Line::Plain(prefix)) = &self.line {
+        if changed
+            && let Some(Line::Plain(prefix)) = &self.line {
                 eprintln!("  {prefix} awaiting {what}");
             }
-        }
         self.redraw();
     }
 

@@ -61,7 +61,7 @@ impl RunReport {
             let lines: Vec<&str> = if s.outcome == Outcome::Passed {
                 s.evidence.iter().map(String::as_str).collect()
             } else {
-                vec![s.message.as_str()]
+                s.message.lines().map(str::trim).collect()
             };
             let mut lines = lines.into_iter();
             out.push_str(&format!("{:<5} {:<id_w$} {:<7} {:>8}  {}\n", s.doc, s.id, s.outcome.mark(), time, lines.next().unwrap_or("")));

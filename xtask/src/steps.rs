@@ -11,11 +11,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::Pod;
-use kube::{
-    Client, ResourceExt,
-    api::Api,
-    runtime::{WatchStreamExt, watcher},
-};
+use kube::{Client, ResourceExt, runtime::watcher};
 use xshell::Shell;
 
 use crate::{
@@ -94,7 +90,13 @@ impl<'p> Session<'p> {
 
     async fn preflight(&mut self, p: &Preflight, status: &Status) -> Result<Vec<String>> {
         let mut evidence = Vec::new();
-        let minor_text = p.server_minor.map(|m| format!("Kubernetes 1.{m} rules")).unwrap_or_else(|| "the newest rules".into());
+        let minor_text = match p.server_minor {
+            Some(m) => {
+                let rules = pss::Evaluator::for_server_minor(m).effective_version(pss::PolicyVersion::Latest);
+                format!("as a Kubernetes 1.{m} API server evaluates it: latest = v1.{rules} rules")
+            }
+            None => "with the newest rules modelled".into(),
+        };
         for (path, policy) in &p.rejected {
             status.awaiting(format!("a prediction for {}", path.display()));
             let preds = pod_security::predict(&manifest::read(path)?, p.server_minor, policy);
@@ -317,18 +319,16 @@ impl<'p> Session<'p> {
                     Ok(names) => { status.observed(format!("pod appeared: {}", names.join(", "))); seen.pods_seen.extend(names) }
                     Err(e) => status.observed(format!("pod watch error (retrying): {e}")),
                 },
-                Some(e) = events.next() => if let Ok(e) = e {
-                    if let Some(report) = kuberay::head_pod_failure_event(&e, raycluster) {
+                Some(e) = events.next() => if let Ok(e) = e
+                    && let Some(report) = kuberay::head_pod_failure_event(&e, raycluster) {
                         status.observed(report.clone());
                         seen.operator_report = Some(report);
-                    }
-                },
-                Some(o) = rc_versions.next() => if let Ok(o) = o {
-                    if let (None, Some(report)) = (&seen.operator_report, kuberay::head_pod_failure_condition(&o)) {
+                    },
+                Some(o) = rc_versions.next() => if let Ok(o) = o
+                    && let (None, Some(report)) = (&seen.operator_report, kuberay::head_pod_failure_condition(&o)) {
                         status.observed(report.clone());
                         seen.operator_report = Some(report);
-                    }
-                },
+                    },
                 _ = audit_tick.tick() => {
                     let all = self.audit_events().await?;
                     let fresh = &all[cursor.min(all.len())..];
@@ -359,10 +359,7 @@ impl<'p> Session<'p> {
 
         let expectation = AdmissionExpectation { heads: a.heads, workers: a.workers, policy: a.policy.to_string() };
         let prefix = format!("{}-", a.raycluster);
-        let api = Api::<Pod>::namespaced(client.clone(), &a.namespace);
-        let mut pod_events = watcher(api, watcher::Config::default().labels(&kuberay::cluster_selector(&a.raycluster)))
-            .default_backoff()
-            .boxed();
+        let mut pod_events = kube_api::pod_events(&client, &a.namespace, &kuberay::cluster_selector(&a.raycluster)).boxed();
         let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
         let mut audit_tick = tokio::time::interval(AUDIT_POLL);
         let mut seen = AdmissionEvidence::default();

@@ -63,14 +63,13 @@ pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judge
     if r.policy != x.policy {
         return Judgement::Failed(format!("pod {} was rejected under {:?}, expected {:?}", r.pod_name, r.policy, x.policy));
     }
-    if let Some(predicted) = &x.predicted_detail {
-        if &r.detail != predicted {
+    if let Some(predicted) = &x.predicted_detail
+        && &r.detail != predicted {
             return Judgement::Failed(format!(
                 "the API server's reasons differ from the prediction.\n  audit log: {}\n  predicted: {predicted}",
                 r.detail
             ));
         }
-    }
     if !missing.is_empty() {
         return Judgement::Pending(missing.join(" and "));
     }
@@ -201,8 +200,8 @@ pub fn judge_exec(
         msg.push_str(&format!("; last output: {tail}"));
         return Judgement::Failed(msg);
     }
-    if let Some(re) = &x.stdout {
-        if !re.is_match(stdout) {
+    if let Some(re) = &x.stdout
+        && !re.is_match(stdout) {
             return Judgement::Failed(format!(
                 "`{}` exited {exit_code} but its stdout does not match /{}/; last output: {}",
                 x.command_line,
@@ -210,7 +209,6 @@ pub fn judge_exec(
                 last_lines(stdout, 3)
             ));
         }
-    }
     let mut evidence = vec![format!("exec: `{}` exited {exit_code} (from the exec status channel)", x.command_line)];
     if let Some(re) = &x.stdout {
         evidence.push(format!("stdout matches /{}/: {}", re.as_str(), matching_line(stdout, re)));

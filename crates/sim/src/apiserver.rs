@@ -4,7 +4,6 @@
 //! the WebSocket upgrades for `pods/exec` and `pods/portforward` (handed to `streams`).
 
 use bytes::Bytes;
-use futures::StreamExt;
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -638,7 +637,7 @@ fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) 
             let line = json!({"type": typ, "object": served(&def, obj)});
             Bytes::from(format!("{line}\n"))
         };
-        let mut handle = |ev: &crate::store::WatchEvent, seen: &mut HashSet<Key>| -> Option<Bytes> {
+        let handle = |ev: &crate::store::WatchEvent, seen: &mut HashSet<Key>| -> Option<Bytes> {
             if ev.key.res != def.storage || ns.as_ref().is_some_and(|n| *n != ev.key.ns) {
                 return None;
             }

@@ -249,12 +249,12 @@ async fn xgboost(cl: &Arc<Cluster>, head: Option<Arc<RayHead>>, tx: &mpsc::Sende
     cl.env.sleep(total / 5).await;
     let _ = tx.send(err(line(&ray_ts(), "INFO", "tune.py:218", "Initializing Ray automatically.For cluster usage or custom Ray initialization, call `ray.init(...)` before `Tuner(...)`."))).await;
     let _ = tx.send(out("== Status ==\nCurrent time: running\nMemory usage on this node: 3.1/31.3 GiB \nUsing FIFO scheduling algorithm.\nLogical resource usage: 2.0/2 CPUs, 0/0 GPUs\nResult logdir: /home/ray/ray_results/XGBoostTrainer_2023-06-01_00-00-00\nNumber of trials: 1/1 (1 RUNNING)\n\n".into())).await;
-    let rounds = 20;
+    let rounds: u32 = 20;
     for r in 0..rounds {
         cl.env.sleep(total / (rounds * 2)).await;
-        let ll = 0.46 * (0.8f64).powi(r) + 0.012;
-        let vl = 0.48 * (0.81f64).powi(r) + 0.075;
-        let _ = tx.send(err(format!("(_RemoteRayXGBoostActor pid=1731, ip={ip}) [{r}]\ttrain-logloss:{ll:.5}\ttrain-error:{:.5}\tvalid-logloss:{vl:.5}\tvalid-error:{:.5}\n", 0.03 * (0.85f64).powi(r), 0.047 - 0.0009 * r as f64))).await;
+        let ll = 0.46 * (0.8f64).powi(r as i32) + 0.012;
+        let vl = 0.48 * (0.81f64).powi(r as i32) + 0.075;
+        let _ = tx.send(err(format!("(_RemoteRayXGBoostActor pid=1731, ip={ip}) [{r}]\ttrain-logloss:{ll:.5}\ttrain-error:{:.5}\tvalid-logloss:{vl:.5}\tvalid-error:{:.5}\n", 0.03 * (0.85f64).powi(r as i32), 0.047 - 0.0009 * r as f64))).await;
     }
     cl.env.sleep(total / 4).await;
     let _ = tx.send(err(line(&ray_ts(), "INFO", "tune.py:945", "Total run time: 18.62 seconds (18.38 seconds for the tuning loop)."))).await;

@@ -1,0 +1,115 @@
+//! Fake `docker` CLI: `version` and `exec <node> cat <file>` (plus `ls`) on the kind node
+//! containers of the world.
+
+use std::sync::Arc;
+
+use crate::faults::Fault;
+use crate::kind::node_path_to_host;
+use crate::world::{Invocation, ToolOutput, World};
+
+pub const DOCKER_VERSION: &str = "27.3.1";
+
+pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
+    let a: Vec<&str> = inv.args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["version", "--format", f] | ["version", "-f", f] => {
+            let out = f.replace("{{.Server.Version}}", DOCKER_VERSION).replace("{{.Client.Version}}", DOCKER_VERSION).replace("{{ .Server.Version }}", DOCKER_VERSION);
+            ToolOutput::ok(format!("{out}\n"))
+        }
+        ["version"] => ToolOutput::ok(format!(
+            "Client: Docker Engine - Community\n Version:           {DOCKER_VERSION}\n API version:       1.47\n Go version:        go1.22.7\n OS/Arch:           linux/amd64\n\nServer: Docker Engine - Community\n Engine:\n  Version:          {DOCKER_VERSION}\n  API version:      1.47 (minimum version 1.24)\n  Go version:       go1.22.7\n  OS/Arch:          linux/amd64\n"
+        )),
+        ["ps", ..] => {
+            let mut out = "CONTAINER ID   IMAGE                  COMMAND                  CREATED         STATUS         PORTS                       NAMES\n".to_string();
+            for c in world.clusters.lock().unwrap().values() {
+                let port = c.addr.lock().unwrap().map(|a| a.port()).unwrap_or(0);
+                out.push_str(&format!("{:12}   {:20}   \"/usr/local/bin/entr…\"   2 minutes ago   Up 2 minutes   127.0.0.1:{port}->6443/tcp   {}\n", &crate::cluster::uid_for(&c.node_name).replace('-', "")[..12], c.image.split('@').next().unwrap_or_default(), c.node_name));
+            }
+            ToolOutput::ok(out)
+        }
+        ["exec", rest @ ..] => exec(world, rest),
+        [cmd, ..] => ToolOutput::fail(format!("docker: '{cmd}' is not a docker command.\nSee 'docker --help'\n"), 1),
+        [] => ToolOutput::ok("Usage:  docker [OPTIONS] COMMAND\n"),
+    }
+}
+
+fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
+    let mut i = 0;
+    while i < rest.len() && rest[i].starts_with('-') {
+        // Options with a value.
+        if matches!(rest[i], "-u" | "--user" | "-w" | "--workdir" | "-e" | "--env") {
+            i += 1;
+        }
+        i += 1;
+    }
+    let Some(container) = rest.get(i) else {
+        return ToolOutput::fail("\"docker exec\" requires at least 2 arguments.\nSee 'docker exec --help'.\n", 1);
+    };
+    let cmd = &rest[i + 1..];
+    if cmd.is_empty() {
+        return ToolOutput::fail("\"docker exec\" requires at least 2 arguments.\nSee 'docker exec --help'.\n", 1);
+    }
+    let Some(c) = world.cluster_by_node(container) else {
+        return ToolOutput::fail(format!("Error response from daemon: No such container: {container}\n"), 1);
+    };
+    match cmd {
+        ["cat", files @ ..] => {
+            let mut out = String::new();
+            let mut err = String::new();
+            let mut code = 0;
+            for f in files {
+                let host = node_path_to_host(&c.mounts, &c.node_root, f);
+                let is_audit = c.audit.as_ref().is_some_and(|a| a.path == host);
+                if is_audit && world.env.faults.has(Fault::AuditLogUnreadable) {
+                    err.push_str(&format!("cat: {f}: Permission denied\n"));
+                    code = 1;
+                    continue;
+                }
+                match std::fs::read(&host) {
+                    Ok(b) if host.is_file() => out.push_str(&String::from_utf8_lossy(&b)),
+                    Ok(_) | Err(_) if host.is_dir() => {
+                        err.push_str(&format!("cat: {f}: Is a directory\n"));
+                        code = 1;
+                    }
+                    _ => {
+                        err.push_str(&format!("cat: {f}: No such file or directory\n"));
+                        code = 1;
+                    }
+                }
+            }
+            ToolOutput { stdout: out, stderr: err, code }
+        }
+        ["ls", paths @ ..] => {
+            let mut out = String::new();
+            for p in paths.iter().filter(|p| !p.starts_with('-')) {
+                let host = node_path_to_host(&c.mounts, &c.node_root, p);
+                match std::fs::read_dir(&host) {
+                    Ok(rd) => {
+                        let mut names: Vec<String> = rd.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect();
+                        // extraMounts directly under this dir.
+                        for (cp, _) in &c.mounts {
+                            if let Some(n) = cp.strip_prefix(&format!("{}/", p.trim_end_matches('/'))) {
+                                if !n.contains('/') && !names.iter().any(|x| x == n) {
+                                    names.push(n.to_string());
+                                }
+                            }
+                        }
+                        names.sort();
+                        for n in names {
+                            out.push_str(&n);
+                            out.push('\n');
+                        }
+                    }
+                    Err(_) if host.is_file() => out.push_str(&format!("{p}\n")),
+                    Err(_) => return ToolOutput { stdout: out, stderr: format!("ls: cannot access '{p}': No such file or directory\n"), code: 2 },
+                }
+            }
+            ToolOutput::ok(out)
+        }
+        [prog, ..] => ToolOutput::fail(
+            format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{prog}\": executable file not found in $PATH: unknown\n"),
+            126,
+        ),
+        [] => unreachable!(),
+    }
+}

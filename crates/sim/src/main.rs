@@ -1,0 +1,68 @@
+//! `sim` binary: `sim run …`, `sim list-faults`; invoked as `kind`, `helm` or `docker` (argv[0],
+//! via the symlinks `sim run` puts first on PATH) it is that fake tool.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use sim::faults::{self, Fault};
+
+#[derive(Parser)]
+#[command(name = "sim", about = "A simulated kind/Kubernetes/KubeRay/Ray world for the xtask e2e harness (not a real cluster)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the world and run PROGRAM in it (fake kind/helm/docker first on PATH).
+    Run {
+        /// Inject a fault (repeatable); see `sim list-faults`.
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<String>,
+        /// Multiply every simulated latency by F (default 0.1).
+        #[arg(long, value_name = "F", default_value_t = 0.1)]
+        latency_scale: f64,
+        /// Keep the world's files (invocations.jsonl, node filesystems) in DIR.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
+    },
+    /// Print `NAME expect=pass|fail` per fault.
+    ListFaults,
+}
+
+fn main() {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let base = std::path::Path::new(&argv0).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    if matches!(base.as_str(), "kind" | "helm" | "docker") {
+        let code = rt.block_on(sim::control::tool_main(&base, std::env::args().skip(1).collect()));
+        std::process::exit(code);
+    }
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::ListFaults => {
+            for l in faults::list_lines() {
+                println!("{l}");
+            }
+        }
+        Cmd::Run { faults: names, latency_scale, state_dir, program } => {
+            let mut fs = vec![];
+            for n in names {
+                match Fault::parse(&n) {
+                    Some(f) => fs.push(f),
+                    None => {
+                        eprintln!("sim: unknown fault {n:?} (see `sim list-faults`)");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            let code = rt.block_on(sim::run::run(sim::run::RunOptions { faults: fs, latency_scale, state_dir, program }));
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            std::process::exit(code);
+        }
+    }
+}

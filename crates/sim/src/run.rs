@@ -1,0 +1,116 @@
+//! `sim run`: start the world, put the fake tools first on PATH, run the program under test as a
+//! child (in its own process group), forward SIGINT/SIGTERM to it, exit with its status.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::control::{CONTROL_ADDR_FILE, STATE_DIR_ENV};
+use crate::faults::{Fault, Faults};
+use crate::world::World;
+
+pub struct RunOptions {
+    pub faults: Vec<Fault>,
+    pub latency_scale: f64,
+    /// Keep the world's files here (invocations.jsonl, cluster node rootfs) instead of a temp dir.
+    pub state_dir: Option<PathBuf>,
+    pub program: Vec<String>,
+}
+
+/// Start a world (control endpoint + tool bin dir) in this process. Returns the world and the bin dir.
+pub async fn start_world(state_dir: &Path, faults: Vec<Fault>, scale: f64, tool_binary: &Path) -> std::io::Result<(Arc<World>, PathBuf)> {
+    std::fs::create_dir_all(state_dir)?;
+    let world = World::new(state_dir.to_path_buf(), Faults::new(faults), scale);
+    let addr = crate::control::serve(world.clone()).await?;
+    std::fs::write(state_dir.join(CONTROL_ADDR_FILE), addr.to_string())?;
+    std::fs::write(state_dir.join("faults"), world.env.faults.names().join("\n"))?;
+    let bin = state_dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    for tool in ["kind", "helm", "docker"] {
+        let link = bin.join(tool);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(tool_binary, &link)?;
+    }
+    Ok((world, bin))
+}
+
+pub async fn run(opts: RunOptions) -> i32 {
+    let (_tmp, state_dir) = match &opts.state_dir {
+        Some(d) => (None, d.clone()),
+        None => match tempfile::Builder::new().prefix("sim-world-").tempdir() {
+            Ok(t) => {
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+            Err(e) => {
+                eprintln!("sim: cannot create a state dir: {e}");
+                return 2;
+            }
+        },
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("sim: cannot find my own binary: {e}");
+            return 2;
+        }
+    };
+    let (world, bin) = match start_world(&state_dir, opts.faults.clone(), opts.latency_scale, &exe).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("sim: cannot start the world: {e}");
+            return 2;
+        }
+    };
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin.clone()];
+    paths.extend(std::env::split_paths(&path));
+    let new_path = std::env::join_paths(paths).expect("PATH");
+    let Some((prog, args)) = opts.program.split_first() else {
+        eprintln!("sim: no program given (usage: sim run [--fault NAME]... -- PROGRAM ARGS...)");
+        return 2;
+    };
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args).env("PATH", new_path).env(STATE_DIR_ENV, &state_dir).process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sim: cannot run {prog}: {e}");
+            return 127;
+        }
+    };
+    let pid = child.id().map(|p| p as i32);
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s,
+            _ = sigint.recv() => forward(pid, libc::SIGINT),
+            _ = sigterm.recv() => forward(pid, libc::SIGTERM),
+        }
+    };
+    world.shutdown();
+    match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (s.code(), s.signal()) {
+                (Some(c), _) => c,
+                (None, Some(sig)) => 128 + sig,
+                _ => 1,
+            }
+        }
+        Err(e) => {
+            eprintln!("sim: waiting for {prog}: {e}");
+            1
+        }
+    }
+}
+
+fn forward(pid: Option<i32>, sig: i32) {
+    if let Some(p) = pid {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(p, sig);
+        }
+    }
+}
