@@ -1,6 +1,6 @@
 //! Evaluates every upstream PSA fixture and prints how long it took.
 //!
-//! `CARGO_TARGET_DIR=/work/target-pss cargo run --release -p pss --example conformance_timing`
+//! `cargo run --release -p pss --example conformance_timing`
 //! (optionally pass the fixtures directory as the first argument).
 
 use std::path::{Path, PathBuf};
