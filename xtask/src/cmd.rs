@@ -22,10 +22,12 @@ impl Output {
     pub fn success(&self) -> bool {
         self.status.success()
     }
-    /// The last non-empty line of stderr, else of stdout: what a failure message should quote.
+    /// What a failure message should quote: the first `ERROR…`/`Error…` line of stderr (how kind,
+    /// helm and docker state their failure), else the last non-empty line of stderr, else of stdout.
     pub fn last_words(&self) -> String {
+        let stated = self.stderr.lines().map(str::trim).find(|l| l.starts_with("ERROR") || l.starts_with("Error"));
         let pick = |s: &str| s.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string());
-        pick(&self.stderr).or_else(|| pick(&self.stdout)).unwrap_or_else(|| "(no output)".into())
+        stated.map(str::to_string).or_else(|| pick(&self.stderr)).or_else(|| pick(&self.stdout)).unwrap_or_else(|| "(no output)".into())
     }
 }
 
@@ -120,6 +122,15 @@ mod tests {
         let c: Command = xshell::cmd!(sh, "sh -c 'echo out; echo first >&2; echo last words >&2; exit 3'").into();
         let err = c.checked().await.unwrap_err().to_string();
         assert!(err.contains("exited with code 3: last words"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_stated_error_line_wins_over_the_last_line() {
+        let sh = xshell::Shell::new().unwrap();
+        let script = "echo ' ✗ Starting control-plane' >&2; echo 'ERROR: failed to create cluster: failed to init node with kubeadm' >&2; echo 'timed out waiting for the condition' >&2; exit 1";
+        let c: Command = xshell::cmd!(sh, "sh -c {script}").into();
+        let err = c.checked().await.unwrap_err().to_string();
+        assert!(err.ends_with("exited with code 1: ERROR: failed to create cluster: failed to init node with kubeadm"), "{err}");
     }
 
     #[tokio::test]

@@ -22,9 +22,16 @@ pub struct Outcome {
 
 fn namespace_policy(cl: &Cluster, ns: &str) -> pss::NamespacePolicy {
     let labels = if cl.faults().has(Fault::PsaLabelsIgnored) {
+        cl.faults().hit(
+            Fault::PsaLabelsIgnored,
+            &format!("namespace {ns}: labels ignored"),
+        );
         BTreeMap::new()
     } else {
-        cl.store.get(&Key::new("namespaces", "", ns)).map(|n| util::labels_of(&n)).unwrap_or_default()
+        cl.store
+            .get(&Key::new("namespaces", "", ns))
+            .map(|n| util::labels_of(&n))
+            .unwrap_or_default()
     };
     pss::NamespacePolicy::from_labels(&labels)
 }
@@ -43,29 +50,41 @@ pub fn admit_pod_create(cl: &Cluster, ns: &str, pod: &Value) -> Result<Outcome, 
     let ev = evaluator(cl);
     let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
     let mut out = Outcome::default();
-    out.annotations.insert(ENFORCE_POLICY.into(), policy.enforce.to_string());
+    out.annotations
+        .insert(ENFORCE_POLICY.into(), policy.enforce.to_string());
     for e in &policy.errors {
-        out.annotations.insert("pod-security.kubernetes.io/error".into(), e.clone());
+        out.annotations
+            .insert("pod-security.kubernetes.io/error".into(), e.clone());
     }
     if !is_privileged(&policy.audit) {
         let v = ev.evaluate_pod(&policy.audit, pod);
         if !v.allowed() {
-            out.annotations
-                .insert(AUDIT_VIOLATIONS.into(), pss::would_violate_message(&policy.audit, &v.forbidden_detail()));
+            out.annotations.insert(
+                AUDIT_VIOLATIONS.into(),
+                pss::would_violate_message(&policy.audit, &v.forbidden_detail()),
+            );
         }
     }
     if !is_privileged(&policy.enforce) {
         let v = ev.evaluate_pod(&policy.enforce, pod);
         if !v.allowed() {
             let msg = pss::enforce_message(name, &policy.enforce, &v.forbidden_detail());
-            let st = Status::failure(403, "Forbidden", msg, Some(json!({"name": name, "kind": "pods"})));
+            let st = Status::failure(
+                403,
+                "Forbidden",
+                msg,
+                Some(json!({"name": name, "kind": "pods"})),
+            );
             return Err((st, out));
         }
     }
     if !is_privileged(&policy.warn) {
         let v = ev.evaluate_pod(&policy.warn, pod);
         if !v.allowed() {
-            out.warnings.push(pss::would_violate_message(&policy.warn, &v.forbidden_detail()));
+            out.warnings.push(pss::would_violate_message(
+                &policy.warn,
+                &v.forbidden_detail(),
+            ));
         }
     }
     Ok(out)
@@ -74,9 +93,9 @@ pub fn admit_pod_create(cl: &Cluster, ns: &str, pod: &Value) -> Result<Outcome, 
 /// The pod template of a workload resource the PodSecurity plugin inspects.
 pub fn workload_template(group: &str, resource: &str, obj: &Value) -> Option<Value> {
     let t = match (group, resource) {
-        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") | ("batch", "jobs") | ("", "replicationcontrollers") => {
-            obj.pointer("/spec/template")
-        }
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets")
+        | ("batch", "jobs")
+        | ("", "replicationcontrollers") => obj.pointer("/spec/template"),
         ("batch", "cronjobs") => obj.pointer("/spec/jobTemplate/spec/template"),
         ("", "podtemplates") => obj.get("template"),
         _ => None,
@@ -93,14 +112,19 @@ pub fn admit_workload(cl: &Cluster, ns: &str, template: &Value) -> Outcome {
     if !is_privileged(&policy.audit) {
         let v = ev.evaluate_pod_with(&policy.audit, template, &opts);
         if !v.allowed() {
-            out.annotations
-                .insert(AUDIT_VIOLATIONS.into(), pss::would_violate_message(&policy.audit, &v.forbidden_detail()));
+            out.annotations.insert(
+                AUDIT_VIOLATIONS.into(),
+                pss::would_violate_message(&policy.audit, &v.forbidden_detail()),
+            );
         }
     }
     if !is_privileged(&policy.warn) {
         let v = ev.evaluate_pod_with(&policy.warn, template, &opts);
         if !v.allowed() {
-            out.warnings.push(pss::would_violate_message(&policy.warn, &v.forbidden_detail()));
+            out.warnings.push(pss::would_violate_message(
+                &policy.warn,
+                &v.forbidden_detail(),
+            ));
         }
     }
     out
@@ -108,7 +132,11 @@ pub fn admit_workload(cl: &Cluster, ns: &str, template: &Value) -> Outcome {
 
 /// Namespace create/update: invalid PSA labels are rejected (422); raising the enforce level
 /// warns about existing pods that would violate it.
-pub fn admit_namespace(cl: &Cluster, old: Option<&Value>, new: &Value) -> Result<Vec<String>, Status> {
+pub fn admit_namespace(
+    cl: &Cluster,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<Vec<String>, Status> {
     if cl.faults().has(Fault::PsaLabelsIgnored) {
         return Ok(vec![]);
     }
@@ -141,10 +169,11 @@ pub fn admit_namespace(cl: &Cluster, old: Option<&Value>, new: &Value) -> Result
         }
         let v = ev.evaluate_pod(&policy.enforce, p);
         if !v.allowed() {
-            by_reasons
-                .entry(v.forbidden_reasons())
-                .or_default()
-                .push(util::get_str(p, &["metadata", "name"]).unwrap_or_default().to_string());
+            by_reasons.entry(v.forbidden_reasons()).or_default().push(
+                util::get_str(p, &["metadata", "name"])
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
     }
     if by_reasons.is_empty() {

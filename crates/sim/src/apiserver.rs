@@ -1,4 +1,4 @@
-//! The fake kube-apiserver: HTTP/1.1 on 127.0.0.1, JSON only. Routing of `/api` and `/apis`
+//! The fake kube-apiserver: HTTPS (HTTP/1.1) on 127.0.0.1, JSON only. Routing of `/api` and `/apis`
 //! paths, discovery, CRUD + list + watch + merge-patch + server-side apply, PodSecurity admission,
 //! audit logging per the cluster's policy, fault injection (429/503 bursts, dropped watches), and
 //! the WebSocket upgrades for `pods/exec` and `pods/portforward` (handed to `streams`).
@@ -40,6 +40,7 @@ pub async fn start(cl: Arc<Cluster>) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     *cl.addr.lock().unwrap() = Some(addr);
     let cancel = cl.cancel.clone();
+    let acceptor = crate::tls::acceptor();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -48,7 +49,9 @@ pub async fn start(cl: Arc<Cluster>) -> std::io::Result<SocketAddr> {
                     let Ok((stream, peer)) = acc else { continue };
                     let cl = cl.clone();
                     let cancel = cl.cancel.clone();
+                    let acceptor = acceptor.clone();
                     tokio::spawn(async move {
+                        let Ok(stream) = acceptor.accept(stream).await else { return };
                         let svc = hyper::service::service_fn(move |req| {
                             let cl = cl.clone();
                             async move { Ok::<_, std::convert::Infallible>(external(cl, peer, req).await) }
@@ -73,7 +76,11 @@ fn unauthorized() -> Response<Body> {
     json_response(401, &st.to_value(), &[], "")
 }
 
-async fn external(cl: Arc<Cluster>, _peer: SocketAddr, req: http::Request<Incoming>) -> Response<Body> {
+async fn external(
+    cl: Arc<Cluster>,
+    _peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> Response<Body> {
     let token = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -104,7 +111,11 @@ async fn external(cl: Arc<Cluster>, _peer: SocketAddr, req: http::Request<Incomi
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let uri = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| parts.uri.path().to_string());
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
     serve(&cl, &caller, &parts.method, &uri, &parts.headers, body).await
 }
 
@@ -118,12 +129,24 @@ pub struct CallResult {
 
 /// In-process API call through the full request path (admission, audit) for a component
 /// running "inside" the cluster (controllers, kubelet, operator).
-pub async fn call(cl: &Arc<Cluster>, caller: &Caller, method: Method, uri: &str, content_type: &str, body: Option<&Value>) -> CallResult {
+pub async fn call(
+    cl: &Arc<Cluster>,
+    caller: &Caller,
+    method: Method,
+    uri: &str,
+    content_type: &str,
+    body: Option<&Value>,
+) -> CallResult {
     let mut headers = HeaderMap::new();
     if !content_type.is_empty() {
-        headers.insert(http::header::CONTENT_TYPE, content_type.parse().expect("content type"));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            content_type.parse().expect("content type"),
+        );
     }
-    let bytes = body.map(|b| Bytes::from(serde_json::to_vec(b).expect("json"))).unwrap_or_default();
+    let bytes = body
+        .map(|b| Bytes::from(serde_json::to_vec(b).expect("json")))
+        .unwrap_or_default();
     let resp = serve(cl, caller, &method, uri, &headers, bytes).await;
     let code = resp.status().as_u16();
     let warnings = resp
@@ -132,8 +155,17 @@ pub async fn call(cl: &Arc<Cluster>, caller: &Caller, method: Method, uri: &str,
         .iter()
         .filter_map(|h| h.to_str().ok().map(String::from))
         .collect();
-    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    CallResult { code, body: serde_json::from_slice(&body).unwrap_or(Value::Null), warnings }
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    CallResult {
+        code,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        warnings,
+    }
 }
 
 pub fn percent_decode(s: &str) -> String {
@@ -143,8 +175,9 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -183,25 +216,46 @@ pub struct ReqInfo {
 
 impl ReqInfo {
     pub fn q(&self, k: &str) -> Option<&str> {
-        self.query.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(kk, _)| kk == k)
+            .map(|(_, v)| v.as_str())
     }
     pub fn q_all(&self, k: &str) -> Vec<String> {
-        self.query.iter().filter(|(kk, _)| kk == k).map(|(_, v)| v.clone()).collect()
+        self.query
+            .iter()
+            .filter(|(kk, _)| kk == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
 /// Parse a resource path (`/api/v1/namespaces/ns/pods/name/exec`). None for non-resource paths.
 pub fn parse_resource_path(method: &Method, uri: &str) -> Option<ReqInfo> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match segs.as_slice() {
         ["api", v, rest @ ..] if !rest.is_empty() => ("".to_string(), v.to_string(), rest.to_vec()),
-        ["apis", g, v, rest @ ..] if !rest.is_empty() => (g.to_string(), v.to_string(), rest.to_vec()),
+        ["apis", g, v, rest @ ..] if !rest.is_empty() => {
+            (g.to_string(), v.to_string(), rest.to_vec())
+        }
         _ => return None,
     };
-    let mut info = ReqInfo { group, version, query: parse_query(query), ..Default::default() };
+    let mut info = ReqInfo {
+        group,
+        version,
+        query: parse_query(query),
+        ..Default::default()
+    };
     let rest: Vec<String> = rest.iter().map(|s| percent_decode(s)).collect();
-    let parts: Vec<String> = if rest[0] == "namespaces" && rest.len() >= 3 && !(rest.len() == 3 && (rest[2] == "status" || rest[2] == "finalize")) {
+    let parts: Vec<String> = if rest[0] == "namespaces"
+        && rest.len() >= 3
+        && !(rest.len() == 3 && (rest[2] == "status" || rest[2] == "finalize"))
+    {
         info.namespace = rest[1].clone();
         rest[2..].to_vec()
     } else {
@@ -244,15 +298,26 @@ pub fn parse_resource_path(method: &Method, uri: &str) -> Option<ReqInfo> {
     Some(info)
 }
 
-pub fn json_response(code: u16, body: &Value, warnings: &[String], audit_id: &str) -> Response<Body> {
+pub fn json_response(
+    code: u16,
+    body: &Value,
+    warnings: &[String],
+    audit_id: &str,
+) -> Response<Body> {
     let mut b = Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::CACHE_CONTROL, "no-cache, private");
     if !audit_id.is_empty() {
         b = b.header("Audit-Id", audit_id);
-        b = b.header("X-Kubernetes-Pf-Flowschema-Uid", crate::cluster::uid_for("flowschema/exempt"));
-        b = b.header("X-Kubernetes-Pf-Prioritylevel-Uid", crate::cluster::uid_for("prioritylevel/exempt"));
+        b = b.header(
+            "X-Kubernetes-Pf-Flowschema-Uid",
+            crate::cluster::uid_for("flowschema/exempt"),
+        );
+        b = b.header(
+            "X-Kubernetes-Pf-Prioritylevel-Uid",
+            crate::cluster::uid_for("prioritylevel/exempt"),
+        );
     }
     for w in warnings {
         // k8s.io/apimachinery/pkg/util/net NewWarningHeader: `299 - "<quoted text>"`.
@@ -276,7 +341,13 @@ pub struct AuditCtx {
 }
 
 impl AuditCtx {
-    pub fn new(cl: &Cluster, caller: &Caller, uri: &str, info: Option<&ReqInfo>, nonresource_verb: &str) -> AuditCtx {
+    pub fn new(
+        cl: &Cluster,
+        caller: &Caller,
+        uri: &str,
+        info: Option<&ReqInfo>,
+        nonresource_verb: &str,
+    ) -> AuditCtx {
         let path = uri.split('?').next().unwrap_or(uri);
         let (level, omit) = match &cl.audit {
             None => (Level::None, vec![]),
@@ -312,7 +383,9 @@ impl AuditCtx {
             id: util::new_uid(),
             received: util::now_rfc3339_micro(),
             uri: uri.to_string(),
-            verb: info.map(|i| i.verb.clone()).unwrap_or_else(|| nonresource_verb.to_string()),
+            verb: info
+                .map(|i| i.verb.clone())
+                .unwrap_or_else(|| nonresource_verb.to_string()),
             caller: caller.clone(),
             objref,
         }
@@ -322,15 +395,29 @@ impl AuditCtx {
         self.level > Level::None
     }
 
-    pub fn emit(&self, cl: &Cluster, stage: &'static str, response_status: Option<Value>, annotations: &BTreeMap<String, String>, request_object: Option<&Value>, authorized: bool) {
+    pub fn emit(
+        &self,
+        cl: &Cluster,
+        stage: &'static str,
+        response_status: Option<Value>,
+        annotations: &BTreeMap<String, String>,
+        request_object: Option<&Value>,
+        authorized: bool,
+    ) {
         let Some(log) = &cl.audit else { return };
         if !self.enabled() || self.omit.iter().any(|s| s == stage) {
             return;
         }
         let mut ann = BTreeMap::new();
         if authorized {
-            ann.insert("authorization.k8s.io/decision".to_string(), "allow".to_string());
-            ann.insert("authorization.k8s.io/reason".to_string(), self.caller.authz_reason.clone());
+            ann.insert(
+                "authorization.k8s.io/decision".to_string(),
+                "allow".to_string(),
+            );
+            ann.insert(
+                "authorization.k8s.io/reason".to_string(),
+                self.caller.authz_reason.clone(),
+            );
         }
         for (k, v) in annotations {
             ann.insert(k.clone(), v.clone());
@@ -347,8 +434,14 @@ impl AuditCtx {
             source_ips: vec![self.caller.source_ip.clone()],
             user_agent: self.caller.user_agent.clone(),
             object_ref: self.objref.clone(),
-            response_status,
-            request_object: if self.level >= Level::Request { request_object.cloned() } else { None },
+            response_status: response_status
+                .as_ref()
+                .map(audit::ResponseStatus::from_value),
+            request_object: if self.level >= Level::Request {
+                request_object.cloned()
+            } else {
+                None
+            },
             response_object: None,
             request_received_timestamp: self.received.clone(),
             stage_timestamp: util::now_rfc3339_micro(),
@@ -386,56 +479,142 @@ struct Out {
 
 impl Out {
     fn ok(code: u16, body: Value) -> Out {
-        Out { code, body, warnings: vec![], annotations: BTreeMap::new(), objref_name: None }
+        Out {
+            code,
+            body,
+            warnings: vec![],
+            annotations: BTreeMap::new(),
+            objref_name: None,
+        }
     }
     fn err(st: Status) -> Out {
         Out::ok(st.code, st.to_value())
     }
 }
 
-pub async fn serve(cl: &Arc<Cluster>, caller: &Caller, method: &Method, uri: &str, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+pub async fn serve(
+    cl: &Arc<Cluster>,
+    caller: &Caller,
+    method: &Method,
+    uri: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     let Some(info) = parse_resource_path(method, uri) else {
         return serve_nonresource(cl, caller, method, uri);
     };
     let ax = AuditCtx::new(cl, caller, uri, Some(&info), "");
-    let req_obj: Option<Value> = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
-    ax.emit(cl, "RequestReceived", None, &BTreeMap::new(), req_obj.as_ref(), false);
+    let req_obj: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
+    ax.emit(
+        cl,
+        "RequestReceived",
+        None,
+        &BTreeMap::new(),
+        req_obj.as_ref(),
+        false,
+    );
 
     // Overload faults: APF rejects before authorization (so no authz annotations).
     if caller.external {
         let n = cl.external_requests.fetch_add(1, Ordering::SeqCst) + 1;
         let in_burst = (4..=7).contains(&n);
         if in_burst && cl.faults().has(Fault::Apiserver429Burst) {
-            let st = Status::failure(429, "TooManyRequests", "Too many requests, please try again later.", Some(json!({"retryAfterSeconds": 1})));
-            ax.emit(cl, "ResponseComplete", Some(audit_response_status(429, &st.to_value())), &BTreeMap::new(), None, false);
+            cl.faults()
+                .hit(Fault::Apiserver429Burst, &format!("429 for {method} {uri}"));
+            let st = Status::failure(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+                Some(json!({"retryAfterSeconds": 1})),
+            );
+            ax.emit(
+                cl,
+                "ResponseComplete",
+                Some(audit_response_status(429, &st.to_value())),
+                &BTreeMap::new(),
+                None,
+                false,
+            );
             let mut r = json_response(429, &st.to_value(), &[], &ax.id);
             r.headers_mut().insert("Retry-After", "1".parse().unwrap());
             return r;
         }
         if in_burst && cl.faults().has(Fault::Apiserver503Burst) {
-            let st = Status::failure(503, "ServiceUnavailable", "the server is currently unable to handle the request", None);
-            ax.emit(cl, "ResponseComplete", Some(audit_response_status(503, &st.to_value())), &BTreeMap::new(), None, false);
+            cl.faults()
+                .hit(Fault::Apiserver503Burst, &format!("503 for {method} {uri}"));
+            let st = Status::failure(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+                None,
+            );
+            ax.emit(
+                cl,
+                "ResponseComplete",
+                Some(audit_response_status(503, &st.to_value())),
+                &BTreeMap::new(),
+                None,
+                false,
+            );
             return json_response(503, &st.to_value(), &[], &ax.id);
         }
     }
 
     let Some(def) = discovery::find(&cl.store, &info.group, &info.version, &info.resource) else {
-        let st = Status::failure(404, "NotFound", "the server could not find the requested resource", Some(json!({})));
-        ax.emit(cl, "ResponseComplete", Some(audit_response_status(404, &st.to_value())), &BTreeMap::new(), None, true);
+        let st = Status::failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            Some(json!({})),
+        );
+        ax.emit(
+            cl,
+            "ResponseComplete",
+            Some(audit_response_status(404, &st.to_value())),
+            &BTreeMap::new(),
+            None,
+            true,
+        );
         return json_response(404, &st.to_value(), &[], &ax.id);
     };
     if !info.subresource.is_empty() && !def.has_sub(&info.subresource) {
-        let st = Status::failure(404, "NotFound", "the server could not find the requested resource", Some(json!({})));
-        ax.emit(cl, "ResponseComplete", Some(audit_response_status(404, &st.to_value())), &BTreeMap::new(), None, true);
+        let st = Status::failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            Some(json!({})),
+        );
+        ax.emit(
+            cl,
+            "ResponseComplete",
+            Some(audit_response_status(404, &st.to_value())),
+            &BTreeMap::new(),
+            None,
+            true,
+        );
         return json_response(404, &st.to_value(), &[], &ax.id);
     }
 
     if info.verb == "watch" {
         return match start_watch(cl, &def, &info, caller.external) {
             Ok(rx) => {
-                ax.emit(cl, "ResponseStarted", Some(json!({"metadata": {}, "code": 200})), &BTreeMap::new(), None, true);
+                ax.emit(
+                    cl,
+                    "ResponseStarted",
+                    Some(json!({"metadata": {}, "code": 200})),
+                    &BTreeMap::new(),
+                    None,
+                    true,
+                );
                 let cl2 = cl.clone();
-                let guard = WatchAuditGuard { cl: cl2, ax: Some(ax) };
+                let guard = WatchAuditGuard {
+                    cl: cl2,
+                    ax: Some(ax),
+                };
                 let stream = tokio_stream_from(rx, guard);
                 Response::builder()
                     .status(200)
@@ -445,19 +624,37 @@ pub async fn serve(cl: &Arc<Cluster>, caller: &Caller, method: &Method, uri: &st
                     .expect("watch response")
             }
             Err(st) => {
-                ax.emit(cl, "ResponseComplete", Some(audit_response_status(st.code, &st.to_value())), &BTreeMap::new(), None, true);
+                ax.emit(
+                    cl,
+                    "ResponseComplete",
+                    Some(audit_response_status(st.code, &st.to_value())),
+                    &BTreeMap::new(),
+                    None,
+                    true,
+                );
                 json_response(st.code, &st.to_value(), &[], &ax.id)
             }
         };
     }
 
-    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let mut out = dispatch(cl, caller, &def, &info, &content_type, &body).await;
     let mut ax = ax;
     if let (Some(r), Some(n)) = (ax.objref.as_mut(), out.objref_name.take()) {
         r.name = n;
     }
-    ax.emit(cl, "ResponseComplete", Some(audit_response_status(out.code, &out.body)), &out.annotations, req_obj.as_ref(), true);
+    ax.emit(
+        cl,
+        "ResponseComplete",
+        Some(audit_response_status(out.code, &out.body)),
+        &out.annotations,
+        req_obj.as_ref(),
+        true,
+    );
     if def.group == "events.k8s.io" && out.code < 300 {
         out.body = to_events_v1(&out.body);
     }
@@ -473,21 +670,36 @@ struct WatchAuditGuard {
 impl Drop for WatchAuditGuard {
     fn drop(&mut self) {
         if let Some(ax) = self.ax.take() {
-            ax.emit(&self.cl, "ResponseComplete", Some(json!({"metadata": {}, "code": 200})), &BTreeMap::new(), None, true);
+            ax.emit(
+                &self.cl,
+                "ResponseComplete",
+                Some(json!({"metadata": {}, "code": 200})),
+                &BTreeMap::new(),
+                None,
+                true,
+            );
         }
     }
 }
 
 type Chunk = Result<Bytes, BoxError>;
 
-fn tokio_stream_from(rx: mpsc::Receiver<Chunk>, guard: WatchAuditGuard) -> impl futures::Stream<Item = Result<Frame<Bytes>, BoxError>> + Send + Sync + 'static {
+fn tokio_stream_from(
+    rx: mpsc::Receiver<Chunk>,
+    guard: WatchAuditGuard,
+) -> impl futures::Stream<Item = Result<Frame<Bytes>, BoxError>> + Send + Sync + 'static {
     futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
         let item = rx.recv().await?;
         Some((item.map(Frame::data), (rx, guard)))
     })
 }
 
-fn serve_nonresource(cl: &Arc<Cluster>, caller: &Caller, method: &Method, uri: &str) -> Response<Body> {
+fn serve_nonresource(
+    cl: &Arc<Cluster>,
+    caller: &Caller,
+    method: &Method,
+    uri: &str,
+) -> Response<Body> {
     let path = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
     let verb = match *method {
         Method::GET => "get",
@@ -498,44 +710,99 @@ fn serve_nonresource(cl: &Arc<Cluster>, caller: &Caller, method: &Method, uri: &
     };
     let ax = AuditCtx::new(cl, caller, uri, None, verb);
     ax.emit(cl, "RequestReceived", None, &BTreeMap::new(), None, false);
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (code, body): (u16, Value) = match segs.as_slice() {
         ["version"] => (200, cl.version.version_json()),
         ["api"] => (200, discovery::api_versions()),
-        ["api", "v1"] => (200, discovery::api_resource_list(&cl.store, "", "v1").expect("core")),
+        ["api", "v1"] => (
+            200,
+            discovery::api_resource_list(&cl.store, "", "v1").expect("core"),
+        ),
         ["apis"] => (200, discovery::api_group_list(&cl.store)),
         ["apis", g] => match discovery::api_group(&cl.store, g) {
             Some(v) => (200, v),
-            None => (404, Status::failure(404, "NotFound", "the server could not find the requested resource", Some(json!({}))).to_value()),
+            None => (
+                404,
+                Status::failure(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                    Some(json!({})),
+                )
+                .to_value(),
+            ),
         },
         ["apis", g, v] => match discovery::api_resource_list(&cl.store, g, v) {
             Some(x) => (200, x),
-            None => (404, Status::failure(404, "NotFound", "the server could not find the requested resource", Some(json!({}))).to_value()),
+            None => (
+                404,
+                Status::failure(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                    Some(json!({})),
+                )
+                .to_value(),
+            ),
         },
         ["healthz"] | ["livez"] | ["readyz"] => {
-            ax.emit(cl, "ResponseComplete", Some(json!({"metadata": {}, "code": 200})), &BTreeMap::new(), None, true);
+            ax.emit(
+                cl,
+                "ResponseComplete",
+                Some(json!({"metadata": {}, "code": 200})),
+                &BTreeMap::new(),
+                None,
+                true,
+            );
             return Response::builder()
                 .status(200)
                 .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(full("ok"))
                 .expect("response");
         }
-        _ => (404, Status::failure(404, "NotFound", "the server could not find the requested resource", Some(json!({}))).to_value()),
+        _ => (
+            404,
+            Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+                Some(json!({})),
+            )
+            .to_value(),
+        ),
     };
-    ax.emit(cl, "ResponseComplete", Some(audit_response_status(code, &body)), &BTreeMap::new(), None, true);
+    ax.emit(
+        cl,
+        "ResponseComplete",
+        Some(audit_response_status(code, &body)),
+        &BTreeMap::new(),
+        None,
+        true,
+    );
     json_response(code, &body, &[], &ax.id)
 }
 
 /// core/v1 Event -> events.k8s.io/v1 Event (field renames of the apiserver's conversion).
 pub fn to_events_v1(v: &Value) -> Value {
     if v["kind"] == "EventList" || v.get("items").is_some() {
-        let items: Vec<Value> = v["items"].as_array().map(|a| a.iter().map(convert_event).collect()).unwrap_or_default();
+        let items: Vec<Value> = v["items"]
+            .as_array()
+            .map(|a| a.iter().map(convert_event).collect())
+            .unwrap_or_default();
         let mut l = v.clone();
         l["apiVersion"] = json!("events.k8s.io/v1");
         l["items"] = json!(items);
         return l;
     }
-    if v["kind"] == "Event" { convert_event(v) } else { v.clone() }
+    if v["kind"] == "Event" {
+        convert_event(v)
+    } else {
+        v.clone()
+    }
 }
 
 fn convert_event(e: &Value) -> Value {
@@ -543,14 +810,21 @@ fn convert_event(e: &Value) -> Value {
     o.insert("kind".into(), json!("Event"));
     o.insert("apiVersion".into(), json!("events.k8s.io/v1"));
     o.insert("metadata".into(), e["metadata"].clone());
-    o.insert("eventTime".into(), e.get("eventTime").cloned().unwrap_or(Value::Null));
+    o.insert(
+        "eventTime".into(),
+        e.get("eventTime").cloned().unwrap_or(Value::Null),
+    );
     let mut put = |k: &str, v: Option<&Value>| {
         if let Some(v) = v.filter(|v| !v.is_null() && *v != "") {
             o.insert(k.into(), v.clone());
         }
     };
     put("series", e.get("series"));
-    put("reportingController", e.get("reportingComponent").or_else(|| e.pointer("/source/component")));
+    put(
+        "reportingController",
+        e.get("reportingComponent")
+            .or_else(|| e.pointer("/source/component")),
+    );
     put("reportingInstance", e.get("reportingInstance"));
     put("action", e.get("action"));
     put("reason", e.get("reason"));
@@ -583,27 +857,48 @@ fn store_err(def: &ResDef, name: &str, e: StoreError) -> Status {
 }
 
 fn selectors(def: &ResDef, info: &ReqInfo) -> Result<(LabelSelector, FieldSelector), Status> {
-    let ls = LabelSelector::parse(info.q("labelSelector").unwrap_or("")).map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?;
-    let fs = FieldSelector::parse(info.q("fieldSelector").unwrap_or(""), &def.field_labels()).map_err(Status::bad_request)?;
+    let ls = LabelSelector::parse(info.q("labelSelector").unwrap_or(""))
+        .map_err(|e| Status::bad_request(format!("unable to parse requirement: {e}")))?;
+    let fs = FieldSelector::parse(info.q("fieldSelector").unwrap_or(""), &def.field_labels())
+        .map_err(Status::bad_request)?;
     Ok((ls, fs))
 }
 
 fn served(def: &ResDef, obj: &Value) -> Value {
-    if def.group == "events.k8s.io" { convert_event(obj) } else { obj.clone() }
+    if def.group == "events.k8s.io" {
+        convert_event(obj)
+    } else {
+        obj.clone()
+    }
 }
 
 fn matches(def: &ResDef, ls: &LabelSelector, fs: &FieldSelector, obj: &Value) -> bool {
     ls.matches(&util::labels_of(obj)) && fs.matches(&served(def, obj))
 }
 
-fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) -> Result<mpsc::Receiver<Chunk>, Status> {
+fn start_watch(
+    cl: &Arc<Cluster>,
+    def: &ResDef,
+    info: &ReqInfo,
+    external: bool,
+) -> Result<mpsc::Receiver<Chunk>, Status> {
     let (ls, fs) = selectors(def, info)?;
-    let ns = if info.namespace.is_empty() { None } else { Some(info.namespace.clone()) };
+    let ns = if info.namespace.is_empty() {
+        None
+    } else {
+        Some(info.namespace.clone())
+    };
     let from = match info.q("resourceVersion") {
         None | Some("") | Some("0") => None,
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| Status::bad_request(format!("invalid resource version: {rv}")))?),
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| Status::bad_request(format!("invalid resource version: {rv}")))?,
+        ),
     };
-    let timeout = info.q("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+    let timeout = info
+        .q("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(1800);
     let bookmarks = info.q("allowWatchBookmarks") == Some("true");
     let (tx, rx) = mpsc::channel::<Chunk>(256);
     let start = cl.store.watch(&def.storage, ns.as_deref(), from);
@@ -611,13 +906,20 @@ fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) 
         WatchStart::Ok(evs, live) => (evs, live),
         WatchStart::Gone(req, oldest) => {
             // Like the apiserver: HTTP 200, then a single ERROR event with a 410 Status.
-            let st = Status::failure(410, "Expired", format!("too old resource version: {req} ({oldest})"), None);
+            let st = Status::failure(
+                410,
+                "Expired",
+                format!("too old resource version: {req} ({oldest})"),
+                None,
+            );
             let line = json!({"type": "ERROR", "object": st.to_value()});
             let _ = tx.try_send(Ok(Bytes::from(format!("{line}\n"))));
             return Ok(rx);
         }
     };
-    let drop_this = external && cl.faults().has(Fault::WatchDropped) && cl.watches_started.fetch_add(1, Ordering::SeqCst) < 3;
+    let drop_this = external
+        && cl.faults().has(Fault::WatchDropped)
+        && cl.watches_started.fetch_add(1, Ordering::SeqCst) < 3;
     let def = def.clone();
     let cl = cl.clone();
     let mut seen: HashSet<Key> = HashSet::new();
@@ -625,7 +927,11 @@ fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) 
         let (objs, _) = cl.store.list(&def.storage, ns.as_deref());
         for o in objs {
             if matches(&def, &ls, &fs, &o) {
-                seen.insert(Key::new(&def.storage, util::get_str(&o, &["metadata", "namespace"]).unwrap_or(""), util::get_str(&o, &["metadata", "name"]).unwrap_or("")));
+                seen.insert(Key::new(
+                    &def.storage,
+                    util::get_str(&o, &["metadata", "namespace"]).unwrap_or(""),
+                    util::get_str(&o, &["metadata", "name"]).unwrap_or(""),
+                ));
             }
         }
     }
@@ -656,7 +962,14 @@ fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) 
                         seen.insert(ev.key.clone());
                         Some(send_ev("ADDED", &ev.obj))
                     }
-                    (true, true) => Some(send_ev(if ev.typ == EventType::Added { "ADDED" } else { "MODIFIED" }, &ev.obj)),
+                    (true, true) => Some(send_ev(
+                        if ev.typ == EventType::Added {
+                            "ADDED"
+                        } else {
+                            "MODIFIED"
+                        },
+                        &ev.obj,
+                    )),
                     (true, false) => {
                         seen.remove(&ev.key);
                         Some(send_ev("DELETED", &ev.obj))
@@ -667,22 +980,32 @@ fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) 
         };
         for ev in &initial {
             last_rv = last_rv.max(ev.rv);
-            if let Some(b) = handle(ev, &mut seen) {
-                if tx.send(Ok(b)).await.is_err() {
-                    return;
-                }
+            if let Some(b) = handle(ev, &mut seen)
+                && tx.send(Ok(b)).await.is_err()
+            {
+                return;
             }
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
         let bookmark_every = Duration::from_secs_f64((10.0 * cl.env.scale).clamp(0.5, 10.0));
-        let mut bm = tokio::time::interval_at(tokio::time::Instant::now() + bookmark_every, bookmark_every);
+        let mut bm =
+            tokio::time::interval_at(tokio::time::Instant::now() + bookmark_every, bookmark_every);
         let drop_at = tokio::time::Instant::now() + Duration::from_millis(1500);
         let mut sent_live = 0u32;
         loop {
             if drop_this && (sent_live >= 1 || tokio::time::Instant::now() >= drop_at) {
                 // Cut the connection mid-stream and compact history: the client's resume gets 410.
+                cl.faults().hit(
+                    Fault::WatchDropped,
+                    &format!(
+                        "dropped a watch of {} (namespace {:?}) after {sent_live} live event(s)",
+                        def.storage, ns
+                    ),
+                );
                 cl.store.compact();
-                let _ = tx.send(Err("watch connection dropped (fault watch-dropped)".into())).await;
+                let _ = tx
+                    .send(Err("watch connection dropped (fault watch-dropped)".into()))
+                    .await;
                 return;
             }
             tokio::select! {
@@ -722,9 +1045,24 @@ fn start_watch(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, external: bool) 
     Ok(rx)
 }
 
-async fn dispatch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqInfo, content_type: &str, body: &Bytes) -> Out {
-    if def.namespaced && info.namespace.is_empty() && !matches!(info.verb.as_str(), "list" | "watch") {
-        return Out::err(Status::failure(404, "NotFound", "the server could not find the requested resource", Some(json!({}))));
+async fn dispatch(
+    cl: &Arc<Cluster>,
+    caller: &Caller,
+    def: &ResDef,
+    info: &ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Out {
+    if def.namespaced
+        && info.namespace.is_empty()
+        && !matches!(info.verb.as_str(), "list" | "watch")
+    {
+        return Out::err(Status::failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            Some(json!({})),
+        ));
     }
     let ns = info.namespace.as_str();
     match info.verb.as_str() {
@@ -740,17 +1078,17 @@ async fn dispatch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqIn
                 Ok(x) => x,
                 Err(st) => return Out::err(st),
             };
-            let (items, rv) = cl.store.list(&def.storage, if ns.is_empty() { None } else { Some(ns) });
+            let (items, rv) = cl
+                .store
+                .list(&def.storage, if ns.is_empty() { None } else { Some(ns) });
             let builtin = !def.group.contains('.') || def.group.ends_with(".k8s.io");
             let items: Vec<Value> = items
                 .into_iter()
                 .filter(|o| matches(def, &ls, &fs, o))
                 .map(|mut o| {
-                    if builtin {
-                        if let Some(m) = o.as_object_mut() {
-                            m.remove("kind");
-                            m.remove("apiVersion");
-                        }
+                    if builtin && let Some(m) = o.as_object_mut() {
+                        m.remove("kind");
+                        m.remove("apiVersion");
                     }
                     o
                 })
@@ -762,40 +1100,84 @@ async fn dispatch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqIn
         }
         "create" => {
             if !info.subresource.is_empty() {
-                return Out::err(Status::failure(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource"), Some(json!({}))));
+                return Out::err(Status::failure(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource".to_string(),
+                    Some(json!({})),
+                ));
             }
-            let obj: Value = match serde_json::from_slice(body).or_else(|_| serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string())) {
+            let obj: Value = match serde_json::from_slice(body)
+                .or_else(|_| serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string()))
+            {
                 Ok(v) => v,
-                Err(e) => return Out::err(Status::bad_request(format!("the object provided is unrecognized: {e}"))),
+                Err(e) => {
+                    return Out::err(Status::bad_request(format!(
+                        "the object provided is unrecognized: {e}"
+                    )));
+                }
             };
-            let explicit = util::get_str(&obj, &["metadata", "name"]).filter(|n| !n.is_empty()).map(String::from);
+            let explicit = util::get_str(&obj, &["metadata", "name"])
+                .filter(|n| !n.is_empty())
+                .map(String::from);
             let mut out = match create_object(cl, caller, def, ns, obj).await {
-                Ok((o, warnings, ann)) => Out { code: 201, body: o, warnings, annotations: ann, objref_name: None },
-                Err((st, ann)) => Out { annotations: ann, ..Out::err(st) },
+                Ok((o, warnings, ann)) => Out {
+                    code: 201,
+                    body: o,
+                    warnings,
+                    annotations: ann,
+                    objref_name: None,
+                },
+                Err((st, ann)) => Out {
+                    annotations: ann,
+                    ..Out::err(st)
+                },
             };
             out.objref_name = explicit;
             out
         }
         "update" => match serde_json::from_slice::<Value>(body) {
             Ok(obj) => update_object(cl, def, info, obj, None),
-            Err(e) => Out::err(Status::bad_request(format!("the object provided is unrecognized: {e}"))),
+            Err(e) => Out::err(Status::bad_request(format!(
+                "the object provided is unrecognized: {e}"
+            ))),
         },
         "patch" => patch(cl, caller, def, info, content_type, body).await,
         "delete" => delete(cl, caller, def, info).await,
-        _ => Out::err(Status::failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", Some(json!({})))),
+        _ => Out::err(Status::failure(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            Some(json!({})),
+        )),
     }
 }
 
 /// Create through defaulting and admission. Err carries the audit annotations too.
-pub async fn create_object(cl: &Arc<Cluster>, _caller: &Caller, def: &ResDef, ns: &str, mut obj: Value) -> Result<(Value, Vec<String>, BTreeMap<String, String>), (Status, BTreeMap<String, String>)> {
+pub async fn create_object(
+    cl: &Arc<Cluster>,
+    _caller: &Caller,
+    def: &ResDef,
+    ns: &str,
+    mut obj: Value,
+) -> Result<(Value, Vec<String>, BTreeMap<String, String>), (Status, BTreeMap<String, String>)> {
     let none = BTreeMap::new;
     if !obj.is_object() {
-        return Err((Status::bad_request("the object provided is unrecognized"), none()));
+        return Err((
+            Status::bad_request("the object provided is unrecognized"),
+            none(),
+        ));
     }
-    if let Some(av) = obj.get("apiVersion").and_then(|v| v.as_str()) {
-        if av != def.api_version() {
-            return Err((Status::bad_request(format!("the API version in the data ({av}) does not match the expected API version ({})", def.api_version())), none()));
-        }
+    if let Some(av) = obj.get("apiVersion").and_then(|v| v.as_str())
+        && av != def.api_version()
+    {
+        return Err((
+            Status::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                def.api_version()
+            )),
+            none(),
+        ));
     }
     obj["apiVersion"] = json!(def.api_version());
     obj["kind"] = json!(def.kind);
@@ -803,20 +1185,34 @@ pub async fn create_object(cl: &Arc<Cluster>, _caller: &Caller, def: &ResDef, ns
         obj["metadata"] = json!({});
     }
     if def.namespaced {
-        if let Some(bns) = util::get_str(&obj, &["metadata", "namespace"]) {
-            if !bns.is_empty() && bns != ns {
-                return Err((Status::bad_request("the namespace of the provided object does not match the namespace sent on the request"), none()));
-            }
+        if let Some(bns) = util::get_str(&obj, &["metadata", "namespace"])
+            && !bns.is_empty()
+            && bns != ns
+        {
+            return Err((
+                Status::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ),
+                none(),
+            ));
         }
         match cl.store.get(&Key::new("namespaces", "", ns)) {
             None => return Err((Status::not_found("namespaces", "", ns), none())),
-            Some(n) if n.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating") => {
+            Some(n)
+                if n.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating") =>
+            {
                 return Err((
                     Status::failure(
                         403,
                         "Forbidden",
-                        format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", def.plural, util::get_str(&obj, &["metadata", "name"]).unwrap_or_default()),
-                        Some(json!({"name": util::get_str(&obj, &["metadata", "name"]).unwrap_or_default(), "kind": def.plural})),
+                        format!(
+                            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                            def.plural,
+                            util::get_str(&obj, &["metadata", "name"]).unwrap_or_default()
+                        ),
+                        Some(
+                            json!({"name": util::get_str(&obj, &["metadata", "name"]).unwrap_or_default(), "kind": def.plural}),
+                        ),
                     ),
                     none(),
                 ));
@@ -826,13 +1222,27 @@ pub async fn create_object(cl: &Arc<Cluster>, _caller: &Caller, def: &ResDef, ns
     } else if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("namespace");
     }
-    let generate = util::get_str(&obj, &["metadata", "generateName"]).unwrap_or_default().to_string();
-    let mut name = util::get_str(&obj, &["metadata", "name"]).unwrap_or_default().to_string();
+    let generate = util::get_str(&obj, &["metadata", "generateName"])
+        .unwrap_or_default()
+        .to_string();
+    let mut name = util::get_str(&obj, &["metadata", "name"])
+        .unwrap_or_default()
+        .to_string();
     if name.is_empty() {
         if generate.is_empty() {
-            let msg = format!("{} \"\" is invalid: metadata.name: Required value: name or generateName is required", def.kind);
+            let msg = format!(
+                "{} \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                def.kind
+            );
             return Err((
-                Status::failure(422, "Invalid", msg, Some(json!({"kind": def.kind, "causes": [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required", "field": "metadata.name"}]}))),
+                Status::failure(
+                    422,
+                    "Invalid",
+                    msg,
+                    Some(
+                        json!({"kind": def.kind, "causes": [{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required", "field": "metadata.name"}]}),
+                    ),
+                ),
                 none(),
             ));
         }
@@ -889,7 +1299,13 @@ fn has_status_sub(def: &ResDef) -> bool {
 }
 
 /// PUT: replace (main resource keeps status; /status keeps everything but status).
-fn update_object(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, mut obj: Value, _w: Option<()>) -> Out {
+fn update_object(
+    cl: &Arc<Cluster>,
+    def: &ResDef,
+    info: &ReqInfo,
+    mut obj: Value,
+    _w: Option<()>,
+) -> Out {
     let key = Key::new(&def.storage, &info.namespace, &info.name);
     let expect = util::get_str(&obj, &["metadata", "resourceVersion"]).map(String::from);
     let sub = info.subresource.clone();
@@ -938,12 +1354,21 @@ fn apply_merge(target: &mut Value, applied: &Value) {
     }
 }
 
-async fn patch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqInfo, content_type: &str, body: &Bytes) -> Out {
+async fn patch(
+    cl: &Arc<Cluster>,
+    caller: &Caller,
+    def: &ResDef,
+    info: &ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Out {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     let key = Key::new(&def.storage, &info.namespace, &info.name);
     let is_apply = ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor";
     let patch: Value = if is_apply {
-        match serde_json::from_slice(body).or_else(|_| serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string())) {
+        match serde_json::from_slice(body)
+            .or_else(|_| serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string()))
+        {
             Ok(v) => v,
             Err(e) => return Out::err(Status::bad_request(format!("error decoding YAML: {e}"))),
         }
@@ -954,22 +1379,44 @@ async fn patch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqInfo,
         }
     };
     match ct {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" | "application/apply-patch+yaml" => {}
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/apply-patch+yaml" => {}
         "application/json-patch+json" => {
-            return Out::err(Status::failure(415, "UnsupportedMediaType", "the simulated apiserver does not implement JSON patch (RFC 6902); use merge patch or server-side apply", Some(json!({}))));
+            return Out::err(Status::failure(
+                415,
+                "UnsupportedMediaType",
+                "the simulated apiserver does not implement JSON patch (RFC 6902); use merge patch or server-side apply",
+                Some(json!({})),
+            ));
         }
         other => {
-            return Out::err(Status::failure(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"), Some(json!({}))));
+            return Out::err(Status::failure(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+                ),
+                Some(json!({})),
+            ));
         }
     }
     if is_apply {
         if info.q("fieldManager").unwrap_or("").is_empty() {
-            return Out::err(Status::bad_request("PATCH /apply requires fieldManager to be set"));
+            return Out::err(Status::bad_request(
+                "PATCH /apply requires fieldManager to be set",
+            ));
         }
-        if let Some(n) = util::get_str(&patch, &["metadata", "name"]) {
-            if n != info.name {
-                return Out::err(Status::bad_request("the name of the object (".to_string() + n + ") does not match the name on the URL (" + &info.name + ")"));
-            }
+        if let Some(n) = util::get_str(&patch, &["metadata", "name"])
+            && n != info.name
+        {
+            return Out::err(Status::bad_request(
+                "the name of the object (".to_string()
+                    + n
+                    + ") does not match the name on the URL ("
+                    + &info.name
+                    + ")",
+            ));
         }
         if cl.store.get(&key).is_none() && info.subresource.is_empty() {
             let mut obj = patch.clone();
@@ -978,24 +1425,43 @@ async fn patch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqInfo,
             }
             obj["metadata"]["name"] = json!(info.name);
             return match create_object(cl, caller, def, &info.namespace, obj).await {
-                Ok((o, warnings, ann)) => Out { code: 201, body: o, warnings, annotations: ann, objref_name: None },
-                Err((st, ann)) => Out { annotations: ann, ..Out::err(st) },
+                Ok((o, warnings, ann)) => Out {
+                    code: 201,
+                    body: o,
+                    warnings,
+                    annotations: ann,
+                    objref_name: None,
+                },
+                Err((st, ann)) => Out {
+                    annotations: ann,
+                    ..Out::err(st)
+                },
             };
         }
     }
-    let old = cl.store.get(&key);
     let sub = info.subresource.clone();
     let status_sub = has_status_sub(def);
-    let mut warnings = vec![];
-    let mut admission_err = None;
-    let mut annotations = BTreeMap::new();
-    let res = cl.store.update(&key, None, |cur| {
-        let before = cur.clone();
-        let mut new = cur.clone();
-        if is_apply { apply_merge(&mut new, &patch) } else { util::merge_patch(&mut new, &patch) }
-        if sub == "status" {
-            let st = new.get("status").cloned().unwrap_or(Value::Null);
-            cur["status"] = st;
+    // Compute outside the store lock (admission reads the store), then write with a
+    // resourceVersion precondition; retry on a concurrent write.
+    for _ in 0..10 {
+        let Some(before) = cl.store.get(&key) else {
+            return Out::err(Status::not_found(&def.plural, &def.group, &info.name));
+        };
+        let rv = util::get_str(&before, &["metadata", "resourceVersion"])
+            .unwrap_or_default()
+            .to_string();
+        let mut warnings = vec![];
+        let mut annotations = BTreeMap::new();
+        let mut new = before.clone();
+        if is_apply {
+            apply_merge(&mut new, &patch)
+        } else {
+            util::merge_patch(&mut new, &patch)
+        }
+        let result = if sub == "status" {
+            let mut r = before.clone();
+            r["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+            r
         } else {
             if status_sub {
                 match before.get("status") {
@@ -1008,34 +1474,48 @@ async fn patch(cl: &Arc<Cluster>, caller: &Caller, def: &ResDef, info: &ReqInfo,
             if def.plural == "namespaces" && def.group.is_empty() {
                 match admission::admit_namespace(cl, Some(&before), &new) {
                     Ok(w) => warnings = w,
-                    Err(st) => {
-                        admission_err = Some(st);
-                        return Ok(false);
-                    }
+                    Err(st) => return Out::err(st),
                 }
             }
-            if let Some(t) = admission::workload_template(&def.group, &def.plural, &new) {
-                if Some(&t) != admission::workload_template(&def.group, &def.plural, &before).as_ref() {
-                    let o = admission::admit_workload(cl, &info.namespace, &t);
-                    warnings = o.warnings;
-                    annotations = o.annotations;
-                }
+            if let Some(t) = admission::workload_template(&def.group, &def.plural, &new)
+                && Some(&t)
+                    != admission::workload_template(&def.group, &def.plural, &before).as_ref()
+            {
+                let o = admission::admit_workload(cl, &info.namespace, &t);
+                warnings = o.warnings;
+                annotations = o.annotations;
             }
-            if let Some(g) = before.pointer("/metadata/generation").and_then(|g| g.as_i64()) {
-                new["metadata"]["generation"] = json!(if new.get("spec") != before.get("spec") { g + 1 } else { g });
+            if let Some(g) = before
+                .pointer("/metadata/generation")
+                .and_then(|g| g.as_i64())
+            {
+                new["metadata"]["generation"] = json!(if new.get("spec") != before.get("spec") {
+                    g + 1
+                } else {
+                    g
+                });
             }
-            *cur = new;
+            new
+        };
+        let changed = result != before;
+        match cl.store.update(&key, Some(&rv), |cur| {
+            *cur = result;
+            Ok(changed)
+        }) {
+            Ok(o) => {
+                return Out {
+                    code: 200,
+                    body: o,
+                    warnings,
+                    annotations,
+                    objref_name: None,
+                };
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Out::err(store_err(def, &info.name, e)),
         }
-        Ok(*cur != before)
-    });
-    if let Some(st) = admission_err {
-        return Out::err(st);
     }
-    let _ = old;
-    match res {
-        Ok(o) => Out { code: 200, body: o, warnings, annotations, objref_name: None },
-        Err(e) => Out::err(store_err(def, &info.name, e)),
-    }
+    Out::err(store_err(def, &info.name, StoreError::Conflict))
 }
 
 async fn delete(cl: &Arc<Cluster>, _caller: &Caller, def: &ResDef, info: &ReqInfo) -> Out {
@@ -1043,9 +1523,18 @@ async fn delete(cl: &Arc<Cluster>, _caller: &Caller, def: &ResDef, info: &ReqInf
     let Some(cur) = cl.store.get(&key) else {
         return Out::err(Status::not_found(&def.plural, &def.group, &info.name));
     };
-    let uid = util::get_str(&cur, &["metadata", "uid"]).unwrap_or_default().to_string();
+    let uid = util::get_str(&cur, &["metadata", "uid"])
+        .unwrap_or_default()
+        .to_string();
     if def.group.is_empty() && def.plural == "pods" {
-        let grace = info.q("gracePeriodSeconds").and_then(|g| g.parse::<i64>().ok()).unwrap_or_else(|| cur.pointer("/spec/terminationGracePeriodSeconds").and_then(|g| g.as_i64()).unwrap_or(30));
+        let grace = info
+            .q("gracePeriodSeconds")
+            .and_then(|g| g.parse::<i64>().ok())
+            .unwrap_or_else(|| {
+                cur.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(|g| g.as_i64())
+                    .unwrap_or(30)
+            });
         if grace == 0 || cur.pointer("/spec/nodeName").is_none() {
             let o = cl.store.delete(&key).unwrap_or(cur);
             return Out::ok(200, o);

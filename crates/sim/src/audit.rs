@@ -106,7 +106,8 @@ pub struct Attrs<'a> {
 impl Policy {
     /// Parse a policy file the way kube-apiserver's `--audit-policy-file` loader does (enough of it).
     pub fn parse(text: &str) -> Result<Policy, String> {
-        let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| format!("failed decoding: {e}"))?;
+        let raw: RawPolicy =
+            serde_saphyr::from_str(text).map_err(|e| format!("failed decoding: {e}"))?;
         match raw.api_version.as_deref() {
             Some("audit.k8s.io/v1") | Some("audit.k8s.io/v1beta1") => {}
             other => return Err(format!("unknown audit policy apiVersion {other:?}")),
@@ -119,9 +120,15 @@ impl Policy {
         }
         let mut rules = Vec::new();
         for r in raw.rules {
-            rules.push(Rule { level: Level::parse(&r.level)?, raw: r });
+            rules.push(Rule {
+                level: Level::parse(&r.level)?,
+                raw: r,
+            });
         }
-        Ok(Policy { rules, omit_stages: raw.omit_stages })
+        Ok(Policy {
+            rules,
+            omit_stages: raw.omit_stages,
+        })
     }
 
     /// (level, omitted stages) for a request.
@@ -167,10 +174,13 @@ fn rule_matches(r: &RawRule, a: &Attrs) -> bool {
                             res == "*"
                                 || *res == combined
                                 || (a.subresource.is_empty() && res == a.resource)
-                                || (res.starts_with("*/") && !a.subresource.is_empty() && res[2..] == *a.subresource)
+                                || (res.starts_with("*/")
+                                    && !a.subresource.is_empty()
+                                    && res[2..] == *a.subresource)
                                 || (res.ends_with("/*") && res[..res.len() - 2] == *a.resource)
                         }))
-                    && (gr.resource_names.is_empty() || gr.resource_names.iter().any(|n| n == a.name))
+                    && (gr.resource_names.is_empty()
+                        || gr.resource_names.iter().any(|n| n == a.name))
             });
             if !hit {
                 return false;
@@ -240,7 +250,7 @@ pub struct Event {
     #[serde(rename = "objectRef", skip_serializing_if = "Option::is_none")]
     pub object_ref: Option<ObjectRef>,
     #[serde(rename = "responseStatus", skip_serializing_if = "Option::is_none")]
-    pub response_status: Option<Value>,
+    pub response_status: Option<ResponseStatus>,
     #[serde(rename = "requestObject", skip_serializing_if = "Option::is_none")]
     pub request_object: Option<Value>,
     #[serde(rename = "responseObject", skip_serializing_if = "Option::is_none")]
@@ -251,6 +261,73 @@ pub struct Event {
     pub stage_timestamp: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// metav1.Status as recorded in `responseStatus`, fields in Go struct order.
+#[derive(Serialize, Clone, Debug)]
+pub struct ResponseStatus {
+    pub metadata: serde_json::Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
+    pub code: u16,
+}
+
+#[derive(Serialize, Clone, Debug, Default)]
+pub struct StatusDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causes: Option<Vec<Value>>,
+    #[serde(rename = "retryAfterSeconds", skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<i64>,
+}
+
+impl ResponseStatus {
+    /// From a JSON metav1.Status-like value (`{"metadata":{}, "code": 201}` or an error Status).
+    pub fn from_value(v: &Value) -> ResponseStatus {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+        };
+        let details = v.get("details").filter(|d| d.is_object()).map(|d| {
+            let ds = |k: &str| {
+                d.get(k)
+                    .and_then(|x| x.as_str())
+                    .filter(|x| !x.is_empty())
+                    .map(String::from)
+            };
+            StatusDetails {
+                name: ds("name"),
+                group: ds("group"),
+                kind: ds("kind"),
+                uid: ds("uid"),
+                causes: d.get("causes").and_then(|c| c.as_array()).cloned(),
+                retry_after_seconds: d.get("retryAfterSeconds").and_then(|r| r.as_i64()),
+            }
+        });
+        ResponseStatus {
+            metadata: serde_json::Map::new(),
+            status: s("status"),
+            message: s("message"),
+            reason: s("reason"),
+            details,
+            code: v.get("code").and_then(|c| c.as_u64()).unwrap_or(0) as u16,
+        }
+    }
 }
 
 /// The log backend (`--audit-log-path`).
@@ -265,8 +342,15 @@ impl AuditLog {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(AuditLog { policy, path, file: Mutex::new(Some(f)) })
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        Ok(AuditLog {
+            policy,
+            path,
+            file: Mutex::new(Some(f)),
+        })
     }
 
     pub fn write(&self, ev: &Event) {
@@ -290,14 +374,17 @@ pub fn level_str(l: Level) -> &'static str {
 
 /// Go's JSON encoder escapes `<`, `>` and `&` in strings (so `requestURI` shows `\u0026`).
 pub fn go_json_escape(s: &str) -> String {
-    s.replace('&', "\\u0026").replace('<', "\\u003c").replace('>', "\\u003e")
+    s.replace('&', "\\u0026")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KUBERAY_POLICY: &str = include_str!("../../../../shared/upstream/kuberay/audit-policy.yaml");
+    const KUBERAY_POLICY: &str =
+        include_str!("../../../../shared/upstream/kuberay/audit-policy.yaml");
 
     fn attrs<'a>(verb: &'a str, resource: &'a str, sub: &'a str, ns: &'a str) -> Attrs<'a> {
         Attrs {
@@ -317,11 +404,28 @@ mod tests {
     #[test]
     fn kuberay_policy_matches_pods_in_namespace_only() {
         let p = Policy::parse(KUBERAY_POLICY).unwrap();
-        assert_eq!(p.evaluate(&attrs("create", "pods", "", "pod-security")).0, Level::Metadata);
-        assert_eq!(p.evaluate(&attrs("create", "pods", "", "pod-security")).1, vec!["RequestReceived".to_string()]);
-        assert_eq!(p.evaluate(&attrs("create", "pods", "exec", "pod-security")).0, Level::None);
-        assert_eq!(p.evaluate(&attrs("create", "pods", "", "default")).0, Level::None);
-        assert_eq!(p.evaluate(&attrs("create", "services", "", "pod-security")).0, Level::None);
+        assert_eq!(
+            p.evaluate(&attrs("create", "pods", "", "pod-security")).0,
+            Level::Metadata
+        );
+        assert_eq!(
+            p.evaluate(&attrs("create", "pods", "", "pod-security")).1,
+            vec!["RequestReceived".to_string()]
+        );
+        assert_eq!(
+            p.evaluate(&attrs("create", "pods", "exec", "pod-security"))
+                .0,
+            Level::None
+        );
+        assert_eq!(
+            p.evaluate(&attrs("create", "pods", "", "default")).0,
+            Level::None
+        );
+        assert_eq!(
+            p.evaluate(&attrs("create", "services", "", "pod-security"))
+                .0,
+            Level::None
+        );
         assert_eq!(p.evaluate(&attrs("list", "pods", "", "")).0, Level::None);
     }
 

@@ -67,6 +67,15 @@ impl KubeVersion {
     pub fn git_version(&self) -> String {
         format!("v{}.{}.{}", self.major, self.minor, self.patch)
     }
+    /// A stable fake 40-hex commit derived from the version.
+    pub fn git_commit(&self) -> String {
+        let mut h: u128 = 0x9e3779b97f4a7c15f39cc0605cedc834;
+        for b in self.git_version().bytes() {
+            h = (h ^ b as u128).wrapping_mul(0x0000000001000000000000000000013B);
+        }
+        format!("{:032x}{:08x}", h, (h >> 17) as u32)
+    }
+
     pub fn version_json(&self) -> Value {
         let go = match self.minor {
             ..=26 => "go1.21.9",
@@ -78,7 +87,7 @@ impl KubeVersion {
             "major": self.major.to_string(),
             "minor": self.minor.to_string(),
             "gitVersion": self.git_version(),
-            "gitCommit": format!("{:040x}", (self.minor as u128) << 64 | self.patch as u128 | 0xa5a5_0000),
+            "gitCommit": self.git_commit(),
             "gitTreeState": "clean",
             "buildDate": "2024-03-15T00:00:00Z",
             "goVersion": go,
@@ -120,6 +129,19 @@ pub struct Cluster {
     pub external_requests: AtomicU64,
     pub watches_started: AtomicU32,
     ip_counter: AtomicU32,
+    events: Mutex<EventCorrelator>,
+}
+
+/// client-go's EventCorrelator (tools/record): identical events are counted on one object,
+/// 10+ distinct messages of the same (source, object, type, reason) within 10 minutes are
+/// combined ("(combined from similar events): …"), and a per-(source, object) token bucket
+/// (burst 25, one token per 5 minutes) drops the rest. Times are simulated (scaled).
+#[derive(Default)]
+pub struct EventCorrelator {
+    spam: std::collections::HashMap<String, (f64, std::time::Instant)>,
+    aggregate:
+        std::collections::HashMap<String, (std::collections::HashSet<String>, std::time::Instant)>,
+    seen: std::collections::HashMap<String, (String, i64)>,
 }
 
 impl Cluster {
@@ -150,6 +172,7 @@ impl Cluster {
             external_requests: AtomicU64::new(0),
             watches_started: AtomicU32::new(0),
             ip_counter: AtomicU32::new(4),
+            events: Mutex::new(EventCorrelator::default()),
         }
     }
 
@@ -158,11 +181,17 @@ impl Cluster {
     }
 
     pub fn server_url(&self) -> String {
-        format!("http://{}", self.addr.lock().unwrap().expect("apiserver started"))
+        format!(
+            "https://{}",
+            self.addr.lock().unwrap().expect("apiserver started")
+        )
     }
 
     pub fn next_pod_ip(&self) -> String {
-        format!("10.244.0.{}", self.ip_counter.fetch_add(1, Ordering::SeqCst))
+        format!(
+            "10.244.0.{}",
+            self.ip_counter.fetch_add(1, Ordering::SeqCst)
+        )
     }
 
     /// The kind admin user (`kubernetes-admin`): `system:masters` up to 1.28, the
@@ -174,10 +203,21 @@ impl Cluster {
                 "RBAC: allowed by ClusterRoleBinding \"kubeadm:cluster-admins\" of ClusterRole \"cluster-admin\" to Group \"kubeadm:cluster-admins\"".to_string(),
             )
         } else {
-            (vec!["system:masters".to_string(), "system:authenticated".to_string()], String::new())
+            (
+                vec![
+                    "system:masters".to_string(),
+                    "system:authenticated".to_string(),
+                ],
+                String::new(),
+            )
         };
         Caller {
-            user: UserInfo { username: "kubernetes-admin".into(), uid: None, groups, extra: None },
+            user: UserInfo {
+                username: "kubernetes-admin".into(),
+                uid: None,
+                groups,
+                extra: None,
+            },
             user_agent: user_agent.into(),
             source_ip: source_ip.into(),
             external: true,
@@ -202,7 +242,7 @@ impl Cluster {
             user_agent: format!(
                 "kube-controller-manager/{} (linux/amd64) kubernetes/{}/system:serviceaccount:kube-system:{sa}",
                 self.version.git_version(),
-                &self.version.version_json()["gitCommit"].as_str().unwrap_or("0000000")[..7]
+                &self.version.git_commit()[..7]
             ),
             source_ip: "172.18.0.2".into(),
             external: false,
@@ -214,22 +254,44 @@ impl Cluster {
 
     /// The KubeRay operator's service account token, bound to its pod.
     pub fn operator_caller(&self, ns: &str, pod: &Value) -> Caller {
-        let sa = pod.pointer("/spec/serviceAccountName").and_then(|v| v.as_str()).unwrap_or("kuberay-operator");
+        let sa = pod
+            .pointer("/spec/serviceAccountName")
+            .and_then(|v| v.as_str())
+            .unwrap_or("kuberay-operator");
         let mut extra = BTreeMap::new();
         extra.insert(
             "authentication.kubernetes.io/pod-name".to_string(),
-            vec![util::get_str(pod, &["metadata", "name"]).unwrap_or_default().to_string()],
+            vec![
+                util::get_str(pod, &["metadata", "name"])
+                    .unwrap_or_default()
+                    .to_string(),
+            ],
         );
         extra.insert(
             "authentication.kubernetes.io/pod-uid".to_string(),
-            vec![util::get_str(pod, &["metadata", "uid"]).unwrap_or_default().to_string()],
+            vec![
+                util::get_str(pod, &["metadata", "uid"])
+                    .unwrap_or_default()
+                    .to_string(),
+            ],
         );
         if self.version.minor >= 29 {
-            extra.insert("authentication.kubernetes.io/credential-id".into(), vec![format!("JTI={}", util::new_uid())]);
-            extra.insert("authentication.kubernetes.io/node-name".into(), vec![self.node_name.clone()]);
-            extra.insert("authentication.kubernetes.io/node-uid".into(), vec![uid_for(&self.node_name)]);
+            extra.insert(
+                "authentication.kubernetes.io/credential-id".into(),
+                vec![format!("JTI={}", util::new_uid())],
+            );
+            extra.insert(
+                "authentication.kubernetes.io/node-name".into(),
+                vec![self.node_name.clone()],
+            );
+            extra.insert(
+                "authentication.kubernetes.io/node-uid".into(),
+                vec![uid_for(&self.node_name)],
+            );
         }
-        let ip = util::get_str(pod, &["status", "podIP"]).unwrap_or("10.244.0.5").to_string();
+        let ip = util::get_str(pod, &["status", "podIP"])
+            .unwrap_or("10.244.0.5")
+            .to_string();
         let crb = "kuberay-operator";
         Caller {
             user: UserInfo {
@@ -253,10 +315,84 @@ impl Cluster {
 
     /// Record a core/v1 Event (as a component's event recorder would POST it).
     #[allow(clippy::too_many_arguments)]
-    pub fn record_event(&self, involved: &Value, typ: &str, reason: &str, message: &str, component: &str, host: Option<&str>, field_path: Option<&str>) {
-        let ns = util::get_str(involved, &["metadata", "namespace"]).unwrap_or("default").to_string();
-        let name = util::get_str(involved, &["metadata", "name"]).unwrap_or_default().to_string();
+    pub fn record_event(
+        &self,
+        involved: &Value,
+        typ: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+        host: Option<&str>,
+        field_path: Option<&str>,
+    ) {
+        let ns = util::get_str(involved, &["metadata", "namespace"])
+            .unwrap_or("default")
+            .to_string();
+        let name = util::get_str(involved, &["metadata", "name"])
+            .unwrap_or_default()
+            .to_string();
+        let uid = util::get_str(involved, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string();
+        let host_s = host.unwrap_or("");
+        let now_i = std::time::Instant::now();
+        let scale = self.env.scale.max(1e-6);
+        let mut message = message.to_string();
+        let dedup_key;
+        {
+            let mut c = self.events.lock().unwrap();
+            // Spam filter: burst 25, refill one token per 5 minutes.
+            let spam_key = format!("{component}/{host_s}/{uid}");
+            let (tokens, last) = c.spam.entry(spam_key).or_insert((25.0, now_i));
+            *tokens =
+                (*tokens + now_i.duration_since(*last).as_secs_f64() / (300.0 * scale)).min(25.0);
+            *last = now_i;
+            if *tokens < 1.0 {
+                return;
+            }
+            *tokens -= 1.0;
+            // Aggregation of similar events.
+            let agg_key = format!("{component}/{host_s}/{uid}/{typ}/{reason}");
+            let (msgs, first) = c
+                .aggregate
+                .entry(agg_key.clone())
+                .or_insert_with(|| (Default::default(), now_i));
+            if now_i.duration_since(*first).as_secs_f64() > 600.0 * scale {
+                msgs.clear();
+                *first = now_i;
+            }
+            msgs.insert(message.clone());
+            if msgs.len() >= 10 {
+                message = format!("(combined from similar events): {message}");
+                dedup_key = format!("{agg_key}/combined");
+            } else {
+                dedup_key = format!("{agg_key}/{}/{message}", field_path.unwrap_or(""));
+            }
+            if let Some((ev_name, count)) = c.seen.get_mut(&dedup_key) {
+                *count += 1;
+                let (count, ev_name) = (*count, ev_name.clone());
+                drop(c);
+                let now = util::now_rfc3339();
+                let updated = self
+                    .store
+                    .update(&Key::new("events", &ns, &ev_name), None, |e| {
+                        e["count"] = json!(count);
+                        e["lastTimestamp"] = json!(now);
+                        e["message"] = json!(message);
+                        Ok(true)
+                    });
+                if updated.is_ok() {
+                    return;
+                }
+                // The event object is gone (namespace deleted): start a new one.
+            }
+        }
         let ev_name = format!("{name}.{:016x}", fastrand::u64(..));
+        self.events
+            .lock()
+            .unwrap()
+            .seen
+            .insert(dedup_key, (ev_name.clone(), 1));
         let now = util::now_rfc3339();
         let mut involved_ref = json!({
             "kind": involved["kind"],
@@ -279,7 +415,7 @@ impl Cluster {
             "metadata": {"name": ev_name, "namespace": ns},
             "involvedObject": involved_ref,
             "reason": reason,
-            "message": message,
+            "message": message.as_str(),
             "source": source,
             "firstTimestamp": now,
             "lastTimestamp": now,
@@ -289,7 +425,9 @@ impl Cluster {
             "reportingComponent": component,
             "reportingInstance": host.unwrap_or(""),
         });
-        let _ = self.store.create(Key::new("events", &ns, &ev_name), ev, false);
+        let _ = self
+            .store
+            .create(Key::new("events", &ns, &ev_name), ev, false);
     }
 }
 
@@ -301,5 +439,12 @@ pub fn uid_for(s: &str) -> String {
         h = h.wrapping_mul(0x0000000001000000000000000000013B);
     }
     let x = format!("{h:032x}");
-    format!("{}-{}-4{}-a{}-{}", &x[0..8], &x[8..12], &x[13..16], &x[17..20], &x[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[13..16],
+        &x[17..20],
+        &x[20..32]
+    )
 }

@@ -20,21 +20,35 @@ pub async fn serve(world: Arc<World>) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let world = world.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let world = world.clone();
-                    async move {
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let out = match serde_json::from_slice::<Invocation>(&body) {
-                            Ok(inv) => world.invoke(inv).await,
-                            Err(e) => ToolOutput::fail(format!("sim: bad invocation: {e}\n"), 2),
-                        };
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(serde_json::to_vec(&out).expect("json")))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let world = world.clone();
+                        async move {
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let out = match serde_json::from_slice::<Invocation>(&body) {
+                                Ok(inv) => world.invoke(inv).await,
+                                Err(e) => {
+                                    ToolOutput::fail(format!("sim: bad invocation: {e}\n"), 2)
+                                }
+                            };
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                                Bytes::from(serde_json::to_vec(&out).expect("json")),
+                            )))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -44,7 +58,9 @@ pub async fn serve(world: Arc<World>) -> std::io::Result<SocketAddr> {
 /// Entry point of the `kind`/`helm`/`docker` personalities. Returns the process exit code.
 pub async fn tool_main(tool: &str, args: Vec<String>) -> i32 {
     let Some(state) = std::env::var_os(STATE_DIR_ENV) else {
-        eprintln!("{tool}: this is the simulated {tool} of the `sim` crate; run it inside `sim run -- …` ({STATE_DIR_ENV} is not set)");
+        eprintln!(
+            "{tool}: this is the simulated {tool} of the `sim` crate; run it inside `sim run -- …` ({STATE_DIR_ENV} is not set)"
+        );
         return 127;
     };
     let addr = match std::fs::read_to_string(std::path::Path::new(&state).join(CONTROL_ADDR_FILE)) {
@@ -63,13 +79,18 @@ pub async fn tool_main(tool: &str, args: Vec<String>) -> i32 {
     let inv = Invocation {
         tool: tool.to_string(),
         args,
-        cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
         env,
     };
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
     let req = http::Request::post(format!("http://{addr}/invoke"))
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(&inv).expect("json"))))
+        .body(Full::new(Bytes::from(
+            serde_json::to_vec(&inv).expect("json"),
+        )))
         .expect("request");
     let resp = match client.request(req).await {
         Ok(r) => r,
@@ -78,7 +99,12 @@ pub async fn tool_main(tool: &str, args: Vec<String>) -> i32 {
             return 127;
         }
     };
-    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let out: ToolOutput = match serde_json::from_slice(&body) {
         Ok(o) => o,
         Err(e) => {

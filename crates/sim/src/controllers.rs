@@ -64,8 +64,16 @@ pub fn collect_garbage_later(cl: Arc<Cluster>, uid: String) {
         for (d, o) in dependents {
             let ns = util::get_str(&o, &["metadata", "namespace"]).unwrap_or_default();
             let name = util::get_str(&o, &["metadata", "name"]).unwrap_or_default();
-            let prefix = if d.group.is_empty() { format!("/api/{}", d.version) } else { format!("/apis/{}/{}", d.group, d.version) };
-            let uri = if d.namespaced { format!("{prefix}/namespaces/{ns}/{}/{name}", d.plural) } else { format!("{prefix}/{}/{name}", d.plural) };
+            let prefix = if d.group.is_empty() {
+                format!("/api/{}", d.version)
+            } else {
+                format!("/apis/{}/{}", d.group, d.version)
+            };
+            let uri = if d.namespaced {
+                format!("{prefix}/namespaces/{ns}/{}/{name}", d.plural)
+            } else {
+                format!("{prefix}/{}/{name}", d.plural)
+            };
             apiserver::call(&cl, &caller, Method::DELETE, &uri, "application/json", Some(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}))).await;
         }
     });
@@ -73,7 +81,13 @@ pub fn collect_garbage_later(cl: Arc<Cluster>, uid: String) {
 
 /// Bootstrap objects of a fresh kind cluster.
 pub fn bootstrap(cl: &Cluster) {
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"] {
+    for ns in [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "local-path-storage",
+    ] {
         let mut obj = json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": ns}});
         crate::defaults::namespace(&mut obj, ns);
         let _ = cl.store.create(Key::new("namespaces", "", ns), obj, false);
@@ -116,10 +130,20 @@ pub fn bootstrap(cl: &Cluster) {
             }
         }
     });
-    let _ = cl.store.create(Key::new("nodes", "", &cl.node_name), node, false);
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"] {
+    let _ = cl
+        .store
+        .create(Key::new("nodes", "", &cl.node_name), node, false);
+    for ns in [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "local-path-storage",
+    ] {
         let sa = json!({"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "default", "namespace": ns}});
-        let _ = cl.store.create(Key::new("serviceaccounts", ns, "default"), sa, false);
+        let _ = cl
+            .store
+            .create(Key::new("serviceaccounts", ns, "default"), sa, false);
     }
 }
 
@@ -127,23 +151,50 @@ fn node_conditions(ready: bool) -> Value {
     let now = util::now_rfc3339();
     let c = |t: &str, s: &str, r: &str, m: &str| json!({"type": t, "status": s, "lastHeartbeatTime": now, "lastTransitionTime": now, "reason": r, "message": m});
     json!([
-        c("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        c("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        c("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        c(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available"
+        ),
+        c(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure"
+        ),
+        c(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available"
+        ),
         if ready {
-            c("Ready", "True", "KubeletReady", "kubelet is posting ready status")
+            c(
+                "Ready",
+                "True",
+                "KubeletReady",
+                "kubelet is posting ready status",
+            )
         } else {
-            c("Ready", "False", "KubeletNotReady", "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized")
+            c(
+                "Ready",
+                "False",
+                "KubeletNotReady",
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+            )
         }
     ])
 }
 
 pub async fn node_lifecycle(cl: Arc<Cluster>) {
     cl.env.sleep(latency::NODE_READY).await;
-    let _ = cl.store.update(&Key::new("nodes", "", &cl.node_name), None, |n| {
-        n["status"]["conditions"] = node_conditions(true);
-        Ok(true)
-    });
+    let _ = cl
+        .store
+        .update(&Key::new("nodes", "", &cl.node_name), None, |n| {
+            n["status"]["conditions"] = node_conditions(true);
+            Ok(true)
+        });
 }
 
 pub fn node_ready(cl: &Cluster) -> bool {
@@ -151,7 +202,10 @@ pub fn node_ready(cl: &Cluster) -> bool {
         .get(&Key::new("nodes", "", &cl.node_name))
         .and_then(|n| n.pointer("/status/conditions").cloned())
         .and_then(|c| c.as_array().cloned())
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 pub fn owned_by(o: &Value, uid: &str) -> bool {
@@ -163,7 +217,10 @@ pub fn owned_by(o: &Value, uid: &str) -> bool {
 pub fn pod_ready(p: &Value) -> bool {
     p.pointer("/status/conditions")
         .and_then(|c| c.as_array())
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
 }
 
 fn hash_suffix(v: &Value) -> String {
@@ -174,7 +231,9 @@ fn hash_suffix(v: &Value) -> String {
         h = h.wrapping_mul(1099511628211);
     }
     const A: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..10).map(|i| A[((h >> (i * 6)) % 27) as usize] as char).collect()
+    (0..10)
+        .map(|i| A[((h >> (i * 6)) % 27) as usize] as char)
+        .collect()
 }
 
 /// Update only `.status` (as the status subresource does); no-op when unchanged.
@@ -217,10 +276,19 @@ pub async fn deployment_controller(cl: Arc<Cluster>) {
         }
         let (deploys, _) = cl.store.list("deployments.apps", None);
         for d in deploys {
-            let ns = util::get_str(&d, &["metadata", "namespace"]).unwrap_or_default().to_string();
-            let name = util::get_str(&d, &["metadata", "name"]).unwrap_or_default().to_string();
-            let duid = util::get_str(&d, &["metadata", "uid"]).unwrap_or_default().to_string();
-            let replicas = d.pointer("/spec/replicas").and_then(|r| r.as_i64()).unwrap_or(1);
+            let ns = util::get_str(&d, &["metadata", "namespace"])
+                .unwrap_or_default()
+                .to_string();
+            let name = util::get_str(&d, &["metadata", "name"])
+                .unwrap_or_default()
+                .to_string();
+            let duid = util::get_str(&d, &["metadata", "uid"])
+                .unwrap_or_default()
+                .to_string();
+            let replicas = d
+                .pointer("/spec/replicas")
+                .and_then(|r| r.as_i64())
+                .unwrap_or(1);
             let template = d["spec"]["template"].clone();
             let hash = hash_suffix(&template);
             let rs_name = format!("{name}-{}", &hash[..9]);
@@ -242,13 +310,30 @@ pub async fn deployment_controller(cl: Arc<Cluster>) {
                     "status": {"replicas": 0}
                 });
                 if cl.store.create(rs_key.clone(), rs, true).is_ok() {
-                    cl.record_event(&d, "Normal", "ScalingReplicaSet", &format!("Scaled up replica set {rs_name} to {replicas}"), "deployment-controller", None, None);
+                    cl.record_event(
+                        &d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled up replica set {rs_name} to {replicas}"),
+                        "deployment-controller",
+                        None,
+                        None,
+                    );
                 }
             }
-            let Some(rs) = cl.store.get(&rs_key) else { continue };
-            let rs_uid = util::get_str(&rs, &["metadata", "uid"]).unwrap_or_default().to_string();
+            let Some(rs) = cl.store.get(&rs_key) else {
+                continue;
+            };
+            let rs_uid = util::get_str(&rs, &["metadata", "uid"])
+                .unwrap_or_default()
+                .to_string();
             let (pods, _) = cl.store.list("pods", Some(&ns));
-            let owned: Vec<&Value> = pods.iter().filter(|p| owned_by(p, &rs_uid) && p.pointer("/metadata/deletionTimestamp").is_none()).collect();
+            let owned: Vec<&Value> = pods
+                .iter()
+                .filter(|p| {
+                    owned_by(p, &rs_uid) && p.pointer("/metadata/deletionTimestamp").is_none()
+                })
+                .collect();
             let ready = owned.iter().filter(|p| pod_ready(p)).count() as i64;
             let mut failure: Option<String> = None;
             if (owned.len() as i64) < replicas {
@@ -263,30 +348,68 @@ pub async fn deployment_controller(cl: Arc<Cluster>) {
                     meta["namespace"] = json!(ns);
                     meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid, "controller": true, "blockOwnerDeletion": true}]);
                     let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": rs["spec"]["template"]["spec"].clone()});
-                    let r = apiserver::call(&cl, &rs_caller, Method::POST, &format!("/api/v1/namespaces/{ns}/pods"), "application/json", Some(&pod)).await;
+                    let r = apiserver::call(
+                        &cl,
+                        &rs_caller,
+                        Method::POST,
+                        &format!("/api/v1/namespaces/{ns}/pods"),
+                        "application/json",
+                        Some(&pod),
+                    )
+                    .await;
                     if r.code == 201 {
                         b.failures = 0;
                         b.next = None;
                         let pn = util::get_str(&r.body, &["metadata", "name"]).unwrap_or_default();
-                        cl.record_event(&rs, "Normal", "SuccessfulCreate", &format!("Created pod: {pn}"), "replicaset-controller", None, None);
+                        cl.record_event(
+                            &rs,
+                            "Normal",
+                            "SuccessfulCreate",
+                            &format!("Created pod: {pn}"),
+                            "replicaset-controller",
+                            None,
+                            None,
+                        );
                     } else {
-                        let msg = format!("Error creating: {}", r.body["message"].as_str().unwrap_or("unknown error"));
-                        cl.record_event(&rs, "Warning", "FailedCreate", &msg, "replicaset-controller", None, None);
+                        let msg = format!(
+                            "Error creating: {}",
+                            r.body["message"].as_str().unwrap_or("unknown error")
+                        );
+                        cl.record_event(
+                            &rs,
+                            "Warning",
+                            "FailedCreate",
+                            &msg,
+                            "replicaset-controller",
+                            None,
+                            None,
+                        );
                         b.failures += 1;
                         let secs = (2f64.powi(b.failures as i32 - 1)).min(60.0);
-                        b.next = Some(tokio::time::Instant::now() + Duration::from_secs_f64(secs * cl.env.scale));
+                        b.next = Some(
+                            tokio::time::Instant::now()
+                                + Duration::from_secs_f64(secs * cl.env.scale),
+                        );
                         failure = Some(msg);
                     }
                 }
             }
             let total = owned.len() as i64;
-            let prev_failure = rs.pointer("/status/conditions").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["type"] == "ReplicaFailure").cloned());
+            let prev_failure = rs
+                .pointer("/status/conditions")
+                .and_then(|c| c.as_array())
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "ReplicaFailure").cloned());
             let failure_cond = match (&failure, &prev_failure) {
-                (Some(m), _) => Some(json!({"type": "ReplicaFailure", "status": "True", "lastTransitionTime": util::now_rfc3339(), "reason": "FailedCreate", "message": m})),
+                (Some(m), _) => Some(
+                    json!({"type": "ReplicaFailure", "status": "True", "lastTransitionTime": util::now_rfc3339(), "reason": "FailedCreate", "message": m}),
+                ),
                 (None, Some(p)) if total < replicas => Some(p.clone()),
                 _ => None,
             };
-            let rs_gen = rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+            let rs_gen = rs
+                .pointer("/metadata/generation")
+                .cloned()
+                .unwrap_or(json!(1));
             let fc = failure_cond.clone();
             set_status(&cl, &rs_key, |_, st| {
                 let mut n = json!({"replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs_gen});
@@ -295,36 +418,78 @@ pub async fn deployment_controller(cl: Arc<Cluster>) {
                     n.as_object_mut().unwrap().remove("availableReplicas");
                 }
                 if let Some(c) = fc {
-                    let keep = st.pointer("/conditions/0").filter(|o| o["message"] == c["message"]).cloned();
+                    let keep = st
+                        .pointer("/conditions/0")
+                        .filter(|o| o["message"] == c["message"])
+                        .cloned();
                     n["conditions"] = json!([keep.unwrap_or(c)]);
                 }
                 *st = n;
             });
             let dkey = Key::new("deployments.apps", &ns, &name);
-            let dgen = d.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+            let dgen = d
+                .pointer("/metadata/generation")
+                .cloned()
+                .unwrap_or(json!(1));
             set_status(&cl, &dkey, |_, st| {
-                let old = |t: &str| st.pointer("/conditions").and_then(|c| c.as_array()).and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned());
+                let old = |t: &str| {
+                    st.pointer("/conditions")
+                        .and_then(|c| c.as_array())
+                        .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
+                };
                 let available = ready >= replicas;
                 let avail = if available {
-                    condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", old("Available").as_ref())
+                    condition(
+                        "Available",
+                        "True",
+                        "MinimumReplicasAvailable",
+                        "Deployment has minimum availability.",
+                        old("Available").as_ref(),
+                    )
                 } else {
-                    condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", old("Available").as_ref())
+                    condition(
+                        "Available",
+                        "False",
+                        "MinimumReplicasUnavailable",
+                        "Deployment does not have minimum availability.",
+                        old("Available").as_ref(),
+                    )
                 };
                 let prog = if available {
-                    condition("Progressing", "True", "NewReplicaSetAvailable", &format!("ReplicaSet \"{rs_name}\" has successfully progressed."), old("Progressing").as_ref())
+                    condition(
+                        "Progressing",
+                        "True",
+                        "NewReplicaSetAvailable",
+                        &format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
+                        old("Progressing").as_ref(),
+                    )
                 } else {
-                    condition("Progressing", "True", "ReplicaSetUpdated", &format!("ReplicaSet \"{rs_name}\" is progressing."), old("Progressing").as_ref())
+                    condition(
+                        "Progressing",
+                        "True",
+                        "ReplicaSetUpdated",
+                        &format!("ReplicaSet \"{rs_name}\" is progressing."),
+                        old("Progressing").as_ref(),
+                    )
                 };
                 let mut conds = vec![avail, prog];
                 if let Some(f) = &failure_cond {
-                    conds.push(condition("ReplicaFailure", "True", "FailedCreate", f["message"].as_str().unwrap_or_default(), old("ReplicaFailure").as_ref()));
+                    conds.push(condition(
+                        "ReplicaFailure",
+                        "True",
+                        "FailedCreate",
+                        f["message"].as_str().unwrap_or_default(),
+                        old("ReplicaFailure").as_ref(),
+                    ));
                 }
                 // Keep timestamps stable when nothing but lastUpdateTime would change.
                 for c in conds.iter_mut() {
-                    if let Some(o) = old(c["type"].as_str().unwrap_or_default()) {
-                        if o["status"] == c["status"] && o["reason"] == c["reason"] && o["message"] == c["message"] {
-                            *c = o;
-                        }
+                    if let Some(o) = old(c["type"].as_str().unwrap_or_default())
+                        && o["status"] == c["status"]
+                        && o["reason"] == c["reason"]
+                        && o["message"] == c["message"]
+                    {
+                        *c = o;
                     }
                 }
                 let mut n = json!({"observedGeneration": dgen, "replicas": total, "updatedReplicas": total, "conditions": conds});

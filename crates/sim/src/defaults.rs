@@ -13,7 +13,11 @@ fn set_if_absent(v: &mut Value, key: &str, val: Value) {
 fn default_container(c: &mut Value) {
     let image = c["image"].as_str().unwrap_or_default().to_string();
     let tag_latest = !image.contains(':') || image.ends_with(":latest");
-    set_if_absent(c, "imagePullPolicy", json!(if tag_latest { "Always" } else { "IfNotPresent" }));
+    set_if_absent(
+        c,
+        "imagePullPolicy",
+        json!(if tag_latest { "Always" } else { "IfNotPresent" }),
+    );
     set_if_absent(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_if_absent(c, "terminationMessagePolicy", json!("File"));
     set_if_absent(c, "resources", json!({}));
@@ -55,7 +59,10 @@ pub fn pod_spec(spec: &mut Value) {
 pub fn pod(pod: &mut Value) {
     let spec = &mut pod["spec"];
     pod_spec(spec);
-    let sa = spec["serviceAccountName"].as_str().unwrap_or("default").to_string();
+    let sa = spec["serviceAccountName"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
     spec["serviceAccountName"] = json!(sa);
     spec["serviceAccount"] = json!(sa);
     set_if_absent(spec, "enableServiceLinks", json!(true));
@@ -71,7 +78,11 @@ pub fn pod(pod: &mut Value) {
     );
     // ServiceAccount admission: projected token volume, mounted in every container.
     let vol_name = format!("kube-api-access-{}", util::rand_suffix(5));
-    let vols = spec.as_object_mut().unwrap().entry("volumes").or_insert_with(|| json!([]));
+    let vols = spec
+        .as_object_mut()
+        .unwrap()
+        .entry("volumes")
+        .or_insert_with(|| json!([]));
     if let Some(a) = vols.as_array_mut() {
         a.push(json!({
             "name": vol_name,
@@ -88,7 +99,11 @@ pub fn pod(pod: &mut Value) {
     for key in ["initContainers", "containers"] {
         if let Some(cs) = spec.get_mut(key).and_then(|c| c.as_array_mut()) {
             for c in cs {
-                let mounts = c.as_object_mut().unwrap().entry("volumeMounts").or_insert_with(|| json!([]));
+                let mounts = c
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("volumeMounts")
+                    .or_insert_with(|| json!([]));
                 if let Some(m) = mounts.as_array_mut() {
                     m.push(json!({"name": vol_name, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}));
                 }
@@ -100,23 +115,37 @@ pub fn pod(pod: &mut Value) {
 }
 
 fn qos_class(spec: &Value) -> &'static str {
-    let cs: Vec<&Value> = spec["containers"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
-    let any = cs.iter().any(|c| c.pointer("/resources/requests").is_some() || c.pointer("/resources/limits").is_some());
+    let cs: Vec<&Value> = spec["containers"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let any = cs.iter().any(|c| {
+        c.pointer("/resources/requests").is_some() || c.pointer("/resources/limits").is_some()
+    });
     if !any {
         return "BestEffort";
     }
     let guaranteed = cs.iter().all(|c| {
         let l = c.pointer("/resources/limits");
         let r = c.pointer("/resources/requests");
-        l.is_some_and(|l| l.get("cpu").is_some() && l.get("memory").is_some()) && (r.is_none() || r == l)
+        l.is_some_and(|l| l.get("cpu").is_some() && l.get("memory").is_some())
+            && (r.is_none() || r == l)
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 pub fn service(svc: &mut Value, cluster_ip: &str) {
     let spec = &mut svc["spec"];
     set_if_absent(spec, "type", json!("ClusterIP"));
-    if spec.get("clusterIP").and_then(|c| c.as_str()).is_none_or(|c| c.is_empty()) {
+    if spec
+        .get("clusterIP")
+        .and_then(|c| c.as_str())
+        .is_none_or(|c| c.is_empty())
+    {
         spec["clusterIP"] = json!(cluster_ip);
     }
     let ip = spec["clusterIP"].clone();
@@ -141,7 +170,11 @@ pub fn deployment(d: &mut Value) {
     set_if_absent(spec, "replicas", json!(1));
     set_if_absent(spec, "revisionHistoryLimit", json!(10));
     set_if_absent(spec, "progressDeadlineSeconds", json!(600));
-    set_if_absent(spec, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+    set_if_absent(
+        spec,
+        "strategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+    );
     if let Some(t) = spec.pointer_mut("/template/spec") {
         pod_spec(t);
     }
@@ -162,7 +195,10 @@ pub fn crd(crd: &mut Value) {
     let names = crd["spec"]["names"].clone();
     let mut accepted = names.clone();
     if accepted.get("listKind").is_none() {
-        accepted["listKind"] = json!(format!("{}List", names["kind"].as_str().unwrap_or_default()));
+        accepted["listKind"] = json!(format!(
+            "{}List",
+            names["kind"].as_str().unwrap_or_default()
+        ));
     }
     let now = util::now_rfc3339();
     crd["status"] = json!({

@@ -27,11 +27,19 @@ pub struct ResDef {
 
 impl ResDef {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
     /// `pods`, `deployments.apps` — the group-qualified resource used in error messages.
     pub fn group_resource(&self) -> String {
-        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
     pub fn has_sub(&self, sub: &str) -> bool {
         self.subresources.iter().any(|(n, _, _)| n == sub)
@@ -88,7 +96,16 @@ fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
 
-const RW: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const RW: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 #[allow(clippy::too_many_arguments)]
 fn def(
@@ -102,7 +119,11 @@ fn def(
     short: &[&str],
     subs: &[(&str, &str, &[&str])],
 ) -> ResDef {
-    let storage = if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") };
+    let storage = if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    };
     ResDef {
         group: group.into(),
         version: version.into(),
@@ -113,7 +134,10 @@ fn def(
         verbs: s(verbs),
         short_names: s(short),
         categories: vec![],
-        subresources: subs.iter().map(|(n, k, v)| (n.to_string(), k.to_string(), s(v))).collect(),
+        subresources: subs
+            .iter()
+            .map(|(n, k, v)| (n.to_string(), k.to_string(), s(v)))
+            .collect(),
         storage,
         generation: false,
     }
@@ -123,8 +147,40 @@ const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
 pub fn builtin() -> Vec<ResDef> {
     let mut v = vec![
-        def("", "v1", "namespaces", "namespace", "Namespace", false, &["create", "delete", "get", "list", "patch", "update", "watch"], &["ns"], &[("status", "Namespace", STATUS_VERBS), ("finalize", "Namespace", &["update"])]),
-        def("", "v1", "nodes", "node", "Node", false, RW, &["no"], &[("status", "Node", STATUS_VERBS), ("proxy", "NodeProxyOptions", &["create", "delete", "get", "patch", "update"])]),
+        def(
+            "",
+            "v1",
+            "namespaces",
+            "namespace",
+            "Namespace",
+            false,
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+            &["ns"],
+            &[
+                ("status", "Namespace", STATUS_VERBS),
+                ("finalize", "Namespace", &["update"]),
+            ],
+        ),
+        def(
+            "",
+            "v1",
+            "nodes",
+            "node",
+            "Node",
+            false,
+            RW,
+            &["no"],
+            &[
+                ("status", "Node", STATUS_VERBS),
+                (
+                    "proxy",
+                    "NodeProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ),
+            ],
+        ),
         def(
             "",
             "v1",
@@ -142,36 +198,210 @@ pub fn builtin() -> Vec<ResDef> {
                 ("exec", "PodExecOptions", &["create", "get"]),
                 ("log", "Pod", &["get"]),
                 ("portforward", "PodPortForwardOptions", &["create", "get"]),
-                ("proxy", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]),
+                (
+                    "proxy",
+                    "PodProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ),
                 ("status", "Pod", STATUS_VERBS),
             ],
         ),
-        def("", "v1", "services", "service", "Service", true, &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], &["svc"], &[("proxy", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]), ("status", "Service", STATUS_VERBS)]),
-        def("", "v1", "configmaps", "configmap", "ConfigMap", true, RW, &["cm"], &[]),
+        def(
+            "",
+            "v1",
+            "services",
+            "service",
+            "Service",
+            true,
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
+            &["svc"],
+            &[
+                (
+                    "proxy",
+                    "ServiceProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ),
+                ("status", "Service", STATUS_VERBS),
+            ],
+        ),
+        def(
+            "",
+            "v1",
+            "configmaps",
+            "configmap",
+            "ConfigMap",
+            true,
+            RW,
+            &["cm"],
+            &[],
+        ),
         def("", "v1", "secrets", "secret", "Secret", true, RW, &[], &[]),
-        def("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, RW, &["sa"], &[("token", "TokenRequest", &["create"])]),
+        def(
+            "",
+            "v1",
+            "serviceaccounts",
+            "serviceaccount",
+            "ServiceAccount",
+            true,
+            RW,
+            &["sa"],
+            &[("token", "TokenRequest", &["create"])],
+        ),
         def("", "v1", "events", "event", "Event", true, RW, &["ev"], &[]),
-        def("", "v1", "endpoints", "endpoints", "Endpoints", true, RW, &["ep"], &[]),
-        def("apps", "v1", "deployments", "deployment", "Deployment", true, RW, &["deploy"], &[("scale", "Scale", STATUS_VERBS), ("status", "Deployment", STATUS_VERBS)]),
-        def("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, RW, &["rs"], &[("scale", "Scale", STATUS_VERBS), ("status", "ReplicaSet", STATUS_VERBS)]),
-        def("events.k8s.io", "v1", "events", "event", "Event", true, RW, &["ev"], &[]),
-        def("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false, RW, &["crd", "crds"], &[("status", "CustomResourceDefinition", STATUS_VERBS)]),
-        def("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, RW, &[], &[]),
-        def("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, RW, &[], &[]),
-        def("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", true, RW, &[], &[]),
-        def("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, RW, &[], &[]),
-        def("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, RW, &[], &[]),
+        def(
+            "",
+            "v1",
+            "endpoints",
+            "endpoints",
+            "Endpoints",
+            true,
+            RW,
+            &["ep"],
+            &[],
+        ),
+        def(
+            "apps",
+            "v1",
+            "deployments",
+            "deployment",
+            "Deployment",
+            true,
+            RW,
+            &["deploy"],
+            &[
+                ("scale", "Scale", STATUS_VERBS),
+                ("status", "Deployment", STATUS_VERBS),
+            ],
+        ),
+        def(
+            "apps",
+            "v1",
+            "replicasets",
+            "replicaset",
+            "ReplicaSet",
+            true,
+            RW,
+            &["rs"],
+            &[
+                ("scale", "Scale", STATUS_VERBS),
+                ("status", "ReplicaSet", STATUS_VERBS),
+            ],
+        ),
+        def(
+            "events.k8s.io",
+            "v1",
+            "events",
+            "event",
+            "Event",
+            true,
+            RW,
+            &["ev"],
+            &[],
+        ),
+        def(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "customresourcedefinition",
+            "CustomResourceDefinition",
+            false,
+            RW,
+            &["crd", "crds"],
+            &[("status", "CustomResourceDefinition", STATUS_VERBS)],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "clusterrole",
+            "ClusterRole",
+            false,
+            RW,
+            &[],
+            &[],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "clusterrolebinding",
+            "ClusterRoleBinding",
+            false,
+            RW,
+            &[],
+            &[],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            "role",
+            "Role",
+            true,
+            RW,
+            &[],
+            &[],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "rolebinding",
+            "RoleBinding",
+            true,
+            RW,
+            &[],
+            &[],
+        ),
+        def(
+            "coordination.k8s.io",
+            "v1",
+            "leases",
+            "lease",
+            "Lease",
+            true,
+            RW,
+            &[],
+            &[],
+        ),
     ];
     for d in v.iter_mut() {
         if d.plural == "events" {
             d.storage = "events".into();
         }
-        if matches!(d.plural.as_str(), "deployments" | "replicasets" | "customresourcedefinitions") {
+        if matches!(
+            d.plural.as_str(),
+            "deployments" | "replicasets" | "customresourcedefinitions"
+        ) {
             d.generation = true;
         }
-        if matches!(d.plural.as_str(), "pods" | "services" | "configmaps" | "secrets" | "serviceaccounts" | "events" | "endpoints" | "deployments" | "replicasets") && d.group != "events.k8s.io" {
+        if matches!(
+            d.plural.as_str(),
+            "pods"
+                | "services"
+                | "configmaps"
+                | "secrets"
+                | "serviceaccounts"
+                | "events"
+                | "endpoints"
+                | "deployments"
+                | "replicasets"
+        ) && d.group != "events.k8s.io"
+        {
             d.categories = vec!["all".into()];
-            if matches!(d.plural.as_str(), "configmaps" | "secrets" | "serviceaccounts" | "events" | "endpoints") {
+            if matches!(
+                d.plural.as_str(),
+                "configmaps" | "secrets" | "serviceaccounts" | "events" | "endpoints"
+            ) {
                 d.categories.clear();
             }
         }
@@ -187,7 +417,10 @@ pub fn from_crds(store: &Store) -> Vec<ResDef> {
         let established = crd
             .pointer("/status/conditions")
             .and_then(|c| c.as_array())
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            });
         if !established {
             continue;
         }
@@ -201,7 +434,11 @@ pub fn from_crds(store: &Store) -> Vec<ResDef> {
             }
             let mut subs = vec![];
             if ver.pointer("/subresources/status").is_some() {
-                subs.push(("status", names["kind"].as_str().unwrap_or_default(), STATUS_VERBS));
+                subs.push((
+                    "status",
+                    names["kind"].as_str().unwrap_or_default(),
+                    STATUS_VERBS,
+                ));
             }
             let mut d = def(
                 group,
@@ -216,11 +453,19 @@ pub fn from_crds(store: &Store) -> Vec<ResDef> {
             );
             d.short_names = names["shortNames"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
             d.categories = names["categories"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
             d.generation = true;
             out.push(d);
@@ -236,11 +481,15 @@ pub fn all(store: &Store) -> Vec<ResDef> {
 }
 
 pub fn find(store: &Store, group: &str, version: &str, plural: &str) -> Option<ResDef> {
-    all(store).into_iter().find(|d| d.group == group && d.version == version && d.plural == plural)
+    all(store)
+        .into_iter()
+        .find(|d| d.group == group && d.version == version && d.plural == plural)
 }
 
 pub fn find_by_kind(store: &Store, api_version: &str, kind: &str) -> Option<ResDef> {
-    all(store).into_iter().find(|d| d.api_version() == api_version && d.kind == kind)
+    all(store)
+        .into_iter()
+        .find(|d| d.api_version() == api_version && d.kind == kind)
 }
 
 pub fn api_versions() -> Value {
@@ -299,7 +548,10 @@ pub fn api_group(store: &Store, group: &str) -> Option<Value> {
 }
 
 pub fn api_resource_list(store: &Store, group: &str, version: &str) -> Option<Value> {
-    let defs: Vec<ResDef> = all(store).into_iter().filter(|d| d.group == group && d.version == version).collect();
+    let defs: Vec<ResDef> = all(store)
+        .into_iter()
+        .filter(|d| d.group == group && d.version == version)
+        .collect();
     if defs.is_empty() {
         return None;
     }
@@ -330,8 +582,14 @@ pub fn api_resource_list(store: &Store, group: &str, version: &str) -> Option<Va
             }));
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 /// A stable 11-char base64-ish hash like the apiserver's storageVersionHash.
@@ -342,5 +600,8 @@ fn storage_hash(s: &str) -> String {
         h = h.wrapping_mul(1099511628211);
     }
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    (0..11).map(|i| A[((h >> (i * 5)) & 63) as usize] as char).collect::<String>() + "="
+    (0..11)
+        .map(|i| A[((h >> (i * 5)) & 63) as usize] as char)
+        .collect::<String>()
+        + "="
 }

@@ -13,7 +13,10 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
     let a: Vec<&str> = inv.args.iter().map(String::as_str).collect();
     match a.as_slice() {
         ["version", "--format", f] | ["version", "-f", f] => {
-            let out = f.replace("{{.Server.Version}}", DOCKER_VERSION).replace("{{.Client.Version}}", DOCKER_VERSION).replace("{{ .Server.Version }}", DOCKER_VERSION);
+            let out = f
+                .replace("{{.Server.Version}}", DOCKER_VERSION)
+                .replace("{{.Client.Version}}", DOCKER_VERSION)
+                .replace("{{ .Server.Version }}", DOCKER_VERSION);
             ToolOutput::ok(format!("{out}\n"))
         }
         ["version"] => ToolOutput::ok(format!(
@@ -28,7 +31,10 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
             ToolOutput::ok(out)
         }
         ["exec", rest @ ..] => exec(world, rest),
-        [cmd, ..] => ToolOutput::fail(format!("docker: '{cmd}' is not a docker command.\nSee 'docker --help'\n"), 1),
+        [cmd, ..] => ToolOutput::fail(
+            format!("docker: '{cmd}' is not a docker command.\nSee 'docker --help'\n"),
+            1,
+        ),
         [] => ToolOutput::ok("Usage:  docker [OPTIONS] COMMAND\n"),
     }
 }
@@ -37,20 +43,32 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
     let mut i = 0;
     while i < rest.len() && rest[i].starts_with('-') {
         // Options with a value.
-        if matches!(rest[i], "-u" | "--user" | "-w" | "--workdir" | "-e" | "--env") {
+        if matches!(
+            rest[i],
+            "-u" | "--user" | "-w" | "--workdir" | "-e" | "--env"
+        ) {
             i += 1;
         }
         i += 1;
     }
     let Some(container) = rest.get(i) else {
-        return ToolOutput::fail("\"docker exec\" requires at least 2 arguments.\nSee 'docker exec --help'.\n", 1);
+        return ToolOutput::fail(
+            "\"docker exec\" requires at least 2 arguments.\nSee 'docker exec --help'.\n",
+            1,
+        );
     };
     let cmd = &rest[i + 1..];
     if cmd.is_empty() {
-        return ToolOutput::fail("\"docker exec\" requires at least 2 arguments.\nSee 'docker exec --help'.\n", 1);
+        return ToolOutput::fail(
+            "\"docker exec\" requires at least 2 arguments.\nSee 'docker exec --help'.\n",
+            1,
+        );
     }
     let Some(c) = world.cluster_by_node(container) else {
-        return ToolOutput::fail(format!("Error response from daemon: No such container: {container}\n"), 1);
+        return ToolOutput::fail(
+            format!("Error response from daemon: No such container: {container}\n"),
+            1,
+        );
     };
     match cmd {
         ["cat", files @ ..] => {
@@ -61,6 +79,7 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
                 let host = node_path_to_host(&c.mounts, &c.node_root, f);
                 let is_audit = c.audit.as_ref().is_some_and(|a| a.path == host);
                 if is_audit && world.env.faults.has(Fault::AuditLogUnreadable) {
+                    world.env.faults.hit(Fault::AuditLogUnreadable, f);
                     err.push_str(&format!("cat: {f}: Permission denied\n"));
                     code = 1;
                     continue;
@@ -77,7 +96,11 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
                     }
                 }
             }
-            ToolOutput { stdout: out, stderr: err, code }
+            ToolOutput {
+                stdout: out,
+                stderr: err,
+                code,
+            }
         }
         ["ls", paths @ ..] => {
             let mut out = String::new();
@@ -85,13 +108,19 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
                 let host = node_path_to_host(&c.mounts, &c.node_root, p);
                 match std::fs::read_dir(&host) {
                     Ok(rd) => {
-                        let mut names: Vec<String> = rd.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect();
+                        let mut names: Vec<String> = rd
+                            .filter_map(|e| {
+                                e.ok().map(|e| e.file_name().to_string_lossy().into_owned())
+                            })
+                            .collect();
                         // extraMounts directly under this dir.
                         for (cp, _) in &c.mounts {
-                            if let Some(n) = cp.strip_prefix(&format!("{}/", p.trim_end_matches('/'))) {
-                                if !n.contains('/') && !names.iter().any(|x| x == n) {
-                                    names.push(n.to_string());
-                                }
+                            if let Some(n) =
+                                cp.strip_prefix(&format!("{}/", p.trim_end_matches('/')))
+                                && !n.contains('/')
+                                && !names.iter().any(|x| x == n)
+                            {
+                                names.push(n.to_string());
                             }
                         }
                         names.sort();
@@ -101,13 +130,21 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
                         }
                     }
                     Err(_) if host.is_file() => out.push_str(&format!("{p}\n")),
-                    Err(_) => return ToolOutput { stdout: out, stderr: format!("ls: cannot access '{p}': No such file or directory\n"), code: 2 },
+                    Err(_) => {
+                        return ToolOutput {
+                            stdout: out,
+                            stderr: format!("ls: cannot access '{p}': No such file or directory\n"),
+                            code: 2,
+                        };
+                    }
                 }
             }
             ToolOutput::ok(out)
         }
         [prog, ..] => ToolOutput::fail(
-            format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{prog}\": executable file not found in $PATH: unknown\n"),
+            format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{prog}\": executable file not found in $PATH: unknown\n"
+            ),
             126,
         ),
         [] => unreachable!(),

@@ -24,31 +24,107 @@ pub enum Fault {
 }
 
 pub const ALL: &[(Fault, &str, bool, &str)] = &[
-    (Fault::Apiserver503Burst, "apiserver-503-burst", true, "a few consecutive API requests from outside the cluster get 503 ServiceUnavailable"),
-    (Fault::Apiserver429Burst, "apiserver-429-burst", true, "a few consecutive API requests from outside the cluster get 429 TooManyRequests with Retry-After"),
-    (Fault::WatchDropped, "watch-dropped", true, "the first watches are cut after their first events and history is compacted (resume gets 410 Gone)"),
-    (Fault::PortForwardDroppedOnce, "port-forward-dropped-once", true, "the first port-forward connection is closed before answering"),
-    (Fault::KindCreateFails, "kind-create-fails", false, "kind create cluster fails (kubeadm init times out)"),
-    (Fault::HelmInstallFails, "helm-install-fails", false, "helm install cannot fetch the chart"),
-    (Fault::OperatorNeverReady, "operator-never-ready", false, "the operator pod runs but its readiness probe keeps failing"),
-    (Fault::OperatorNeverCreatesPods, "operator-never-creates-pods", false, "the operator creates the head Service but never any pod"),
-    (Fault::HeadImagePullBackoff, "head-image-pull-backoff", false, "Ray head pods stay in ImagePullBackOff"),
-    (Fault::XgboostExits1, "xgboost-exits-1", false, "the XGBoost script crashes (exit 1); the dashboard still says SUCCEEDED"),
-    (Fault::PipInstallExits1, "pip-install-exits-1", false, "pip3 install jsonpatch fails (exit 1)"),
-    (Fault::AuditLogUnreadable, "audit-log-unreadable", false, "the audit log file is not readable in the node"),
-    (Fault::PsaLabelsIgnored, "psa-labels-ignored", false, "Pod Security admission ignores namespace labels (every pod admitted)"),
-    (Fault::DashboardNeverAnswers, "dashboard-never-answers", false, "the Ray dashboard accepts connections but never answers"),
+    (
+        Fault::Apiserver503Burst,
+        "apiserver-503-burst",
+        true,
+        "a few consecutive API requests from outside the cluster get 503 ServiceUnavailable",
+    ),
+    (
+        Fault::Apiserver429Burst,
+        "apiserver-429-burst",
+        true,
+        "a few consecutive API requests from outside the cluster get 429 TooManyRequests with Retry-After",
+    ),
+    (
+        Fault::WatchDropped,
+        "watch-dropped",
+        true,
+        "the first watches are cut after their first events and history is compacted (resume gets 410 Gone)",
+    ),
+    (
+        Fault::PortForwardDroppedOnce,
+        "port-forward-dropped-once",
+        true,
+        "the first port-forward connection is closed before answering",
+    ),
+    (
+        Fault::KindCreateFails,
+        "kind-create-fails",
+        false,
+        "kind create cluster fails (kubeadm init times out)",
+    ),
+    (
+        Fault::HelmInstallFails,
+        "helm-install-fails",
+        false,
+        "helm install cannot fetch the chart",
+    ),
+    (
+        Fault::OperatorNeverReady,
+        "operator-never-ready",
+        false,
+        "the operator pod runs but its readiness probe keeps failing",
+    ),
+    (
+        Fault::OperatorNeverCreatesPods,
+        "operator-never-creates-pods",
+        false,
+        "the operator creates the head Service but never any pod",
+    ),
+    (
+        Fault::HeadImagePullBackoff,
+        "head-image-pull-backoff",
+        false,
+        "Ray head pods stay in ImagePullBackOff",
+    ),
+    (
+        Fault::XgboostExits1,
+        "xgboost-exits-1",
+        false,
+        "the XGBoost script crashes (exit 1); the dashboard still says SUCCEEDED",
+    ),
+    (
+        Fault::PipInstallExits1,
+        "pip-install-exits-1",
+        false,
+        "pip3 install jsonpatch fails (exit 1)",
+    ),
+    (
+        Fault::AuditLogUnreadable,
+        "audit-log-unreadable",
+        false,
+        "the audit log file is not readable in the node",
+    ),
+    (
+        Fault::PsaLabelsIgnored,
+        "psa-labels-ignored",
+        false,
+        "Pod Security admission ignores namespace labels (every pod admitted)",
+    ),
+    (
+        Fault::DashboardNeverAnswers,
+        "dashboard-never-answers",
+        false,
+        "the Ray dashboard accepts connections but never answers",
+    ),
 ];
 
 impl Fault {
     pub fn name(self) -> &'static str {
-        ALL.iter().find(|(f, ..)| *f == self).map(|(_, n, ..)| *n).expect("listed")
+        ALL.iter()
+            .find(|(f, ..)| *f == self)
+            .map(|(_, n, ..)| *n)
+            .expect("listed")
     }
     pub fn parse(s: &str) -> Option<Fault> {
         ALL.iter().find(|(_, n, ..)| *n == s).map(|(f, ..)| *f)
     }
     pub fn expect_pass(self) -> bool {
-        ALL.iter().find(|(f, ..)| *f == self).map(|(_, _, p, _)| *p).expect("listed")
+        ALL.iter()
+            .find(|(f, ..)| *f == self)
+            .map(|(_, _, p, _)| *p)
+            .expect("listed")
     }
 }
 
@@ -64,11 +140,33 @@ pub fn list_lines() -> Vec<String> {
 pub struct Faults {
     active: BTreeSet<Fault>,
     used: Mutex<BTreeSet<&'static str>>,
+    log: Mutex<Option<std::path::PathBuf>>,
 }
 
 impl Faults {
     pub fn new(active: impl IntoIterator<Item = Fault>) -> Self {
-        Faults { active: active.into_iter().collect(), used: Mutex::new(BTreeSet::new()) }
+        Faults {
+            active: active.into_iter().collect(),
+            used: Mutex::new(BTreeSet::new()),
+            log: Mutex::new(None),
+        }
+    }
+    /// Where `hit` records that a fault actually fired (`<state dir>/fault-hits.jsonl`).
+    pub fn set_log(&self, path: std::path::PathBuf) {
+        *self.log.lock().unwrap() = Some(path);
+    }
+    /// Record that `f` fired (so tests can tell a recoverable fault was really exercised).
+    pub fn hit(&self, f: Fault, detail: &str) {
+        use std::io::Write;
+        if let Some(p) = self.log.lock().unwrap().as_ref()
+            && let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+        {
+            let line = serde_json::json!({"ts": crate::util::now_rfc3339_micro(), "fault": f.name(), "detail": detail});
+            let _ = writeln!(file, "{line}");
+        }
     }
     pub fn has(&self, f: Fault) -> bool {
         self.active.contains(&f)

@@ -5,8 +5,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,23 +18,56 @@ use crate::world::{Invocation, ToolOutput, World};
 pub const HELM_VERSION: &str = "v3.16.3";
 pub const HELM_COMMIT: &str = "cfd07493f46efc9debd9cc1b02a0961186df7fdf";
 pub const KUBERAY_REPO: &str = "https://ray-project.github.io/kuberay-helm/";
-const CHART_VERSIONS: &[&str] = &["1.0.0", "1.1.0", "1.1.1", "1.2.1", "1.2.2", "1.3.0", "1.3.2", "1.4.0", "1.4.2", "1.5.0", "1.5.1", "1.6.0", "1.6.1", "1.6.2", "1.7.0"];
+const CHART_VERSIONS: &[&str] = &[
+    "1.0.0", "1.1.0", "1.1.1", "1.2.1", "1.2.2", "1.3.0", "1.3.2", "1.4.0", "1.4.2", "1.5.0",
+    "1.5.1", "1.6.0", "1.6.1", "1.6.2", "1.7.0",
+];
 
 pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
     let a: Vec<&str> = inv.args.iter().map(String::as_str).collect();
     match a.as_slice() {
-        ["version", "--short"] => ToolOutput::ok(format!("{HELM_VERSION}+g{}\n", &HELM_COMMIT[..7])),
-        ["version", ..] => ToolOutput::ok(format!("version.BuildInfo{{Version:\"{HELM_VERSION}\", GitCommit:\"{HELM_COMMIT}\", GitTreeState:\"clean\", GoVersion:\"go1.22.7\"}}\n")),
+        ["version", "--short"] => {
+            ToolOutput::ok(format!("{HELM_VERSION}+g{}\n", &HELM_COMMIT[..7]))
+        }
+        ["version", ..] => ToolOutput::ok(format!(
+            "version.BuildInfo{{Version:\"{HELM_VERSION}\", GitCommit:\"{HELM_COMMIT}\", GitTreeState:\"clean\", GoVersion:\"go1.22.7\"}}\n"
+        )),
         ["install", rest @ ..] => install_or_template(world, inv, rest, false).await,
         ["template", rest @ ..] => install_or_template(world, inv, rest, true).await,
         ["uninstall", rest @ ..] | ["delete", rest @ ..] => uninstall(inv, rest).await,
-        [cmd, ..] => ToolOutput::fail(format!("Error: unknown command \"{cmd}\" for \"helm\"\nRun 'helm --help' for usage.\n"), 1),
+        [cmd, ..] => ToolOutput::fail(
+            format!(
+                "Error: unknown command \"{cmd}\" for \"helm\"\nRun 'helm --help' for usage.\n"
+            ),
+            1,
+        ),
         [] => ToolOutput::ok("The Kubernetes package manager\n"),
     }
 }
 
-const VALUE_FLAGS: &[&str] = &["namespace", "n", "values", "f", "kubeconfig", "kube-context", "repo", "version", "timeout", "set", "output", "o"];
-const BOOL_FLAGS: &[&str] = &["create-namespace", "wait", "debug", "atomic", "include-crds", "skip-crds", "dry-run"];
+const VALUE_FLAGS: &[&str] = &[
+    "namespace",
+    "n",
+    "values",
+    "f",
+    "kubeconfig",
+    "kube-context",
+    "repo",
+    "version",
+    "timeout",
+    "set",
+    "output",
+    "o",
+];
+const BOOL_FLAGS: &[&str] = &[
+    "create-namespace",
+    "wait",
+    "debug",
+    "atomic",
+    "include-crds",
+    "skip-crds",
+    "dry-run",
+];
 
 struct Chart {
     name: String,
@@ -64,19 +96,34 @@ fn default_values(version: &str) -> Value {
     })
 }
 
-fn load_chart(inv: &Invocation, chart: &str, repo: Option<&str>, version: Option<&str>) -> Result<Chart, String> {
+fn load_chart(
+    inv: &Invocation,
+    chart: &str,
+    repo: Option<&str>,
+    version: Option<&str>,
+) -> Result<Chart, String> {
     if let Some(repo) = repo {
         if repo.trim_end_matches('/') != KUBERAY_REPO.trim_end_matches('/') {
-            return Err(format!("looks like \"{repo}\" is not a valid chart repository or cannot be reached: Get \"{}/index.yaml\": dial tcp: lookup {}: no such host", repo.trim_end_matches('/'), repo.split('/').nth(2).unwrap_or(repo)));
+            return Err(format!(
+                "looks like \"{repo}\" is not a valid chart repository or cannot be reached: Get \"{}/index.yaml\": dial tcp: lookup {}: no such host",
+                repo.trim_end_matches('/'),
+                repo.split('/').nth(2).unwrap_or(repo)
+            ));
         }
         if chart != "kuberay-operator" {
             return Err(format!("chart \"{chart}\" not found in {repo} repository"));
         }
         let v = version.unwrap_or("1.5.1");
         if !CHART_VERSIONS.contains(&v) {
-            return Err(format!("chart \"{chart}\" version \"{v}\" not found in {repo} repository"));
+            return Err(format!(
+                "chart \"{chart}\" version \"{v}\" not found in {repo} repository"
+            ));
         }
-        return Ok(Chart { name: chart.into(), version: v.into(), defaults: default_values(v) });
+        return Ok(Chart {
+            name: chart.into(),
+            version: v.into(),
+            defaults: default_values(v),
+        });
     }
     let dir = resolve(&inv.cwd, chart);
     if dir.join("Chart.yaml").is_file() {
@@ -86,25 +133,42 @@ fn load_chart(inv: &Invocation, chart: &str, repo: Option<&str>, version: Option
             .ok_or_else(|| "Chart.yaml file is missing or invalid".to_string())?;
         let version = meta["version"].as_str().unwrap_or("1.1.0").to_string();
         let mut defaults = default_values(&version);
-        if let Some(vals) = std::fs::read_to_string(dir.join("values.yaml")).ok().and_then(|t| serde_saphyr::from_str::<Value>(&t).ok()) {
+        if let Some(vals) = std::fs::read_to_string(dir.join("values.yaml"))
+            .ok()
+            .and_then(|t| serde_saphyr::from_str::<Value>(&t).ok())
+        {
             deep_merge(&mut defaults, &vals);
         }
         if meta["name"] != "kuberay-operator" {
-            return Err(format!("the simulated helm only knows the kuberay-operator chart (got {})", meta["name"]));
+            return Err(format!(
+                "the simulated helm only knows the kuberay-operator chart (got {})",
+                meta["name"]
+            ));
         }
-        return Ok(Chart { name: "kuberay-operator".into(), version, defaults });
+        return Ok(Chart {
+            name: "kuberay-operator".into(),
+            version,
+            defaults,
+        });
     }
     if chart.contains('/') && !chart.starts_with('.') && !chart.starts_with('/') {
         let repo = chart.split('/').next().unwrap_or_default();
         return Err(format!("repo {repo} not found"));
     }
-    Err(format!("non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart}"))
+    Err(format!(
+        "non-absolute URLs should be in form of repo_name/path_to_chart, got: {chart}"
+    ))
 }
 
 fn deep_merge(base: &mut Value, over: &Value) {
     match (base.as_object_mut(), over.as_object()) {
         (Some(b), Some(o)) => {
             for (k, v) in o {
+                // Helm's coalescing: a user `null` deletes the chart default; maps merge key by key.
+                if v.is_null() {
+                    b.remove(k);
+                    continue;
+                }
                 match b.get_mut(k) {
                     Some(bv) if bv.is_object() && v.is_object() => deep_merge(bv, v),
                     _ => {
@@ -138,7 +202,11 @@ fn crd(plural: &str, kind: &str, singular: &str) -> Value {
 }
 
 fn crds(version: &str) -> Vec<Value> {
-    let mut v = vec![crd("rayclusters", "RayCluster", "raycluster"), crd("rayjobs", "RayJob", "rayjob"), crd("rayservices", "RayService", "rayservice")];
+    let mut v = vec![
+        crd("rayclusters", "RayCluster", "raycluster"),
+        crd("rayjobs", "RayJob", "rayjob"),
+        crd("rayservices", "RayService", "rayservice"),
+    ];
     let ver: Vec<u32> = version.split('.').filter_map(|x| x.parse().ok()).collect();
     if ver.as_slice() >= [1, 6, 0].as_slice() {
         v.push(crd("raycronjobs", "RayCronJob", "raycronjob"));
@@ -148,7 +216,10 @@ fn crds(version: &str) -> Vec<Value> {
 
 /// (template file, object) in helm's install order.
 fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(String, Value)> {
-    let name = values["fullnameOverride"].as_str().unwrap_or("kuberay-operator").to_string();
+    let name = values["fullnameOverride"]
+        .as_str()
+        .unwrap_or("kuberay-operator")
+        .to_string();
     let labels = json!({
         "app.kubernetes.io/name": values["nameOverride"].as_str().unwrap_or("kuberay-operator"),
         "helm.sh/chart": format!("{}-{}", chart.name, chart.version),
@@ -157,9 +228,33 @@ fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(String
     });
     let sel = json!({"app.kubernetes.io/name": values["nameOverride"].as_str().unwrap_or("kuberay-operator"), "app.kubernetes.io/instance": release});
     let mut pod_labels = sel.clone();
-    pod_labels["app.kubernetes.io/component"] = json!(values["componentOverride"].as_str().unwrap_or("kuberay-operator"));
-    let image = format!("{}:{}", values["image"]["repository"].as_str().unwrap_or("quay.io/kuberay/operator"), values["image"]["tag"].as_str().map(String::from).unwrap_or_else(|| format!("v{}", chart.version)));
-    let gates: Vec<String> = values["featureGates"].as_array().into_iter().flatten().map(|g| format!("{}={}", g["name"].as_str().unwrap_or_default(), g["enabled"])).collect();
+    pod_labels["app.kubernetes.io/component"] = json!(
+        values["componentOverride"]
+            .as_str()
+            .unwrap_or("kuberay-operator")
+    );
+    let image = format!(
+        "{}:{}",
+        values["image"]["repository"]
+            .as_str()
+            .unwrap_or("quay.io/kuberay/operator"),
+        values["image"]["tag"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| format!("v{}", chart.version))
+    );
+    let gates: Vec<String> = values["featureGates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            format!(
+                "{}={}",
+                g["name"].as_str().unwrap_or_default(),
+                g["enabled"]
+            )
+        })
+        .collect();
     let mut container = json!({
         "name": name,
         "image": image,
@@ -172,11 +267,17 @@ fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(String
         "readinessProbe": {"httpGet": {"path": "/metrics", "port": "http"}, "initialDelaySeconds": 10, "periodSeconds": 5, "failureThreshold": 5},
         "resources": values["resources"].clone(),
     });
-    if values["securityContext"].as_object().is_some_and(|o| !o.is_empty()) {
+    if values["securityContext"]
+        .as_object()
+        .is_some_and(|o| !o.is_empty())
+    {
         container["securityContext"] = values["securityContext"].clone();
     }
     let mut pod_spec = json!({"serviceAccountName": name, "containers": [container]});
-    if values["podSecurityContext"].as_object().is_some_and(|o| !o.is_empty()) {
+    if values["podSecurityContext"]
+        .as_object()
+        .is_some_and(|o| !o.is_empty())
+    {
         pod_spec["securityContext"] = values["podSecurityContext"].clone();
     }
     let meta = |n: &str, namespaced: bool| {
@@ -187,7 +288,10 @@ fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(String
         m
     };
     vec![
-        ("templates/serviceaccount.yaml".into(), json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(&name, true)})),
+        (
+            "templates/serviceaccount.yaml".into(),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(&name, true)}),
+        ),
         (
             "templates/ray_rbac_role.yaml".into(),
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(&name, false), "rules": [
@@ -233,55 +337,167 @@ fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(String
 }
 
 fn yaml_doc(source: &str, v: &Value) -> String {
-    format!("---\n# Source: {source}\n{}", serde_saphyr::to_string(v).unwrap_or_default())
+    format!(
+        "---\n# Source: {source}\n{}",
+        serde_saphyr::to_string(v).unwrap_or_default()
+    )
 }
 
-/// A tiny client-go: bearer token over HTTP, collecting `Warning` headers.
+/// A tiny client-go: bearer token over HTTPS (CA from the kubeconfig), collecting `Warning` headers.
 struct Kube {
     base: String,
     token: String,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    tls: Option<tokio_rustls::TlsConnector>,
     warnings: Vec<String>,
 }
 
 impl Kube {
-    fn from_kubeconfig(inv: &Invocation, explicit: Option<&str>, context: Option<&str>) -> Result<Kube, String> {
+    fn from_kubeconfig(
+        inv: &Invocation,
+        explicit: Option<&str>,
+        context: Option<&str>,
+    ) -> Result<Kube, String> {
         let path = crate::kind::kubeconfig_path(inv, explicit);
         let text = std::fs::read_to_string(&path).map_err(|_| "Kubernetes cluster unreachable: invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable".to_string())?;
-        let cfg: Value = serde_saphyr::from_str(&text).map_err(|e| format!("Kubernetes cluster unreachable: error loading config file \"{}\": {e}", path.display()))?;
-        let ctx_name = context.map(String::from).or_else(|| cfg["current-context"].as_str().map(String::from)).unwrap_or_default();
-        let ctx = cfg["contexts"].as_array().into_iter().flatten().find(|c| c["name"] == ctx_name.as_str()).ok_or_else(|| format!("Kubernetes cluster unreachable: context \"{ctx_name}\" does not exist"))?;
+        let cfg: Value = serde_saphyr::from_str(&text).map_err(|e| {
+            format!(
+                "Kubernetes cluster unreachable: error loading config file \"{}\": {e}",
+                path.display()
+            )
+        })?;
+        let ctx_name = context
+            .map(String::from)
+            .or_else(|| cfg["current-context"].as_str().map(String::from))
+            .unwrap_or_default();
+        let ctx = cfg["contexts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == ctx_name.as_str())
+            .ok_or_else(|| {
+                format!("Kubernetes cluster unreachable: context \"{ctx_name}\" does not exist")
+            })?;
         let cl_name = ctx["context"]["cluster"].as_str().unwrap_or_default();
         let user_name = ctx["context"]["user"].as_str().unwrap_or_default();
-        let server = cfg["clusters"].as_array().into_iter().flatten().find(|c| c["name"] == cl_name).and_then(|c| c["cluster"]["server"].as_str()).unwrap_or_default().to_string();
-        let token = cfg["users"].as_array().into_iter().flatten().find(|u| u["name"] == user_name).and_then(|u| u["user"]["token"].as_str()).unwrap_or_default().to_string();
-        Ok(Kube { base: server.trim_end_matches('/').to_string(), token, client: Client::builder(TokioExecutor::new()).build_http(), warnings: vec![] })
+        let cluster = cfg["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == cl_name)
+            .map(|c| c["cluster"].clone())
+            .unwrap_or_default();
+        let server = cluster["server"].as_str().unwrap_or_default().to_string();
+        let tls = if server.starts_with("https://") {
+            use base64::Engine;
+            let ca = cluster["certificate-authority-data"]
+                .as_str()
+                .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+                .ok_or_else(|| "Kubernetes cluster unreachable: no certificate-authority-data in the kubeconfig".to_string())?;
+            Some(crate::tls::connector(&ca)?)
+        } else {
+            None
+        };
+        let token = cfg["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["name"] == user_name)
+            .and_then(|u| u["user"]["token"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok(Kube {
+            base: server.trim_end_matches('/').to_string(),
+            token,
+            tls,
+            warnings: vec![],
+        })
     }
 
-    async fn req(&mut self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    async fn req(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
         let uri = format!("{}{path}", self.base);
         let req = http::Request::builder()
             .method(method)
-            .uri(&uri)
-            .header(http::header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header(http::header::USER_AGENT, format!("Helm/{}", HELM_VERSION.trim_start_matches('v')))
+            .uri(path)
+            .header(
+                http::header::HOST,
+                self.base
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://"),
+            )
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
+            .header(
+                http::header::USER_AGENT,
+                format!("Helm/{}", HELM_VERSION.trim_start_matches('v')),
+            )
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body.map(|b| Bytes::from(serde_json::to_vec(b).expect("json"))).unwrap_or_default()))
+            .body(Full::new(
+                body.map(|b| Bytes::from(serde_json::to_vec(b).expect("json")))
+                    .unwrap_or_default(),
+            ))
             .map_err(|e| e.to_string())?;
-        let resp = self.client.request(req).await.map_err(|e| {
-            let host = self.base.trim_start_matches("http://");
-            format!("Kubernetes cluster unreachable: Get \"{uri}\": dial tcp {host}: connect: connection refused ({e})")
-        })?;
+        let host = self
+            .base
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_string();
+        let unreachable = |e: String| {
+            format!(
+                "Kubernetes cluster unreachable: Get \"{uri}\": dial tcp {host}: connect: connection refused ({e})"
+            )
+        };
+        let tcp = tokio::net::TcpStream::connect(&host)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let resp = match &self.tls {
+            Some(tls) => {
+                let ip = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(&host);
+                let name = rustls_pki_types::ServerName::try_from(ip.to_string())
+                    .map_err(|e| unreachable(e.to_string()))?;
+                let stream = tls.connect(name, tcp).await.map_err(|e| {
+                    format!("Kubernetes cluster unreachable: Get \"{uri}\": tls: {e}")
+                })?;
+                send(TokioIo::new(stream), req).await
+            }
+            None => send(TokioIo::new(tcp), req).await,
+        }
+        .map_err(unreachable)?;
         for w in resp.headers().get_all("warning") {
             if let Ok(s) = w.to_str() {
                 self.warnings.push(parse_warning(s));
             }
         }
         let code = resp.status().as_u16();
-        let b = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let b = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         Ok((code, serde_json::from_slice(&b).unwrap_or(Value::Null)))
     }
+}
+
+async fn send<I>(
+    io: I,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 /// `299 - "text"` -> text (unquoting Go-quoted strings).
@@ -310,7 +526,11 @@ fn parse_warning(h: &str) -> String {
 
 /// client-go's default warning handler output (klog).
 fn klog_warning(w: &str) -> String {
-    format!("W{} {:>7} warnings.go:70] {w}\n", util::klog_time(), std::process::id())
+    format!(
+        "W{} {:>7} warnings.go:70] {w}\n",
+        util::klog_time(),
+        std::process::id()
+    )
 }
 
 fn api_path(v: &Value, ns: &str) -> String {
@@ -328,43 +548,107 @@ fn api_path(v: &Value, ns: &str) -> String {
         "Secret" => "secrets",
         _ => "unknown",
     };
-    let prefix = if av.contains('/') { format!("/apis/{av}") } else { format!("/api/{av}") };
-    let namespaced = !matches!(kind, "ClusterRole" | "ClusterRoleBinding" | "CustomResourceDefinition" | "Namespace");
-    if namespaced { format!("{prefix}/namespaces/{ns}/{plural}") } else { format!("{prefix}/{plural}") }
+    let prefix = if av.contains('/') {
+        format!("/apis/{av}")
+    } else {
+        format!("/api/{av}")
+    };
+    let namespaced = !matches!(
+        kind,
+        "ClusterRole" | "ClusterRoleBinding" | "CustomResourceDefinition" | "Namespace"
+    );
+    if namespaced {
+        format!("{prefix}/namespaces/{ns}/{plural}")
+    } else {
+        format!("{prefix}/{plural}")
+    }
 }
 
-async fn install_or_template(world: &Arc<World>, inv: &Invocation, rest: &[&str], template: bool) -> ToolOutput {
+async fn install_or_template(
+    world: &Arc<World>,
+    inv: &Invocation,
+    rest: &[&str],
+    template: bool,
+) -> ToolOutput {
     let args: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
     let (pos, flags) = match parse_flags(&args, VALUE_FLAGS, BOOL_FLAGS) {
         Ok(x) => x,
         Err(e) => return ToolOutput::fail(format!("Error: {e}\n"), 1),
     };
     let verb = if template { "template" } else { "install" };
-    let prefix = if template { "Error: " } else { "Error: INSTALLATION FAILED: " };
+    let prefix = if template {
+        "Error: "
+    } else {
+        "Error: INSTALLATION FAILED: "
+    };
     let [release, chart_ref] = match pos.as_slice() {
         [r, c] => [r.clone(), c.clone()],
-        _ => return ToolOutput::fail(format!("Error: \"helm {verb}\" requires at least 1 argument\n\nUsage:  helm {verb} [NAME] [CHART] [flags]\n"), 1),
+        _ => {
+            return ToolOutput::fail(
+                format!(
+                    "Error: \"helm {verb}\" requires at least 1 argument\n\nUsage:  helm {verb} [NAME] [CHART] [flags]\n"
+                ),
+                1,
+            );
+        }
     };
-    let get = |k: &str, short: &str| flags.get(k).or_else(|| flags.get(short)).and_then(|v| v.last()).map(String::as_str);
+    let get = |k: &str, short: &str| {
+        flags
+            .get(k)
+            .or_else(|| flags.get(short))
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    };
     let ns = get("namespace", "n").unwrap_or("default").to_string();
     if world.env.faults.has(Fault::HelmInstallFails) && !template {
+        world.env.faults.hit(Fault::HelmInstallFails, &release);
         let repo = get("repo", "").unwrap_or(KUBERAY_REPO);
-        return ToolOutput::fail(format!("{prefix}failed to fetch {}kuberay-operator-{}.tgz : 503 Service Unavailable\n", repo.trim_end_matches('/').to_string() + "/", get("version", "").unwrap_or("1.5.1")), 1);
+        return ToolOutput::fail(
+            format!(
+                "{prefix}failed to fetch {}kuberay-operator-{}.tgz : 503 Service Unavailable\n",
+                repo.trim_end_matches('/').to_string() + "/",
+                get("version", "").unwrap_or("1.5.1")
+            ),
+            1,
+        );
     }
-    let chart = match load_chart(inv, &chart_ref, flags.get("repo").and_then(|v| v.last()).map(String::as_str), flags.get("version").and_then(|v| v.last()).map(String::as_str)) {
+    let chart = match load_chart(
+        inv,
+        &chart_ref,
+        flags.get("repo").and_then(|v| v.last()).map(String::as_str),
+        flags
+            .get("version")
+            .and_then(|v| v.last())
+            .map(String::as_str),
+    ) {
         Ok(c) => c,
         Err(e) => return ToolOutput::fail(format!("{prefix}{e}\n"), 1),
     };
     let mut values = chart.defaults.clone();
-    for f in flags.get("values").into_iter().chain(flags.get("f")).flatten() {
+    for f in flags
+        .get("values")
+        .into_iter()
+        .chain(flags.get("f"))
+        .flatten()
+    {
         let p = resolve(&inv.cwd, f);
         match std::fs::read_to_string(&p) {
             Ok(t) => match serde_saphyr::from_str::<Value>(&t) {
                 Ok(v) if v.is_object() => deep_merge(&mut values, &v),
                 Ok(_) => {}
-                Err(e) => return ToolOutput::fail(format!("Error: failed to parse {f}: error converting YAML to JSON: {e}\n"), 1),
+                Err(e) => {
+                    return ToolOutput::fail(
+                        format!("Error: failed to parse {f}: error converting YAML to JSON: {e}\n"),
+                        1,
+                    );
+                }
             },
-            Err(_) => return ToolOutput::fail(format!("Error: open {f}: no such file or directory\n"), 1),
+            Err(_) => {
+                return ToolOutput::fail(
+                    format!("Error: open {f}: no such file or directory\n"),
+                    1,
+                );
+            }
         }
     }
     let objs = render(&release, &ns, &chart, &values);
@@ -375,7 +659,8 @@ async fn install_or_template(world: &Arc<World>, inv: &Invocation, rest: &[&str]
         }
         return ToolOutput::ok(out);
     }
-    let mut kube = match Kube::from_kubeconfig(inv, get("kubeconfig", ""), get("kube-context", "")) {
+    let mut kube = match Kube::from_kubeconfig(inv, get("kubeconfig", ""), get("kube-context", ""))
+    {
         Ok(k) => k,
         Err(e) => return ToolOutput::fail(format!("{prefix}{e}\n"), 1),
     };
@@ -384,10 +669,14 @@ async fn install_or_template(world: &Arc<World>, inv: &Invocation, rest: &[&str]
         return ToolOutput::fail(format!("{prefix}{e}\n"), 1);
     }
     // Existing release?
-    let sel = format!("/api/v1/namespaces/{ns}/secrets?labelSelector=name%3D{release}%2Cowner%3Dhelm");
+    let sel =
+        format!("/api/v1/namespaces/{ns}/secrets?labelSelector=name%3D{release}%2Cowner%3Dhelm");
     match kube.req("GET", &sel, None).await {
         Ok((200, l)) if l["items"].as_array().is_some_and(|i| !i.is_empty()) => {
-            return ToolOutput::fail(format!("{prefix}cannot re-use a name that is still in use\n"), 1);
+            return ToolOutput::fail(
+                format!("{prefix}cannot re-use a name that is still in use\n"),
+                1,
+            );
         }
         Ok(_) => {}
         Err(e) => return ToolOutput::fail(format!("{prefix}{e}\n"), 1),
@@ -398,10 +687,28 @@ async fn install_or_template(world: &Arc<World>, inv: &Invocation, rest: &[&str]
     // CRDs (crds/ directory): created if absent, then wait until Established.
     if !flags.contains_key("skip-crds") {
         for c in crds(&chart.version) {
-            let n = c["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            match kube.req("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", Some(&c)).await {
+            let n = c["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            match kube
+                .req(
+                    "POST",
+                    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    Some(&c),
+                )
+                .await
+            {
                 Ok((201, _)) | Ok((409, _)) => {}
-                Ok((code, b)) => return ToolOutput::fail(format!("{stderr}{prefix}failed to install CRD crds/ray.io_{n}: {} (HTTP {code})\n", b["message"].as_str().unwrap_or_default()), 1),
+                Ok((code, b)) => {
+                    return ToolOutput::fail(
+                        format!(
+                            "{stderr}{prefix}failed to install CRD crds/ray.io_{n}: {} (HTTP {code})\n",
+                            b["message"].as_str().unwrap_or_default()
+                        ),
+                        1,
+                    );
+                }
                 Err(e) => return ToolOutput::fail(format!("{stderr}{prefix}{e}\n"), 1),
             }
         }
@@ -425,15 +732,31 @@ async fn install_or_template(world: &Arc<World>, inv: &Invocation, rest: &[&str]
                 "labels": {"name": release, "owner": "helm", "status": status, "version": "1", "modifiedAt": util::now_millis().to_string()}},
             "data": {"release": "SDRzSUFBQUFBQUFDLzZ1dUFRQUFBQUFBQUFBQUE9PQ=="}})
     };
-    match kube.req("POST", &format!("/api/v1/namespaces/{ns}/secrets"), Some(&rel_secret("pending-install"))).await {
+    match kube
+        .req(
+            "POST",
+            &format!("/api/v1/namespaces/{ns}/secrets"),
+            Some(&rel_secret("pending-install")),
+        )
+        .await
+    {
         Ok((201, _)) => {}
-        Ok((_, b)) => return ToolOutput::fail(format!("{prefix}create: failed to create: {}\n", b["message"].as_str().unwrap_or_default()), 1),
+        Ok((_, b)) => {
+            return ToolOutput::fail(
+                format!(
+                    "{prefix}create: failed to create: {}\n",
+                    b["message"].as_str().unwrap_or_default()
+                ),
+                1,
+            );
+        }
         Err(e) => return ToolOutput::fail(format!("{prefix}{e}\n"), 1),
     }
     let mut failure = None;
     for (_, o) in &objs {
         let mut o = o.clone();
-        o["metadata"]["annotations"] = json!({"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns});
+        o["metadata"]["annotations"] =
+            json!({"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns});
         match kube.req("POST", &api_path(&o, &ns), Some(&o)).await {
             Ok((201, _)) => {}
             Ok((_, b)) => {
@@ -451,12 +774,26 @@ async fn install_or_template(world: &Arc<World>, inv: &Invocation, rest: &[&str]
     }
     let secret_path = format!("/api/v1/namespaces/{ns}/secrets/sh.helm.release.v1.{release}.v1");
     if let Some(f) = failure {
-        let _ = kube.req("PUT", &secret_path, Some(&rel_secret("failed"))).await;
-        return ToolOutput { stdout: String::new(), stderr: format!("{stderr}{prefix}{f}\n"), code: 1 };
+        let _ = kube
+            .req("PUT", &secret_path, Some(&rel_secret("failed")))
+            .await;
+        return ToolOutput {
+            stdout: String::new(),
+            stderr: format!("{stderr}{prefix}{f}\n"),
+            code: 1,
+        };
     }
-    let _ = kube.req("PUT", &secret_path, Some(&rel_secret("deployed"))).await;
-    let stdout = format!("NAME: {release}\nLAST DEPLOYED: {now}\nNAMESPACE: {ns}\nSTATUS: deployed\nREVISION: 1\nTEST SUITE: None\n");
-    ToolOutput { stdout, stderr, code: 0 }
+    let _ = kube
+        .req("PUT", &secret_path, Some(&rel_secret("deployed")))
+        .await;
+    let stdout = format!(
+        "NAME: {release}\nLAST DEPLOYED: {now}\nNAMESPACE: {ns}\nSTATUS: deployed\nREVISION: 1\nTEST SUITE: None\n"
+    );
+    ToolOutput {
+        stdout,
+        stderr,
+        code: 0,
+    }
 }
 
 async fn uninstall(inv: &Invocation, rest: &[&str]) -> ToolOutput {
@@ -465,26 +802,50 @@ async fn uninstall(inv: &Invocation, rest: &[&str]) -> ToolOutput {
         Ok(x) => x,
         Err(e) => return ToolOutput::fail(format!("Error: {e}\n"), 1),
     };
-    let Some(release) = pos.first() else { return ToolOutput::fail("Error: \"helm uninstall\" requires at least 1 argument\n", 1) };
-    let get = |k: &str, short: &str| flags.get(k).or_else(|| flags.get(short)).and_then(|v| v.last()).map(String::as_str);
+    let Some(release) = pos.first() else {
+        return ToolOutput::fail(
+            "Error: \"helm uninstall\" requires at least 1 argument\n",
+            1,
+        );
+    };
+    let get = |k: &str, short: &str| {
+        flags
+            .get(k)
+            .or_else(|| flags.get(short))
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    };
     let ns = get("namespace", "n").unwrap_or("default").to_string();
-    let mut kube = match Kube::from_kubeconfig(inv, get("kubeconfig", ""), get("kube-context", "")) {
+    let mut kube = match Kube::from_kubeconfig(inv, get("kubeconfig", ""), get("kube-context", ""))
+    {
         Ok(k) => k,
         Err(e) => return ToolOutput::fail(format!("Error: {e}\n"), 1),
     };
     let secret_path = format!("/api/v1/namespaces/{ns}/secrets/sh.helm.release.v1.{release}.v1");
     match kube.req("GET", &secret_path, None).await {
         Ok((200, _)) => {}
-        _ => return ToolOutput::fail(format!("Error: uninstall: Release not loaded: {release}: release: not found\n"), 1),
+        _ => {
+            return ToolOutput::fail(
+                format!("Error: uninstall: Release not loaded: {release}: release: not found\n"),
+                1,
+            );
+        }
     }
-    let chart = Chart { name: "kuberay-operator".into(), version: "1.5.1".into(), defaults: default_values("1.5.1") };
+    let chart = Chart {
+        name: "kuberay-operator".into(),
+        version: "1.5.1".into(),
+        defaults: default_values("1.5.1"),
+    };
     let mut errs: BTreeMap<String, String> = BTreeMap::new();
     for (_, o) in render(release, &ns, &chart, &chart.defaults).iter().rev() {
         let n = o["metadata"]["name"].as_str().unwrap_or_default();
-        if let Ok((code, b)) = kube.req("DELETE", &format!("{}/{n}", api_path(o, &ns)), None).await {
-            if code >= 400 && code != 404 {
-                errs.insert(n.into(), b["message"].as_str().unwrap_or_default().into());
-            }
+        if let Ok((code, b)) = kube
+            .req("DELETE", &format!("{}/{n}", api_path(o, &ns)), None)
+            .await
+            && code >= 400
+            && code != 404
+        {
+            errs.insert(n.into(), b["message"].as_str().unwrap_or_default().into());
         }
     }
     let _ = kube.req("DELETE", &secret_path, None).await;
@@ -501,6 +862,9 @@ mod tests {
         let h = format!("299 - {}", pss::go_quote(w));
         assert_eq!(parse_warning(&h), w);
         let k = klog_warning(w);
-        assert!(k.starts_with('W') && k.contains(" warnings.go:70] would violate PodSecurity"), "{k}");
+        assert!(
+            k.starts_with('W') && k.contains(" warnings.go:70] would violate PodSecurity"),
+            "{k}"
+        );
     }
 }

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use sim::faults::{self, Fault};
 
 #[derive(Parser)]
-#[command(name = "sim", about = "A simulated kind/Kubernetes/KubeRay/Ray world for the xtask e2e harness (not a real cluster)")]
+#[command(
+    name = "sim",
+    about = "A simulated kind/Kubernetes/KubeRay/Ray world for the xtask e2e harness (not a real cluster)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -36,10 +39,20 @@ enum Cmd {
 
 fn main() {
     let argv0 = std::env::args().next().unwrap_or_default();
-    let base = std::path::Path::new(&argv0).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    let base = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     if matches!(base.as_str(), "kind" | "helm" | "docker") {
-        let code = rt.block_on(sim::control::tool_main(&base, std::env::args().skip(1).collect()));
+        let code = rt.block_on(sim::control::tool_main(
+            &base,
+            std::env::args().skip(1).collect(),
+        ));
         std::process::exit(code);
     }
     let cli = Cli::parse();
@@ -49,7 +62,12 @@ fn main() {
                 println!("{l}");
             }
         }
-        Cmd::Run { faults: names, latency_scale, state_dir, program } => {
+        Cmd::Run {
+            faults: names,
+            latency_scale,
+            state_dir,
+            program,
+        } => {
             let mut fs = vec![];
             for n in names {
                 match Fault::parse(&n) {
@@ -60,7 +78,12 @@ fn main() {
                     }
                 }
             }
-            let code = rt.block_on(sim::run::run(sim::run::RunOptions { faults: fs, latency_scale, state_dir, program }));
+            let code = rt.block_on(sim::run::run(sim::run::RunOptions {
+                faults: fs,
+                latency_scale,
+                state_dir,
+                program,
+            }));
             rt.shutdown_timeout(std::time::Duration::from_millis(200));
             std::process::exit(code);
         }

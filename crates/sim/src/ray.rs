@@ -102,29 +102,49 @@ impl RayHead {
 
 /// Called by the kubelet when a head pod becomes Ready.
 pub fn start_head(cl: &Cluster, pod: &Value) {
-    let ns = util::get_str(pod, &["metadata", "namespace"]).unwrap_or_default().to_string();
-    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default().to_string();
-    let cluster = util::labels_of(pod).get("ray.io/cluster").cloned().unwrap_or_default();
+    let ns = util::get_str(pod, &["metadata", "namespace"])
+        .unwrap_or_default()
+        .to_string();
+    let name = util::get_str(pod, &["metadata", "name"])
+        .unwrap_or_default()
+        .to_string();
+    let cluster = util::labels_of(pod)
+        .get("ray.io/cluster")
+        .cloned()
+        .unwrap_or_default();
     let ray_version = cl
         .store
         .get(&Key::new("rayclusters.ray.io", &ns, &cluster))
-        .and_then(|rc| rc.pointer("/spec/rayVersion").and_then(|v| v.as_str()).map(String::from))
+        .and_then(|rc| {
+            rc.pointer("/spec/rayVersion")
+                .and_then(|v| v.as_str())
+                .map(String::from)
+        })
         .unwrap_or_else(|| "2.4.0".into());
     let ts = jiff::Timestamp::now();
     let head = RayHead {
         cluster,
         namespace: ns.clone(),
-        pod_ip: util::get_str(pod, &["status", "podIP"]).unwrap_or("10.244.0.6").to_string(),
+        pod_ip: util::get_str(pod, &["status", "podIP"])
+            .unwrap_or("10.244.0.6")
+            .to_string(),
         ray_version,
         session_name: format!("session_{}_{}", ts.strftime("%Y-%m-%d_%H-%M-%S_%6f"), 1),
         jobs: Mutex::new(vec![]),
         next_job: AtomicU32::new(1),
     };
-    cl.ray_heads.lock().unwrap().insert(format!("{ns}/{name}"), Arc::new(head));
+    cl.ray_heads
+        .lock()
+        .unwrap()
+        .insert(format!("{ns}/{name}"), Arc::new(head));
 }
 
 /// Dashboard HTTP routes (aiohttp semantics: exact paths, `/api/jobs/` with the slash).
-pub fn dashboard_response(head: &RayHead, method: &http::Method, path: &str) -> (u16, &'static str, Bytes) {
+pub fn dashboard_response(
+    head: &RayHead,
+    method: &http::Method,
+    path: &str,
+) -> (u16, &'static str, Bytes) {
     let path = path.split('?').next().unwrap_or(path);
     let json_ct = "application/json; charset=utf-8";
     match (method.as_str(), path) {
@@ -155,7 +175,9 @@ where
             )
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(io), svc).await;
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
+        .await;
 }
 
 /// Output of a simulated process.
@@ -168,18 +190,39 @@ pub enum ProcOut {
 /// Does the pod mount the `ray-example` script at /home/ray/samples/xgboost_example.py?
 fn has_sample_script(cl: &Cluster, pod: &Value, container: &Value) -> bool {
     let ns = util::get_str(pod, &["metadata", "namespace"]).unwrap_or_default();
-    let mounts = container["volumeMounts"].as_array().cloned().unwrap_or_default();
-    let vols = pod.pointer("/spec/volumes").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let mounts = container["volumeMounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let vols = pod
+        .pointer("/spec/volumes")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
     mounts.iter().any(|m| {
-        let mp = m["mountPath"].as_str().unwrap_or_default().trim_end_matches('/');
+        let mp = m["mountPath"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('/');
         if mp != "/home/ray/samples" {
             return false;
         }
-        let Some(vol) = vols.iter().find(|v| v["name"] == m["name"]) else { return false };
-        let Some(cm_name) = vol.pointer("/configMap/name").and_then(|n| n.as_str()) else { return false };
-        let Some(cm) = cl.store.get(&Key::new("configmaps", ns, cm_name)) else { return false };
+        let Some(vol) = vols.iter().find(|v| v["name"] == m["name"]) else {
+            return false;
+        };
+        let Some(cm_name) = vol.pointer("/configMap/name").and_then(|n| n.as_str()) else {
+            return false;
+        };
+        let Some(cm) = cl.store.get(&Key::new("configmaps", ns, cm_name)) else {
+            return false;
+        };
         match vol.pointer("/configMap/items").and_then(|i| i.as_array()) {
-            Some(items) => items.iter().any(|it| it["path"] == "xgboost_example.py" && cm.pointer(&format!("/data/{}", it["key"].as_str().unwrap_or_default())).is_some()),
+            Some(items) => items.iter().any(|it| {
+                it["path"] == "xgboost_example.py"
+                    && cm
+                        .pointer(&format!("/data/{}", it["key"].as_str().unwrap_or_default()))
+                        .is_some()
+            }),
             None => cm.pointer("/data/xgboost_example.py").is_some(),
         }
     })
@@ -190,20 +233,42 @@ fn line(ts: &str, level: &str, src: &str, msg: &str) -> String {
 }
 
 fn ray_ts() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S,%3f").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M:%S,%3f")
+        .to_string()
 }
 
 /// Run a command in a container. Returns a stream of outputs ending with `Exit`.
-pub fn run_command(cl: Arc<Cluster>, pod: Value, container: Value, argv: Vec<String>) -> mpsc::Receiver<ProcOut> {
+pub fn run_command(
+    cl: Arc<Cluster>,
+    pod: Value,
+    container: Value,
+    argv: Vec<String>,
+) -> mpsc::Receiver<ProcOut> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
-        let ns = util::get_str(&pod, &["metadata", "namespace"]).unwrap_or_default().to_string();
-        let name = util::get_str(&pod, &["metadata", "name"]).unwrap_or_default().to_string();
-        let head = cl.ray_heads.lock().unwrap().get(&format!("{ns}/{name}")).cloned();
-        let is_ray_image = container["image"].as_str().unwrap_or_default().contains("rayproject/");
+        let ns = util::get_str(&pod, &["metadata", "namespace"])
+            .unwrap_or_default()
+            .to_string();
+        let name = util::get_str(&pod, &["metadata", "name"])
+            .unwrap_or_default()
+            .to_string();
+        let head = cl
+            .ray_heads
+            .lock()
+            .unwrap()
+            .get(&format!("{ns}/{name}"))
+            .cloned();
+        let is_ray_image = container["image"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("rayproject/");
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
         let code = match args.as_slice() {
-            ["python3", "samples/xgboost_example.py"] | ["python", "samples/xgboost_example.py"] if is_ray_image => {
+            ["python3", "samples/xgboost_example.py"]
+            | ["python", "samples/xgboost_example.py"]
+                if is_ray_image =>
+            {
                 if !has_sample_script(&cl, &pod, &container) {
                     let _ = tx.send(ProcOut::Stderr(format!("{}: can't open file '/home/ray/samples/xgboost_example.py': [Errno 2] No such file or directory\n", args[0]).into_bytes())).await;
                     2
@@ -211,13 +276,21 @@ pub fn run_command(cl: Arc<Cluster>, pod: Value, container: Value, argv: Vec<Str
                     xgboost(&cl, head, &tx, &argv.join(" ")).await
                 }
             }
-            ["pip3", "install", "jsonpatch"] | ["pip", "install", "jsonpatch"] if is_ray_image => pip_install(&cl, &tx).await,
+            ["pip3", "install", "jsonpatch"] | ["pip", "install", "jsonpatch"] if is_ray_image => {
+                pip_install(&cl, &tx).await
+            }
             [] => {
-                let _ = tx.send(ProcOut::Stderr(b"command not found\n".to_vec())).await;
+                let _ = tx
+                    .send(ProcOut::Stderr(b"command not found\n".to_vec()))
+                    .await;
                 127
             }
             [cmd, ..] => {
-                let _ = tx.send(ProcOut::Stderr(format!("bash: {cmd}: command not found\n").into_bytes())).await;
+                let _ = tx
+                    .send(ProcOut::Stderr(
+                        format!("bash: {cmd}: command not found\n").into_bytes(),
+                    ))
+                    .await;
                 127
             }
         };
@@ -226,7 +299,12 @@ pub fn run_command(cl: Arc<Cluster>, pod: Value, container: Value, argv: Vec<Str
     rx
 }
 
-async fn xgboost(cl: &Arc<Cluster>, head: Option<Arc<RayHead>>, tx: &mpsc::Sender<ProcOut>, entrypoint: &str) -> i32 {
+async fn xgboost(
+    cl: &Arc<Cluster>,
+    head: Option<Arc<RayHead>>,
+    tx: &mpsc::Sender<ProcOut>,
+    entrypoint: &str,
+) -> i32 {
     let Some(head) = head else {
         let _ = tx.send(ProcOut::Stderr(b"ConnectionError: Could not find any running Ray instance. Please specify the one to connect to by setting `--address` flag or `RAY_ADDRESS` environment variable.\n".to_vec())).await;
         return 1;
@@ -234,11 +312,19 @@ async fn xgboost(cl: &Arc<Cluster>, head: Option<Arc<RayHead>>, tx: &mpsc::Sende
     let ip = head.pod_ip.clone();
     let err = |s: String| ProcOut::Stderr(s.into_bytes());
     let out = |s: String| ProcOut::Stdout(s.into_bytes());
-    let _ = tx.send(err(line(&ray_ts(), "INFO", "worker.py:1364", &format!("Connecting to existing Ray cluster at address: {ip}:6379...")))).await;
+    let _ = tx
+        .send(err(line(
+            &ray_ts(),
+            "INFO",
+            "worker.py:1364",
+            &format!("Connecting to existing Ray cluster at address: {ip}:6379..."),
+        )))
+        .await;
     let _ = tx.send(err(line(&ray_ts(), "INFO", "worker.py:1544", &format!("Connected to Ray cluster. View the dashboard at \u{1b}[1m\u{1b}[32m{ip}:8265 \u{1b}[39m\u{1b}[22m")))).await;
     let idx = head.start_driver(entrypoint);
     let total = latency::XGBOOST_TRAINING;
     if cl.faults().has(Fault::XgboostExits1) {
+        cl.faults().hit(Fault::XgboostExits1, entrypoint);
         cl.env.sleep(total / 4).await;
         let tb = "Traceback (most recent call last):\n  File \"/home/ray/samples/xgboost_example.py\", line 11, in <module>\n    trainer = XGBoostTrainer(\nTypeError: XGBoostTrainer.__init__() missing 1 required positional argument: 'train_loop_per_worker'\n";
         let _ = tx.send(err(tb.to_string())).await;
@@ -257,9 +343,18 @@ async fn xgboost(cl: &Arc<Cluster>, head: Option<Arc<RayHead>>, tx: &mpsc::Sende
         let _ = tx.send(err(format!("(_RemoteRayXGBoostActor pid=1731, ip={ip}) [{r}]\ttrain-logloss:{ll:.5}\ttrain-error:{:.5}\tvalid-logloss:{vl:.5}\tvalid-error:{:.5}\n", 0.03 * (0.85f64).powi(r as i32), 0.047 - 0.0009 * r as f64))).await;
     }
     cl.env.sleep(total / 4).await;
-    let _ = tx.send(err(line(&ray_ts(), "INFO", "tune.py:945", "Total run time: 18.62 seconds (18.38 seconds for the tuning loop)."))).await;
+    let _ = tx
+        .send(err(line(
+            &ray_ts(),
+            "INFO",
+            "tune.py:945",
+            "Total run time: 18.62 seconds (18.38 seconds for the tuning loop).",
+        )))
+        .await;
     let metrics = "{'train-logloss': 0.01849, 'train-error': 0.0, 'valid-logloss': 0.08525, 'valid-error': 0.02924, 'time_this_iter_s': 0.0063300132751464844, 'should_checkpoint': True, 'done': True, 'timesteps_total': None, 'episodes_total': None, 'training_iteration': 21, 'trial_id': 'a1b2c_00000', 'experiment_id': '6b45d7d7a3f04b6e8c9d0a0c2f1e3d4b', 'date': '2023-06-01_00-00-19', 'timestamp': 1685602819, 'time_total_s': 17.15, 'pid': 1621, 'hostname': 'raycluster-pod-security-head', 'node_ip': '10.244.0.6', 'time_since_restore': 17.15, 'timesteps_since_restore': 0, 'iterations_since_restore': 21, 'warmup_time': 0.0030}";
-    let _ = tx.send(out(format!("{}\n", metrics.replace("10.244.0.6", &ip)))).await;
+    let _ = tx
+        .send(out(format!("{}\n", metrics.replace("10.244.0.6", &ip))))
+        .await;
     head.end_driver(idx);
     0
 }
@@ -273,10 +368,16 @@ async fn pip_install(cl: &Arc<Cluster>, tx: &mpsc::Sender<ProcOut>) -> i32 {
     let _ = tx.send(out("  Downloading jsonpointer-2.4-py2.py3-none-any.whl (7.8 kB)\nInstalling collected packages: jsonpointer, jsonpatch\n")).await;
     cl.env.sleep(latency::PIP_INSTALL / 3).await;
     if cl.faults().has(Fault::PipInstallExits1) {
+        cl.faults()
+            .hit(Fault::PipInstallExits1, "pip3 install jsonpatch");
         let _ = tx.send(ProcOut::Stderr(b"ERROR: Could not install packages due to an OSError: [Errno 13] Permission denied: '/home/ray/anaconda3/lib/python3.8/site-packages/jsonpointer.py'\nCheck the permissions.\n\n".to_vec())).await;
         return 1;
     }
-    let _ = tx.send(out("Successfully installed jsonpatch-1.33 jsonpointer-2.4\n")).await;
+    let _ = tx
+        .send(out(
+            "Successfully installed jsonpatch-1.33 jsonpointer-2.4\n",
+        ))
+        .await;
     let _ = tx.send(ProcOut::Stderr(b"\n[notice] A new release of pip is available: 23.0.1 -> 24.0\n[notice] To update, run: pip install --upgrade pip\n".to_vec())).await;
     0
 }

@@ -17,12 +17,20 @@ pub struct RunOptions {
 }
 
 /// Start a world (control endpoint + tool bin dir) in this process. Returns the world and the bin dir.
-pub async fn start_world(state_dir: &Path, faults: Vec<Fault>, scale: f64, tool_binary: &Path) -> std::io::Result<(Arc<World>, PathBuf)> {
+pub async fn start_world(
+    state_dir: &Path,
+    faults: Vec<Fault>,
+    scale: f64,
+    tool_binary: &Path,
+) -> std::io::Result<(Arc<World>, PathBuf)> {
     std::fs::create_dir_all(state_dir)?;
     let world = World::new(state_dir.to_path_buf(), Faults::new(faults), scale);
     let addr = crate::control::serve(world.clone()).await?;
     std::fs::write(state_dir.join(CONTROL_ADDR_FILE), addr.to_string())?;
-    std::fs::write(state_dir.join("faults"), world.env.faults.names().join("\n"))?;
+    std::fs::write(
+        state_dir.join("faults"),
+        world.env.faults.names().join("\n"),
+    )?;
     let bin = state_dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     for tool in ["kind", "helm", "docker"] {
@@ -54,13 +62,14 @@ pub async fn run(opts: RunOptions) -> i32 {
             return 2;
         }
     };
-    let (world, bin) = match start_world(&state_dir, opts.faults.clone(), opts.latency_scale, &exe).await {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("sim: cannot start the world: {e}");
-            return 2;
-        }
-    };
+    let (world, bin) =
+        match start_world(&state_dir, opts.faults.clone(), opts.latency_scale, &exe).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("sim: cannot start the world: {e}");
+                return 2;
+            }
+        };
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin.clone()];
     paths.extend(std::env::split_paths(&path));
@@ -70,7 +79,10 @@ pub async fn run(opts: RunOptions) -> i32 {
         return 2;
     };
     let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args).env("PATH", new_path).env(STATE_DIR_ENV, &state_dir).process_group(0);
+    cmd.args(args)
+        .env("PATH", new_path)
+        .env(STATE_DIR_ENV, &state_dir)
+        .process_group(0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -82,11 +94,19 @@ pub async fn run(opts: RunOptions) -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
     let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    // First signal: forwarded (the program cleans up). A second one: kill its process group.
+    let mut signals = 0;
     let status = loop {
-        tokio::select! {
+        let sig = tokio::select! {
             s = child.wait() => break s,
-            _ = sigint.recv() => forward(pid, libc::SIGINT),
-            _ = sigterm.recv() => forward(pid, libc::SIGTERM),
+            _ = sigint.recv() => libc::SIGINT,
+            _ = sigterm.recv() => libc::SIGTERM,
+        };
+        signals += 1;
+        if signals == 1 {
+            forward(pid, sig);
+        } else {
+            forward(pid.map(|p| -p), libc::SIGKILL);
         }
     };
     world.shutdown();
@@ -106,9 +126,10 @@ pub async fn run(opts: RunOptions) -> i32 {
     }
 }
 
+/// kill(2) on our child (`pid`) or its process group (`-pid`).
 fn forward(pid: Option<i32>, sig: i32) {
     if let Some(p) = pid {
-        // SAFETY: plain kill(2) on our own child's pid.
+        // SAFETY: plain kill(2) on our own child's pid / process group.
         unsafe {
             libc::kill(p, sig);
         }

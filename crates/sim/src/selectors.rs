@@ -37,7 +37,10 @@ fn split_top(s: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_set(rest: &str) -> Result<Vec<String>, String> {
@@ -46,7 +49,11 @@ fn parse_set(rest: &str) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|x| x.strip_suffix(')'))
         .ok_or_else(|| format!("found '{r}', expected: '('"))?;
-    Ok(inner.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -62,10 +69,19 @@ impl LabelSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 reqs.push(Req::Eq(k.trim().into(), v.trim().into()));
             } else if let Some(idx) = term.find(" notin ") {
-                reqs.push(Req::NotIn(term[..idx].trim().into(), parse_set(&term[idx + 7..])?));
+                reqs.push(Req::NotIn(
+                    term[..idx].trim().into(),
+                    parse_set(&term[idx + 7..])?,
+                ));
             } else if let Some(idx) = term.find(" in ") {
-                reqs.push(Req::In(term[..idx].trim().into(), parse_set(&term[idx + 4..])?));
-            } else if term.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+                reqs.push(Req::In(
+                    term[..idx].trim().into(),
+                    parse_set(&term[idx + 4..])?,
+                ));
+            } else if term
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            {
                 reqs.push(Req::Exists(term));
             } else {
                 return Err(format!("unable to parse requirement: {term}"));
@@ -102,7 +118,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 (k, false, v)
             } else {
-                return Err(format!("invalid selector: '{term}'; can't understand '{term}'"));
+                return Err(format!(
+                    "invalid selector: '{term}'; can't understand '{term}'"
+                ));
             };
             let k = k.trim();
             if !supported.contains(&k) {
@@ -135,26 +153,57 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn label_selector_forms() {
         let l = labels(&[("ray.io/cluster", "c"), ("ray.io/node-type", "head")]);
-        assert!(LabelSelector::parse("ray.io/cluster=c,ray.io/node-type=head").unwrap().matches(&l));
-        assert!(!LabelSelector::parse("ray.io/cluster=c,ray.io/node-type=worker").unwrap().matches(&l));
-        assert!(LabelSelector::parse("ray.io/node-type in (head, worker)").unwrap().matches(&l));
-        assert!(!LabelSelector::parse("ray.io/node-type notin (head)").unwrap().matches(&l));
-        assert!(LabelSelector::parse("!app,ray.io/cluster").unwrap().matches(&l));
+        assert!(
+            LabelSelector::parse("ray.io/cluster=c,ray.io/node-type=head")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            !LabelSelector::parse("ray.io/cluster=c,ray.io/node-type=worker")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            LabelSelector::parse("ray.io/node-type in (head, worker)")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            !LabelSelector::parse("ray.io/node-type notin (head)")
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(
+            LabelSelector::parse("!app,ray.io/cluster")
+                .unwrap()
+                .matches(&l)
+        );
         assert!(!LabelSelector::parse("app").unwrap().matches(&l));
-        assert!(LabelSelector::parse("ray.io/cluster!=d").unwrap().matches(&l));
+        assert!(
+            LabelSelector::parse("ray.io/cluster!=d")
+                .unwrap()
+                .matches(&l)
+        );
         assert!(LabelSelector::parse("").unwrap().matches(&l));
     }
 
     #[test]
     fn field_selector_checks_support() {
         let pod = serde_json::json!({"metadata": {"name": "p"}, "status": {"phase": "Running"}});
-        let fs = FieldSelector::parse("metadata.name=p,status.phase!=Pending", &["metadata.name", "status.phase"]).unwrap();
+        let fs = FieldSelector::parse(
+            "metadata.name=p,status.phase!=Pending",
+            &["metadata.name", "status.phase"],
+        )
+        .unwrap();
         assert!(fs.matches(&pod));
         let err = FieldSelector::parse("spec.foo=x", &["metadata.name"]).unwrap_err();
         assert_eq!(err, "field label not supported: spec.foo");

@@ -20,7 +20,11 @@ pub struct Key {
 
 impl Key {
     pub fn new(res: &str, ns: &str, name: &str) -> Self {
-        Key { res: res.into(), ns: ns.into(), name: name.into() }
+        Key {
+            res: res.into(),
+            ns: ns.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -89,7 +93,12 @@ impl Store {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(8192);
         Store {
-            inner: Mutex::new(Inner { rv: 100, objects: BTreeMap::new(), log: VecDeque::new(), compacted_rv: 0 }),
+            inner: Mutex::new(Inner {
+                rv: 100,
+                objects: BTreeMap::new(),
+                log: VecDeque::new(),
+                compacted_rv: 0,
+            }),
             tx,
         }
     }
@@ -138,11 +147,21 @@ impl Store {
 
     pub fn list_all_in_ns(&self, ns: &str) -> Vec<(Key, Value)> {
         let inner = self.inner.lock().unwrap();
-        inner.objects.iter().filter(|(k, _)| k.ns == ns).map(|(k, v)| (k.clone(), v.clone())).collect()
+        inner
+            .objects
+            .iter()
+            .filter(|(k, _)| k.ns == ns)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Create an object: fills uid, creationTimestamp, resourceVersion (and generation when asked).
-    pub fn create(&self, key: Key, mut obj: Value, with_generation: bool) -> Result<Value, StoreError> {
+    pub fn create(
+        &self,
+        key: Key,
+        mut obj: Value,
+        with_generation: bool,
+    ) -> Result<Value, StoreError> {
         let mut inner = self.inner.lock().unwrap();
         if inner.objects.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
@@ -155,12 +174,17 @@ impl Store {
                 .ok_or_else(|| StoreError::Invalid("object is not a JSON object".into()))?
                 .entry("metadata")
                 .or_insert_with(|| json!({}));
-            let m = meta.as_object_mut().ok_or_else(|| StoreError::Invalid("metadata".into()))?;
+            let m = meta
+                .as_object_mut()
+                .ok_or_else(|| StoreError::Invalid("metadata".into()))?;
             m.insert("name".into(), json!(key.name));
             if !key.ns.is_empty() {
                 m.insert("namespace".into(), json!(key.ns));
             }
-            if m.get("uid").and_then(|u| u.as_str()).is_none_or(|u| u.is_empty()) {
+            if m.get("uid")
+                .and_then(|u| u.as_str())
+                .is_none_or(|u| u.is_empty())
+            {
                 m.insert("uid".into(), json!(util::new_uid()));
             }
             m.insert("resourceVersion".into(), json!(rv.to_string()));
@@ -171,7 +195,15 @@ impl Store {
             m.remove("deletionTimestamp");
         }
         inner.objects.insert(key.clone(), obj.clone());
-        self.push(&mut inner, WatchEvent { rv, typ: EventType::Added, key, obj: obj.clone() });
+        self.push(
+            &mut inner,
+            WatchEvent {
+                rv,
+                typ: EventType::Added,
+                key,
+                obj: obj.clone(),
+            },
+        );
         Ok(obj)
     }
 
@@ -181,11 +213,15 @@ impl Store {
         F: FnOnce(&mut Value) -> Result<bool, StoreError>,
     {
         let mut inner = self.inner.lock().unwrap();
-        let cur = inner.objects.get(key).cloned().ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expect_rv.filter(|e| !e.is_empty()) {
-            if util::get_str(&cur, &["metadata", "resourceVersion"]) != Some(exp) {
-                return Err(StoreError::Conflict);
-            }
+        let cur = inner
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        if let Some(exp) = expect_rv.filter(|e| !e.is_empty())
+            && util::get_str(&cur, &["metadata", "resourceVersion"]) != Some(exp)
+        {
+            return Err(StoreError::Conflict);
         }
         let mut new = cur.clone();
         if !f(&mut new)? {
@@ -201,7 +237,15 @@ impl Store {
         let rv = inner.rv;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
         inner.objects.insert(key.clone(), new.clone());
-        self.push(&mut inner, WatchEvent { rv, typ: EventType::Modified, key: key.clone(), obj: new.clone() });
+        self.push(
+            &mut inner,
+            WatchEvent {
+                rv,
+                typ: EventType::Modified,
+                key: key.clone(),
+                obj: new.clone(),
+            },
+        );
         Ok(new)
     }
 
@@ -211,7 +255,15 @@ impl Store {
         inner.rv += 1;
         let rv = inner.rv;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        self.push(&mut inner, WatchEvent { rv, typ: EventType::Deleted, key: key.clone(), obj: obj.clone() });
+        self.push(
+            &mut inner,
+            WatchEvent {
+                rv,
+                typ: EventType::Deleted,
+                key: key.clone(),
+                obj: obj.clone(),
+            },
+        );
         Some(obj)
     }
 
@@ -231,7 +283,12 @@ impl Store {
                         let rv = util::get_str(v, &["metadata", "resourceVersion"])
                             .and_then(|s| s.parse().ok())
                             .unwrap_or(inner.rv);
-                        Arc::new(WatchEvent { rv, typ: EventType::Added, key: k.clone(), obj: v.clone() })
+                        Arc::new(WatchEvent {
+                            rv,
+                            typ: EventType::Added,
+                            key: k.clone(),
+                            obj: v.clone(),
+                        })
                     })
                     .collect();
                 // Live events must be newer than the snapshot: the receiver filters by rv.
@@ -241,7 +298,12 @@ impl Store {
                 if rv < inner.compacted_rv {
                     return WatchStart::Gone(rv, inner.compacted_rv);
                 }
-                let evs = inner.log.iter().filter(|e| e.rv > rv && matches(&e.key)).cloned().collect();
+                let evs = inner
+                    .log
+                    .iter()
+                    .filter(|e| e.rv > rv && matches(&e.key))
+                    .cloned()
+                    .collect();
                 WatchStart::Ok(evs, rx)
             }
         }

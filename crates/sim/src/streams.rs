@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{Message, protocol::Role};
 
-use crate::apiserver::{AuditCtx, Body, audit_response_status, full, json_response, parse_resource_path};
+use crate::apiserver::{
+    AuditCtx, Body, audit_response_status, full, json_response, parse_resource_path,
+};
 use crate::cluster::{Caller, Cluster};
 use crate::faults::Fault;
 use crate::ray::{self, ProcOut};
@@ -28,21 +30,55 @@ use crate::util::{self, Status};
 fn container_running(pod: &serde_json::Value, name: &str) -> bool {
     pod.pointer("/status/containerStatuses")
         .and_then(|c| c.as_array())
-        .is_some_and(|cs| cs.iter().any(|c| c["name"] == name && c.pointer("/state/running").is_some()))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["name"] == name && c.pointer("/state/running").is_some())
+        })
 }
 
-pub async fn handle_upgrade(cl: Arc<Cluster>, caller: Caller, req: http::Request<Incoming>) -> Response<Body> {
-    let uri = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+pub async fn handle_upgrade(
+    cl: Arc<Cluster>,
+    caller: Caller,
+    req: http::Request<Incoming>,
+) -> Response<Body> {
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let Some(info) = parse_resource_path(req.method(), &uri) else {
-        return json_response(400, &Status::bad_request("websocket upgrade is only supported for pods/exec and pods/portforward").to_value(), &[], "");
+        return json_response(
+            400,
+            &Status::bad_request(
+                "websocket upgrade is only supported for pods/exec and pods/portforward",
+            )
+            .to_value(),
+            &[],
+            "",
+        );
     };
     let ax = AuditCtx::new(&cl, &caller, &uri, Some(&info), "");
     let fail = |st: Status, ax: &AuditCtx| {
-        ax.emit(&cl, "ResponseComplete", Some(audit_response_status(st.code, &st.to_value())), &BTreeMap::new(), None, true);
+        ax.emit(
+            &cl,
+            "ResponseComplete",
+            Some(audit_response_status(st.code, &st.to_value())),
+            &BTreeMap::new(),
+            None,
+            true,
+        );
         json_response(st.code, &st.to_value(), &[], &ax.id)
     };
-    if !(info.group.is_empty() && info.resource == "pods" && (info.subresource == "exec" || info.subresource == "portforward")) {
-        return fail(Status::bad_request("websocket upgrade is only supported for pods/exec and pods/portforward"), &ax);
+    if !(info.group.is_empty()
+        && info.resource == "pods"
+        && (info.subresource == "exec" || info.subresource == "portforward"))
+    {
+        return fail(
+            Status::bad_request(
+                "websocket upgrade is only supported for pods/exec and pods/portforward",
+            ),
+            &ax,
+        );
     }
     let Some(pod) = cl.store.get(&Key::new("pods", &info.namespace, &info.name)) else {
         return fail(Status::not_found("pods", "", &info.name), &ax);
@@ -53,11 +89,19 @@ pub async fn handle_upgrade(cl: Arc<Cluster>, caller: Caller, req: http::Request
         .and_then(|h| h.to_str().ok())
         .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
         .unwrap_or_default();
-    let Some(key) = req.headers().get(http::header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec()) else {
+    let Some(key) = req
+        .headers()
+        .get(http::header::SEC_WEBSOCKET_KEY)
+        .map(|k| k.as_bytes().to_vec())
+    else {
         return fail(Status::bad_request("missing Sec-WebSocket-Key"), &ax);
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-    let containers = pod.pointer("/spec/containers").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
 
     let is_exec = info.subresource == "exec";
     let protocol = if is_exec {
@@ -70,45 +114,108 @@ pub async fn handle_upgrade(cl: Arc<Cluster>, caller: Caller, req: http::Request
         "v4.channel.k8s.io"
     };
     if !offered.is_empty() && !offered.iter().any(|p| p == protocol) {
-        return fail(Status::bad_request(format!("unable to upgrade connection: none of the offered subprotocols {offered:?} is supported")), &ax);
+        return fail(
+            Status::bad_request(format!(
+                "unable to upgrade connection: none of the offered subprotocols {offered:?} is supported"
+            )),
+            &ax,
+        );
     }
 
     let phase = util::get_str(&pod, &["status", "phase"]).unwrap_or_default();
     let mut exec_plan = None;
     if is_exec {
-        let cname = info.q("container").map(String::from).unwrap_or_else(|| containers.first().and_then(|c| c["name"].as_str()).unwrap_or_default().to_string());
-        let Some(container) = containers.iter().find(|c| c["name"] == cname.as_str()).cloned() else {
-            return fail(Status::bad_request(format!("container {cname} is not valid for pod {}", info.name)), &ax);
+        let cname = info.q("container").map(String::from).unwrap_or_else(|| {
+            containers
+                .first()
+                .and_then(|c| c["name"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        });
+        let Some(container) = containers
+            .iter()
+            .find(|c| c["name"] == cname.as_str())
+            .cloned()
+        else {
+            return fail(
+                Status::bad_request(format!(
+                    "container {cname} is not valid for pod {}",
+                    info.name
+                )),
+                &ax,
+            );
         };
         if phase != "Running" || !container_running(&pod, &cname) {
-            return fail(Status::bad_request(format!("unable to upgrade connection: container not found (\"{cname}\")")), &ax);
+            return fail(
+                Status::bad_request(format!(
+                    "unable to upgrade connection: container not found (\"{cname}\")"
+                )),
+                &ax,
+            );
         }
         let command = info.q_all("command");
         if command.is_empty() {
-            return fail(Status::bad_request("you must specify at least 1 command"), &ax);
+            return fail(
+                Status::bad_request("you must specify at least 1 command"),
+                &ax,
+            );
         }
         let stdout = info.q("stdout").is_some_and(|v| v == "true" || v == "1");
         let stderr = info.q("stderr").is_some_and(|v| v == "true" || v == "1");
         exec_plan = Some((container, command, stdout, stderr));
     } else if phase != "Running" {
-        return fail(Status::bad_request(format!("unable to upgrade connection: pod not running: {phase}")), &ax);
+        return fail(
+            Status::bad_request(format!(
+                "unable to upgrade connection: pod not running: {phase}"
+            )),
+            &ax,
+        );
     }
-    let ports: Vec<u16> = info.q_all("ports").iter().flat_map(|p| p.split(',').filter_map(|x| x.trim().parse().ok()).collect::<Vec<u16>>()).collect();
+    let ports: Vec<u16> = info
+        .q_all("ports")
+        .iter()
+        .flat_map(|p| {
+            p.split(',')
+                .filter_map(|x| x.trim().parse().ok())
+                .collect::<Vec<u16>>()
+        })
+        .collect();
     if !is_exec && ports.is_empty() {
-        return fail(Status::bad_request("query parameter \"port\" is required"), &ax);
+        return fail(
+            Status::bad_request("query parameter \"port\" is required"),
+            &ax,
+        );
     }
 
-    ax.emit(&cl, "ResponseStarted", Some(json!({"metadata": {}, "code": 101})), &BTreeMap::new(), None, true);
+    ax.emit(
+        &cl,
+        "ResponseStarted",
+        Some(json!({"metadata": {}, "code": 101})),
+        &BTreeMap::new(),
+        None,
+        true,
+    );
     let ns = info.namespace.clone();
     let name = info.name.clone();
     tokio::spawn(async move {
-        let Ok(upgraded) = hyper::upgrade::on(req).await else { return };
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         match exec_plan {
-            Some((container, command, so, se)) => exec_session(cl.clone(), ws, pod, container, command, so, se).await,
+            Some((container, command, so, se)) => {
+                exec_session(cl.clone(), ws, pod, container, command, so, se).await
+            }
             None => portforward_session(cl.clone(), ws, &ns, &name, ports).await,
         }
-        ax.emit(&cl, "ResponseComplete", Some(json!({"metadata": {}, "code": 101})), &BTreeMap::new(), None, true);
+        ax.emit(
+            &cl,
+            "ResponseComplete",
+            Some(json!({"metadata": {}, "code": 101})),
+            &BTreeMap::new(),
+            None,
+            true,
+        );
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -142,7 +249,15 @@ pub fn exit_status_json(code: i32, argv: &[String]) -> serde_json::Value {
     }
 }
 
-async fn exec_session(cl: Arc<Cluster>, ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, pod: serde_json::Value, container: serde_json::Value, argv: Vec<String>, want_out: bool, want_err: bool) {
+async fn exec_session(
+    cl: Arc<Cluster>,
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    pod: serde_json::Value,
+    container: serde_json::Value,
+    argv: Vec<String>,
+    want_out: bool,
+    want_err: bool,
+) {
     let (mut sink, mut stream) = ws.split();
     // Connection established: an empty frame on the lowest writable channel.
     if sink.send(frame(1, &[])).await.is_err() {
@@ -172,23 +287,43 @@ async fn exec_session(cl: Arc<Cluster>, ws: WebSocketStream<TokioIo<hyper::upgra
     }
 }
 
-async fn portforward_session(cl: Arc<Cluster>, ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>, ns: &str, name: &str, ports: Vec<u16>) {
+async fn portforward_session(
+    cl: Arc<Cluster>,
+    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
+    ns: &str,
+    name: &str,
+    ports: Vec<u16>,
+) {
     let (mut sink, mut stream) = ws.split();
     for (i, p) in ports.iter().enumerate() {
         let le = p.to_le_bytes();
-        if sink.send(frame((2 * i) as u8, &le)).await.is_err() || sink.send(frame((2 * i + 1) as u8, &le)).await.is_err() {
+        if sink.send(frame((2 * i) as u8, &le)).await.is_err()
+            || sink.send(frame((2 * i + 1) as u8, &le)).await.is_err()
+        {
             return;
         }
     }
-    let drop_once = cl.faults().once(Fault::PortForwardDroppedOnce, "port-forward");
-    let head = cl.ray_heads.lock().unwrap().get(&format!("{ns}/{name}")).cloned();
+    let drop_once = cl
+        .faults()
+        .once(Fault::PortForwardDroppedOnce, "port-forward");
+    let head = cl
+        .ray_heads
+        .lock()
+        .unwrap()
+        .get(&format!("{ns}/{name}"))
+        .cloned();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
-    let mut writers: BTreeMap<usize, tokio::io::WriteHalf<tokio::io::DuplexStream>> = BTreeMap::new();
+    let mut writers: BTreeMap<usize, tokio::io::WriteHalf<tokio::io::DuplexStream>> =
+        BTreeMap::new();
     for (i, p) in ports.iter().enumerate() {
         match (&head, *p) {
             (Some(h), ray::DASHBOARD_PORT) => {
                 let (client, server) = tokio::io::duplex(64 * 1024);
                 if cl.faults().has(Fault::DashboardNeverAnswers) {
+                    cl.faults().hit(
+                        Fault::DashboardNeverAnswers,
+                        &format!("dashboard of {ns}/{name} silent"),
+                    );
                     tokio::spawn(async move {
                         let mut server = server;
                         let mut buf = vec![0u8; 4096];
@@ -242,16 +377,15 @@ async fn portforward_session(cl: Arc<Cluster>, ws: WebSocketStream<TokioIo<hyper
                 Some(Ok(Message::Binary(b))) if !b.is_empty() => {
                     if drop_once {
                         // Fault: the connection dies after the client's first bytes.
+                        cl.faults().hit(Fault::PortForwardDroppedOnce, &format!("dropped port-forward to {ns}/{name}"));
                         return;
                     }
                     let ch = b[0] as usize;
-                    if ch % 2 == 0 {
-                        if let Some(w) = writers.get_mut(&(ch / 2)) {
-                            if b.len() > 1 && w.write_all(&b[1..]).await.is_err() {
+                    if ch.is_multiple_of(2)
+                        && let Some(w) = writers.get_mut(&(ch / 2))
+                            && b.len() > 1 && w.write_all(&b[1..]).await.is_err() {
                                 writers.remove(&(ch / 2));
                             }
-                        }
-                    }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                     let _ = sink.close().await;

@@ -71,14 +71,23 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn failure(code: u16, reason: &str, message: impl Into<String>, details: Option<Value>) -> Self {
+    pub fn failure(
+        code: u16,
+        reason: &str,
+        message: impl Into<String>,
+        details: Option<Value>,
+    ) -> Self {
         Status {
             kind: "Status",
             api_version: "v1",
             metadata: Map::new(),
             status: Some("Failure".into()),
             message: Some(message.into()),
-            reason: if reason.is_empty() { None } else { Some(reason.into()) },
+            reason: if reason.is_empty() {
+                None
+            } else {
+                Some(reason.into())
+            },
             details,
             code,
         }
@@ -96,22 +105,40 @@ impl Status {
         }
     }
     pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
-        let gr = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+        let gr = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
         let mut d = json!({"name": name});
         if !group.is_empty() {
             d["group"] = json!(group);
         }
         d["kind"] = json!(resource);
-        Status::failure(404, "NotFound", format!("{gr} \"{name}\" not found"), Some(d))
+        Status::failure(
+            404,
+            "NotFound",
+            format!("{gr} \"{name}\" not found"),
+            Some(d),
+        )
     }
     pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
-        let gr = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+        let gr = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
         let mut d = json!({"name": name});
         if !group.is_empty() {
             d["group"] = json!(group);
         }
         d["kind"] = json!(resource);
-        Status::failure(409, "AlreadyExists", format!("{gr} \"{name}\" already exists"), Some(d))
+        Status::failure(
+            409,
+            "AlreadyExists",
+            format!("{gr} \"{name}\" already exists"),
+            Some(d),
+        )
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Status::failure(400, "BadRequest", message, None)

@@ -29,10 +29,18 @@ pub struct ToolOutput {
 
 impl ToolOutput {
     pub fn ok(stdout: impl Into<String>) -> Self {
-        ToolOutput { stdout: stdout.into(), stderr: String::new(), code: 0 }
+        ToolOutput {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            code: 0,
+        }
     }
     pub fn fail(stderr: impl Into<String>, code: i32) -> Self {
-        ToolOutput { stdout: String::new(), stderr: stderr.into(), code }
+        ToolOutput {
+            stdout: String::new(),
+            stderr: stderr.into(),
+            code,
+        }
     }
 }
 
@@ -44,7 +52,16 @@ pub struct World {
 
 impl World {
     pub fn new(state_dir: PathBuf, faults: Faults, scale: f64) -> Arc<World> {
-        Arc::new(World { env: Arc::new(Env { state_dir, faults, scale }), clusters: Mutex::new(BTreeMap::new()), log: Mutex::new(()) })
+        faults.set_log(state_dir.join("fault-hits.jsonl"));
+        Arc::new(World {
+            env: Arc::new(Env {
+                state_dir,
+                faults,
+                scale,
+            }),
+            clusters: Mutex::new(BTreeMap::new()),
+            log: Mutex::new(()),
+        })
     }
 
     pub fn invocations_path(&self) -> PathBuf {
@@ -56,7 +73,12 @@ impl World {
     }
 
     pub fn cluster_by_node(&self, node: &str) -> Option<Arc<Cluster>> {
-        self.clusters.lock().unwrap().values().find(|c| c.node_name == node).cloned()
+        self.clusters
+            .lock()
+            .unwrap()
+            .values()
+            .find(|c| c.node_name == node)
+            .cloned()
     }
 
     pub async fn invoke(self: &Arc<Self>, inv: Invocation) -> ToolOutput {
@@ -79,7 +101,11 @@ impl World {
             "cwd": inv.cwd,
             "exit_code": out.code,
         });
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(self.invocations_path()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.invocations_path())
+        {
             let _ = writeln!(f, "{line}");
         }
     }

@@ -1,0 +1,494 @@
+//! Test helpers: an in-process world with a kind cluster created from the KubeRay tutorial's
+//! kind config, a kube-rs client from the kubeconfig the fake kind writes, and helpers to run
+//! `sim run` as a process (for the end-to-end harness tests).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, AttachParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+use sim::faults::Fault;
+use sim::world::{Invocation, ToolOutput, World};
+use tokio::io::AsyncReadExt;
+
+pub const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
+pub const CLUSTER: &str = "e2e";
+pub const IMAGE: &str =
+    "kindest/node:v1.26.15@sha256:c79602a44b4056d7e48dc20f7504350f1e87530fe953428b792def00bc1076dd";
+
+pub fn shared(p: &str) -> PathBuf {
+    Path::new(SHARED).join(p)
+}
+
+pub struct TestWorld {
+    pub world: Arc<World>,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl TestWorld {
+    /// A world with the tutorial's files laid out like a KubeRay checkout (relative hostPath).
+    pub async fn start(faults: Vec<Fault>) -> TestWorld {
+        let dir = tempfile::tempdir().unwrap();
+        let sec = dir.path().join("ray-operator/config/security");
+        std::fs::create_dir_all(&sec).unwrap();
+        for f in ["audit-policy.yaml", "kind-config.yaml"] {
+            std::fs::copy(shared(&format!("upstream/kuberay/{f}")), sec.join(f)).unwrap();
+        }
+        let (world, _bin) = sim::run::start_world(
+            &dir.path().join("state"),
+            faults,
+            0.05,
+            Path::new(env!("CARGO_BIN_EXE_sim")),
+        )
+        .await
+        .unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        TestWorld {
+            world,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    pub async fn tool(&self, tool: &str, args: &[&str]) -> ToolOutput {
+        self.world
+            .invoke(Invocation {
+                tool: tool.into(),
+                args: args.iter().map(|s| s.to_string()).collect(),
+                cwd: self.dir.path().display().to_string(),
+                env: Default::default(),
+            })
+            .await
+    }
+
+    pub async fn create_cluster(&self) -> ToolOutput {
+        let kc = self.kubeconfig.display().to_string();
+        self.tool(
+            "kind",
+            &[
+                "create",
+                "cluster",
+                "--name",
+                CLUSTER,
+                "--config",
+                "ray-operator/config/security/kind-config.yaml",
+                "--image",
+                IMAGE,
+                "--kubeconfig",
+                &kc,
+            ],
+        )
+        .await
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
+        let opts = kube::config::KubeConfigOptions {
+            context: Some(format!("kind-{CLUSTER}")),
+            ..Default::default()
+        };
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    }
+
+    pub async fn audit_lines(&self) -> Vec<Value> {
+        let out = self
+            .tool(
+                "docker",
+                &[
+                    "exec",
+                    &format!("{CLUSTER}-control-plane"),
+                    "cat",
+                    "/var/log/kubernetes/kube-apiserver-audit.log",
+                ],
+            )
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub async fn audit_raw(&self) -> String {
+        self.tool(
+            "docker",
+            &[
+                "exec",
+                &format!("{CLUSTER}-control-plane"),
+                "cat",
+                "/var/log/kubernetes/kube-apiserver-audit.log",
+            ],
+        )
+        .await
+        .stdout
+    }
+
+    pub fn values_file(&self) -> PathBuf {
+        let p = self.dir.path().join("values.yaml");
+        std::fs::write(
+            &p,
+            "securityContext:\n  allowPrivilegeEscalation: false\n  capabilities:\n    drop: [\"ALL\"]\n  runAsNonRoot: true\n  seccompProfile:\n    type: RuntimeDefault\n",
+        )
+        .unwrap();
+        p
+    }
+}
+
+impl Drop for TestWorld {
+    fn drop(&mut self) {
+        self.world.shutdown();
+    }
+}
+
+pub async fn eventually<F, Fut, T>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Path of the harness binary: `XTASK_BIN`, else `xtask` next to the `sim` test binary's dir.
+pub fn xtask_bin() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("XTASK_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let sim = Path::new(env!("CARGO_BIN_EXE_sim"));
+    let cand = sim.parent().unwrap().join("xtask");
+    if cand.is_file() {
+        Ok(cand)
+    } else {
+        Err(format!(
+            "the xtask harness binary is not at {} — build the workspace (`cargo test --workspace`) or set XTASK_BIN",
+            cand.display()
+        ))
+    }
+}
+
+pub struct SimRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub state_dir: PathBuf,
+    pub report: Option<Value>,
+}
+
+impl SimRun {
+    /// Every fake-tool invocation recorded by the world.
+    pub fn invocations(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir.join("invocations.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    /// Faults that actually fired (`<state dir>/fault-hits.jsonl`).
+    pub fn fault_hits(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir.join("fault-hits.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    pub fn ran(&self, argv_prefix: &[&str]) -> bool {
+        self.invocations().iter().any(|i| {
+            let a: Vec<&str> = i["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            a.len() >= argv_prefix.len() && a[..argv_prefix.len()] == *argv_prefix
+        })
+    }
+}
+
+/// `sim run [--fault F]... --state-dir D -- PROGRAM ARGS...` as a child process.
+pub fn sim_run(faults: &[&str], cwd: &Path, program: &[&str], state_dir: &Path) -> SimRun {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sim"));
+    cmd.arg("run").current_dir(cwd);
+    for f in faults {
+        cmd.args(["--fault", f]);
+    }
+    cmd.arg("--state-dir")
+        .arg(state_dir)
+        .arg("--")
+        .args(program);
+    let out = cmd.output().expect("spawn sim run");
+    SimRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        state_dir: state_dir.to_path_buf(),
+        report: None,
+    }
+}
+
+
+pub const NS: &str = "pod-security";
+
+pub const HEAD_403: &str = "is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"ray-head\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"ray-head\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"ray-head\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"ray-head\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")";
+
+pub fn raycluster_api(client: &kube::Client) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("ray.io", "v1", "RayCluster"),
+        "rayclusters",
+    );
+    Api::namespaced_with(client.clone(), NS, &ar)
+}
+
+pub async fn label_namespace(client: &kube::Client) {
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut labels = serde_json::Map::new();
+    for m in ["enforce", "audit", "warn"] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{m}"),
+            json!("restricted"),
+        );
+        labels.insert(
+            format!("pod-security.kubernetes.io/{m}-version"),
+            json!("latest"),
+        );
+    }
+    let ns = nss
+        .patch(
+            NS,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ns.metadata.labels.unwrap()["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+}
+
+pub async fn install_operator(tw: &TestWorld) {
+    let values = tw.values_file().display().to_string();
+    let kc = tw.kubeconfig.display().to_string();
+    let out = tw
+        .tool(
+            "helm",
+            &[
+                "install",
+                "kuberay-operator",
+                "kuberay-operator",
+                "--repo",
+                "https://ray-project.github.io/kuberay-helm/",
+                "--version",
+                "1.5.1",
+                "--namespace",
+                NS,
+                "--values",
+                &values,
+                "--kubeconfig",
+                &kc,
+                "--kube-context",
+                "kind-e2e",
+            ],
+        )
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("STATUS: deployed\nREVISION: 1\nTEST SUITE: None"),
+        "{}",
+        out.stdout
+    );
+}
+
+pub async fn wait_operator_available(client: &kube::Client) {
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let cond = |d: Option<&Deployment>| {
+        d.and_then(|d| d.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Available" && c.status == "True")
+            })
+    };
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        kube::runtime::wait::await_condition(deploys, "kuberay-operator", cond),
+    )
+    .await
+    .expect("operator Available")
+    .unwrap();
+}
+
+pub async fn apply_yaml(client: &kube::Client, path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let docs: Vec<DynamicObject> = serde_saphyr::from_str_multiple(&text).unwrap();
+    for d in docs {
+        let types = d.types.clone().unwrap();
+        let gvk = GroupVersionKind::try_from(&types).unwrap();
+        let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &ar);
+        let name = d.metadata.name.clone().unwrap();
+        api.patch(
+            &name,
+            &PatchParams::apply("xtask-e2e").force(),
+            &Patch::Apply(&d),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+pub fn running_ready(p: &Pod) -> bool {
+    let st = p.status.as_ref();
+    st.and_then(|s| s.phase.as_deref()) == Some("Running")
+        && st
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub async fn exec(pods: &Api<Pod>, pod: &str, cmd: &[&str]) -> (i32, String, String) {
+    let mut p = pods
+        .exec(
+            pod,
+            cmd.to_vec(),
+            &AttachParams::default().container("ray-head"),
+        )
+        .await
+        .unwrap();
+    let (mut so, mut se) = (p.stdout().unwrap(), p.stderr().unwrap());
+    let status = p.take_status().unwrap();
+    let (mut out, mut err) = (String::new(), String::new());
+    let (a, b) = tokio::join!(so.read_to_string(&mut out), se.read_to_string(&mut err));
+    a.unwrap();
+    b.unwrap();
+    let st = status.await.expect("status on channel 3");
+    let code = match st.status.as_deref() {
+        Some("Success") => 0,
+        _ => {
+            assert_eq!(st.reason.as_deref(), Some("NonZeroExitCode"), "{st:?}");
+            st.details
+                .unwrap()
+                .causes
+                .unwrap()
+                .iter()
+                .find(|c| c.reason.as_deref() == Some("ExitCode"))
+                .unwrap()
+                .message
+                .clone()
+                .unwrap()
+                .parse()
+                .unwrap()
+        }
+    };
+    p.join().await.unwrap();
+    (code, out, err)
+}
+
+pub async fn dashboard_get(pods: &Api<Pod>, pod: &str, path: &str) -> (u16, String) {
+    let mut pf = pods.portforward(pod, &[8265]).await.unwrap();
+    let stream = pf.take_stream(8265).unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header("Host", "127.0.0.1:8265")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let code = resp.status().as_u16();
+    use http_body_util::BodyExt;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    drop(sender);
+    pf.abort();
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Cluster + labelled namespace + operator + the tutorial's restricted RayCluster, head Ready.
+pub async fn up_to_pod_security_cluster(tw: &TestWorld) -> (kube::Client, Api<Pod>, String) {
+    let out = tw.create_cluster().await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let client = tw.client().await;
+    label_namespace(&client).await;
+    install_operator(tw).await;
+    wait_operator_available(&client).await;
+    apply_yaml(
+        &client,
+        &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let head = eventually(
+        "head Running+Ready",
+        std::time::Duration::from_secs(30),
+        || async {
+            let l = pods
+                .list(
+                    &kube::api::ListParams::default()
+                        .labels("ray.io/cluster=raycluster-pod-security,ray.io/node-type=head"),
+                )
+                .await
+                .ok()?;
+            l.items.into_iter().find(running_ready)
+        },
+    )
+    .await;
+    (client, pods, head.metadata.name.unwrap())
+}
+
+/// GET over a fresh port-forward; Err when the connection fails.
+pub async fn try_dashboard_get(
+    pods: &Api<Pod>,
+    pod: &str,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let mut pf = pods
+        .portforward(pod, &[8265])
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = pf.take_stream(8265).ok_or("no stream")?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = http::Request::get(path)
+        .header("Host", "127.0.0.1:8265")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let code = resp.status().as_u16();
+    use http_body_util::BodyExt;
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    pf.abort();
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+}
