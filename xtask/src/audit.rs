@@ -126,12 +126,17 @@ pub fn parse_log(text: &str) -> Result<Vec<AuditEvent>, ParseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let event: AuditEvent =
-            serde_json::from_str(line).map_err(|e| ParseError { line: i + 1, message: e.to_string() })?;
+        let event: AuditEvent = serde_json::from_str(line).map_err(|e| ParseError {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
         if event.kind != "Event" || event.api_version != "audit.k8s.io/v1" {
             return Err(ParseError {
                 line: i + 1,
-                message: format!("expected an audit.k8s.io/v1 Event, found {} {}", event.api_version, event.kind),
+                message: format!(
+                    "expected an audit.k8s.io/v1 Event, found {} {}",
+                    event.api_version, event.kind
+                ),
             });
         }
         events.push(event);
@@ -144,7 +149,9 @@ impl AuditEvent {
         self.object_ref.as_ref()?.namespace.as_deref()
     }
     fn is_pod_create_in(&self, namespace: &str) -> bool {
-        let Some(r) = &self.object_ref else { return false };
+        let Some(r) = &self.object_ref else {
+            return false;
+        };
         self.verb == "create"
             && r.resource.as_deref() == Some("pods")
             && r.subresource.is_none()
@@ -157,8 +164,13 @@ impl AuditEvent {
 }
 
 /// Events about objects in `namespace`.
-pub fn in_namespace<'a>(events: &'a [AuditEvent], namespace: &'a str) -> impl Iterator<Item = &'a AuditEvent> {
-    events.iter().filter(move |e| e.namespace() == Some(namespace))
+pub fn in_namespace<'a>(
+    events: &'a [AuditEvent],
+    namespace: &'a str,
+) -> impl Iterator<Item = &'a AuditEvent> {
+    events
+        .iter()
+        .filter(move |e| e.namespace() == Some(namespace))
 }
 
 /// A pod create that Pod Security admission refused.
@@ -182,7 +194,11 @@ static ENFORCE_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
 pub fn psa_rejections(events: &[AuditEvent], namespace: &str) -> Vec<PsaRejection> {
     events
         .iter()
-        .filter(|e| e.is_pod_create_in(namespace) && e.code() == Some(403) && e.annotations.contains_key(ENFORCE_POLICY))
+        .filter(|e| {
+            e.is_pod_create_in(namespace)
+                && e.code() == Some(403)
+                && e.annotations.contains_key(ENFORCE_POLICY)
+        })
         .filter_map(|e| {
             let msg = e.response_status.as_ref()?.message.as_deref()?;
             let c = ENFORCE_MESSAGE.captures(msg)?;
@@ -230,7 +246,9 @@ pub(crate) mod tests {
 
     /// The operator's refused head-pod create, shaped as §4.1/§4.2 describe (no name in objectRef).
     pub fn head_rejected_line(pod: &str) -> String {
-        let message = format!(r#"pods "{pod}" is forbidden: violates PodSecurity "restricted:latest": {HEAD_DETAIL}"#);
+        let message = format!(
+            r#"pods "{pod}" is forbidden: violates PodSecurity "restricted:latest": {HEAD_DETAIL}"#
+        );
         serde_json::json!({
             "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
             "auditID": "5d1c3f8e-2b7a-4c1e-9f3d-1a2b3c4d5e6f", "stage": "ResponseComplete",
@@ -266,7 +284,10 @@ pub(crate) mod tests {
         let log = format!("{ALLOWED_WITH_VIOLATION}\n{RBAC_FORBIDDEN}\n");
         let events = parse_log(&log).unwrap();
         assert_eq!(events.len(), 2);
-        assert_eq!(events[0].object_ref.as_ref().unwrap().name.as_deref(), Some("pss-example"));
+        assert_eq!(
+            events[0].object_ref.as_ref().unwrap().name.as_deref(),
+            Some("pss-example")
+        );
         assert_eq!(events[1].response_status.as_ref().unwrap().code, Some(403));
         assert_eq!(in_namespace(&events, "default").count(), 1);
         assert_eq!(in_namespace(&events, "pod-security").count(), 0);
@@ -282,31 +303,61 @@ pub(crate) mod tests {
     fn a_broken_line_is_an_error_with_its_number() {
         let err = parse_log(&format!("{ALLOWED_WITH_VIOLATION}\nnot json\n")).unwrap_err();
         assert_eq!(err.line, 2);
-        let err = parse_log("{\"kind\":\"Policy\",\"apiVersion\":\"audit.k8s.io/v1\"}\n").unwrap_err();
-        assert!(err.message.contains("missing field") || err.message.contains("expected"), "{err}");
+        let err =
+            parse_log("{\"kind\":\"Policy\",\"apiVersion\":\"audit.k8s.io/v1\"}\n").unwrap_err();
+        assert!(
+            err.message.contains("missing field") || err.message.contains("expected"),
+            "{err}"
+        );
     }
 
     #[test]
     fn psa_rejection_takes_the_name_from_the_message() {
-        let log = format!("{}\n{RBAC_FORBIDDEN}\n{ALLOWED_WITH_VIOLATION}\n", head_rejected_line("raycluster-complete-head-fkbf5"));
+        let log = format!(
+            "{}\n{RBAC_FORBIDDEN}\n{ALLOWED_WITH_VIOLATION}\n",
+            head_rejected_line("raycluster-complete-head-fkbf5")
+        );
         let events = parse_log(&log).unwrap();
         let r = psa_rejections(&events, "pod-security");
-        assert_eq!(r.len(), 1, "the RBAC 403 and the allowed pod are not PSA rejections");
+        assert_eq!(
+            r.len(),
+            1,
+            "the RBAC 403 and the allowed pod are not PSA rejections"
+        );
         assert_eq!(r[0].pod_name, "raycluster-complete-head-fkbf5");
         assert_eq!(r[0].policy, "restricted:latest");
         assert_eq!(r[0].detail, HEAD_DETAIL);
-        assert_eq!(r[0].username, "system:serviceaccount:pod-security:kuberay-operator");
+        assert_eq!(
+            r[0].username,
+            "system:serviceaccount:pod-security:kuberay-operator"
+        );
         assert!(psa_rejections(&events, "default").is_empty());
     }
 
     #[test]
     fn admitted_creates_carry_policy_and_violations() {
-        let events = parse_log(&format!("{ALLOWED_WITH_VIOLATION}\n{}\n", admitted_line("op"))).unwrap();
+        let events = parse_log(&format!(
+            "{ALLOWED_WITH_VIOLATION}\n{}\n",
+            admitted_line("op")
+        ))
+        .unwrap();
         let d = admitted_pod_creates(&events, "default");
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].enforce_policy.as_deref(), Some("privileged:latest"));
-        assert!(d[0].audit_violations.as_deref().unwrap().starts_with("would violate PodSecurity"));
+        assert!(
+            d[0].audit_violations
+                .as_deref()
+                .unwrap()
+                .starts_with("would violate PodSecurity")
+        );
         let p = admitted_pod_creates(&events, "pod-security");
-        assert_eq!(p, vec![AdmittedPodCreate { username: "op".into(), enforce_policy: Some("restricted:latest".into()), audit_violations: None }]);
+        assert_eq!(
+            p,
+            vec![AdmittedPodCreate {
+                username: "op".into(),
+                enforce_policy: Some("restricted:latest".into()),
+                audit_violations: None
+            }]
+        );
     }
 }

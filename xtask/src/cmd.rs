@@ -25,9 +25,22 @@ impl Output {
     /// What a failure message should quote: the first `ERROR…`/`Error…` line of stderr (how kind,
     /// helm and docker state their failure), else the last non-empty line of stderr, else of stdout.
     pub fn last_words(&self) -> String {
-        let stated = self.stderr.lines().map(str::trim).find(|l| l.starts_with("ERROR") || l.starts_with("Error"));
-        let pick = |s: &str| s.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string());
-        stated.map(str::to_string).or_else(|| pick(&self.stderr)).or_else(|| pick(&self.stdout)).unwrap_or_else(|| "(no output)".into())
+        let stated = self
+            .stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("ERROR") || l.starts_with("Error"));
+        let pick = |s: &str| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+        };
+        stated
+            .map(str::to_string)
+            .or_else(|| pick(&self.stderr))
+            .or_else(|| pick(&self.stdout))
+            .unwrap_or_else(|| "(no output)".into())
     }
 }
 
@@ -53,7 +66,10 @@ impl Command {
         let line = self.shell_line();
         let mut cmd = tokio::process::Command::from(self.inner);
         cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
-        let out = cmd.output().await.with_context(|| format!("cannot run `{line}` (is it installed and on PATH?)"))?;
+        let out = cmd
+            .output()
+            .await
+            .with_context(|| format!("cannot run `{line}` (is it installed and on PATH?)"))?;
         Ok(Output {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -66,7 +82,11 @@ impl Command {
         let line = self.shell_line();
         let out = self.output().await?;
         if !out.success() {
-            anyhow::bail!("`{line}` exited with {}: {}", exit_text(out.status), out.last_words());
+            anyhow::bail!(
+                "`{line}` exited with {}: {}",
+                exit_text(out.status),
+                out.last_words()
+            );
         }
         Ok(out)
     }
@@ -100,7 +120,9 @@ pub fn quote(word: impl AsRef<OsStr>) -> String {
     if !word.contains('\'') {
         return format!("'{word}'");
     }
-    shlex::try_quote(&word).map(|q| q.into_owned()).unwrap_or_else(|_| format!("'{}'", word.replace('\0', "")))
+    shlex::try_quote(&word)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| format!("'{}'", word.replace('\0', "")))
 }
 
 #[cfg(test)]
@@ -112,14 +134,25 @@ mod tests {
         let sh = xshell::Shell::new().unwrap();
         let selector = "ray.io/cluster=a,ray.io/node-type=head";
         let template = "{.x}";
-        let c: Command = xshell::cmd!(sh, "kubectl get pods -l {selector} --template {template} 'two words'").into();
-        assert_eq!(c.shell_line(), "kubectl get pods -l ray.io/cluster=a,ray.io/node-type=head --template '{.x}' 'two words'");
+        let c: Command = xshell::cmd!(
+            sh,
+            "kubectl get pods -l {selector} --template {template} 'two words'"
+        )
+        .into();
+        assert_eq!(
+            c.shell_line(),
+            "kubectl get pods -l ray.io/cluster=a,ray.io/node-type=head --template '{.x}' 'two words'"
+        );
     }
 
     #[tokio::test]
     async fn checked_reports_exit_code_and_last_stderr_line() {
         let sh = xshell::Shell::new().unwrap();
-        let c: Command = xshell::cmd!(sh, "sh -c 'echo out; echo first >&2; echo last words >&2; exit 3'").into();
+        let c: Command = xshell::cmd!(
+            sh,
+            "sh -c 'echo out; echo first >&2; echo last words >&2; exit 3'"
+        )
+        .into();
         let err = c.checked().await.unwrap_err().to_string();
         assert!(err.contains("exited with code 3: last words"), "{err}");
     }

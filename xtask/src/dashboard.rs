@@ -49,7 +49,10 @@ impl RayJob {
         matches!(self.status.as_str(), "SUCCEEDED" | "FAILED" | "STOPPED")
     }
     pub fn id(&self) -> &str {
-        self.job_id.as_deref().or(self.submission_id.as_deref()).unwrap_or("?")
+        self.job_id
+            .as_deref()
+            .or(self.submission_id.as_deref())
+            .unwrap_or("?")
     }
 }
 
@@ -63,8 +66,10 @@ pub fn parse_version(body: &str) -> Result<RayVersion> {
 
 /// The DRIVER jobs whose entrypoint is exactly this command line, newest first.
 pub fn driver_jobs<'a>(jobs: &'a [RayJob], entrypoint: &str) -> Vec<&'a RayJob> {
-    let mut found: Vec<&RayJob> =
-        jobs.iter().filter(|j| j.job_type == "DRIVER" && j.entrypoint.trim() == entrypoint).collect();
+    let mut found: Vec<&RayJob> = jobs
+        .iter()
+        .filter(|j| j.job_type == "DRIVER" && j.entrypoint.trim() == entrypoint)
+        .collect();
     found.sort_by_key(|j| std::cmp::Reverse(j.start_time.unwrap_or(0)));
     found
 }
@@ -83,7 +88,10 @@ impl Dashboard {
             .no_proxy()
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Dashboard { base: format!("http://{addr}"), http })
+        Ok(Dashboard {
+            base: format!("http://{addr}"),
+            http,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -93,11 +101,22 @@ impl Dashboard {
     /// GETs a path and returns the body of a 2xx answer.
     pub async fn get(&self, path: &str) -> Result<String> {
         let url = self.url(path);
-        let resp = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
         let status = resp.status();
-        let body = resp.text().await.with_context(|| format!("GET {url}: reading the body"))?;
+        let body = resp
+            .text()
+            .await
+            .with_context(|| format!("GET {url}: reading the body"))?;
         if !status.is_success() {
-            anyhow::bail!("GET {url}: HTTP {status}: {}", body.chars().take(200).collect::<String>());
+            anyhow::bail!(
+                "GET {url}: HTTP {status}: {}",
+                body.chars().take(200).collect::<String>()
+            );
         }
         Ok(body)
     }
@@ -112,7 +131,9 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/ray").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/ray")
+            .join(name);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
@@ -121,9 +142,20 @@ mod tests {
         let jobs = parse_jobs(&fixture("api-jobs.ray-2.60.0.json")).unwrap();
         assert_eq!(jobs.len(), 6);
         let failed = &jobs[0];
-        assert_eq!((failed.job_type.as_str(), failed.status.as_str(), failed.driver_exit_code), ("SUBMISSION", "FAILED", Some(3)));
+        assert_eq!(
+            (
+                failed.job_type.as_str(),
+                failed.status.as_str(),
+                failed.driver_exit_code
+            ),
+            ("SUBMISSION", "FAILED", Some(3))
+        );
         // driver_exit3.py exited 3, driver_raise.py 1, the XGBoost script 1: all SUCCEEDED.
-        for script in ["samples/driver_exit3.py", "samples/driver_raise.py", "samples/xgboost_example_local_csv.py"] {
+        for script in [
+            "samples/driver_exit3.py",
+            "samples/driver_raise.py",
+            "samples/xgboost_example_local_csv.py",
+        ] {
             let d = driver_jobs(&jobs, &format!("python3 {script}"));
             assert_eq!(d.len(), 1, "{script}");
             assert_eq!(d[0].status, "SUCCEEDED", "{script}");

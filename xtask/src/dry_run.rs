@@ -9,8 +9,7 @@ use xshell::Shell;
 
 use crate::{
     cmd::quote,
-    helm,
-    manifest,
+    helm, manifest,
     plan::{Action, Plan},
 };
 
@@ -19,9 +18,16 @@ pub fn render(plan: &Plan) -> Result<String> {
     let ctx = plan.cluster.context();
     let kubectl = format!("kubectl --context {}", quote(&ctx));
     let mut out = vec![
-        format!("# {} — the tutorial as shell commands (cargo xtask e2e --dry-run)", plan.name),
+        format!(
+            "# {} — the tutorial as shell commands (cargo xtask e2e --dry-run)",
+            plan.name
+        ),
         format!("# tutorial: {}", plan.tutorial.as_deref().unwrap_or("-")),
-        format!("# scenario: {} (paths resolve against {})", plan.scenario_file.display(), plan.root.display()),
+        format!(
+            "# scenario: {} (paths resolve against {})",
+            plan.scenario_file.display(),
+            plan.root.display()
+        ),
         format!(
             "# versions: node image {}, KubeRay chart {}, Ray image {}",
             plan.versions.node_image, plan.versions.kuberay_chart, plan.versions.ray_image
@@ -33,7 +39,8 @@ pub fn render(plan: &Plan) -> Result<String> {
         let lines: Vec<String> = match &step.action {
             Action::Preflight(p) => {
                 let mut l = Vec::new();
-                let version_of = |lv: &pss::LevelVersion| (lv.level.to_string(), lv.version.to_string());
+                let version_of =
+                    |lv: &pss::LevelVersion| (lv.level.to_string(), lv.version.to_string());
                 for (m, lv) in &p.rejected {
                     let (level, version) = version_of(lv);
                     l.push(format!("cargo xtask pss --level {level} --version {version} {}   # expect: forbidden", quote(m)));
@@ -57,17 +64,28 @@ pub fn render(plan: &Plan) -> Result<String> {
                 if !mounts.is_empty() {
                     let exprs: Vec<String> = mounts
                         .iter()
-                        .map(|(rel, abs)| format!("-e {}", quote(format!("s#hostPath: {rel}#hostPath: {}#", abs.display()))))
+                        .map(|(rel, abs)| {
+                            format!(
+                                "-e {}",
+                                quote(format!("s#hostPath: {rel}#hostPath: {}#", abs.display()))
+                            )
+                        })
                         .collect();
                     rewritten = format!("sed {} {}", exprs.join(" "), quote(config));
                 }
-                let create = plan.cluster.create(&sh, Path::new("CONFIG"), Path::new("KUBECONFIG")).shell_line();
+                let create = plan
+                    .cluster
+                    .create(&sh, Path::new("CONFIG"), Path::new("KUBECONFIG"))
+                    .shell_line();
                 let create = create
                     .replace(" --kubeconfig KUBECONFIG", "")
                     .replace("--config CONFIG", &format!("--config <({rewritten})"));
                 vec![
                     create,
-                    format!("{kubectl} wait --for=condition=Ready nodes --all --timeout={}s", step.timeout.as_secs()),
+                    format!(
+                        "{kubectl} wait --for=condition=Ready nodes --all --timeout={}s",
+                        step.timeout.as_secs()
+                    ),
                 ]
             }
             Action::AuditQuiet { namespace } => vec![format!(
@@ -75,19 +93,40 @@ pub fn render(plan: &Plan) -> Result<String> {
                 plan.audit.read_command(&sh).shell_line()
             )],
             Action::Namespace { name, labels } => {
-                let pairs: Vec<String> = labels.iter().map(|(k, v)| quote(format!("{k}={v}"))).collect();
+                let pairs: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| quote(format!("{k}={v}")))
+                    .collect();
                 vec![
                     format!("{kubectl} create ns {}", quote(name)),
-                    format!("{kubectl} label --overwrite ns {} {}", quote(name), pairs.join(" ")),
+                    format!(
+                        "{kubectl} label --overwrite ns {} {}",
+                        quote(name),
+                        pairs.join(" ")
+                    ),
                 ]
             }
-            Action::HelmInstall { install, deployment, crd } => {
+            Action::HelmInstall {
+                install,
+                deployment,
+                crd,
+            } => {
                 let mut l = vec![format!(
                     "{}   # expect: no PodSecurity warning on stderr",
-                    install.install(&sh, &helm::Target { kubeconfig: None, context: &ctx }).shell_line()
+                    install
+                        .install(
+                            &sh,
+                            &helm::Target {
+                                kubeconfig: None,
+                                context: &ctx
+                            }
+                        )
+                        .shell_line()
                 )];
                 if let Some(crd) = crd {
-                    l.push(format!("{kubectl} wait --for=condition=Established crd/{crd} --timeout=60s"));
+                    l.push(format!(
+                        "{kubectl} wait --for=condition=Established crd/{crd} --timeout=60s"
+                    ));
                 }
                 l.push(format!(
                     "{kubectl} -n {} wait --for=condition=Available deployment/{deployment} --timeout={}s",
@@ -96,8 +135,18 @@ pub fn render(plan: &Plan) -> Result<String> {
                 ));
                 l
             }
-            Action::ApplyRejected { manifest, namespace, raycluster, settle, policy } => vec![
-                format!("{kubectl} apply --server-side -n {} -f {}", quote(namespace), quote(manifest)),
+            Action::ApplyRejected {
+                manifest,
+                namespace,
+                raycluster,
+                settle,
+                policy,
+            } => vec![
+                format!(
+                    "{kubectl} apply --server-side -n {} -f {}",
+                    quote(namespace),
+                    quote(manifest)
+                ),
                 format!(
                     "{} | grep '\"code\":403' | grep -F {}-head-   # expect: violates PodSecurity \"{policy}\" for the head pod",
                     plan.audit.read_command(&sh).shell_line(),
@@ -114,7 +163,10 @@ pub fn render(plan: &Plan) -> Result<String> {
                 ),
             ],
             Action::ApplyAdmitted(a) => {
-                let apply = format!("{kubectl} apply --server-side -n {} -f", quote(&a.namespace));
+                let apply = format!(
+                    "{kubectl} apply --server-side -n {} -f",
+                    quote(&a.namespace)
+                );
                 let first = match &a.ray_image {
                     Some(image) => {
                         let mut objs = manifest::read(&a.manifest)?;
@@ -124,7 +176,15 @@ pub fn render(plan: &Plan) -> Result<String> {
                         } else {
                             let exprs: Vec<String> = replaced
                                 .iter()
-                                .map(|old| format!("-e {}", quote(format!("s#image: {}#image: {image}#", old.replace('.', "\\.")))))
+                                .map(|old| {
+                                    format!(
+                                        "-e {}",
+                                        quote(format!(
+                                            "s#image: {}#image: {image}#",
+                                            old.replace('.', "\\.")
+                                        ))
+                                    )
+                                })
                                 .collect();
                             format!("sed {} {} | {apply} -", exprs.join(" "), quote(&a.manifest))
                         }
@@ -148,12 +208,24 @@ pub fn render(plan: &Plan) -> Result<String> {
                     ),
                 ]
             }
-            Action::PortForward { namespace, service, port, probe } => vec![
-                format!("{kubectl} -n {} port-forward --address 127.0.0.1 svc/{service} {port}:{port} &", quote(namespace)),
+            Action::PortForward {
+                namespace,
+                service,
+                port,
+                probe,
+            } => vec![
+                format!(
+                    "{kubectl} -n {} port-forward --address 127.0.0.1 svc/{service} {port}:{port} &",
+                    quote(namespace)
+                ),
                 format!("curl -fsS http://127.0.0.1:{port}{probe}"),
             ],
             Action::Exec(e) => {
-                let pod = format!("\"$({kubectl} -n {} get pod -l {} -o name)\"", quote(&e.namespace), quote(&e.selector));
+                let pod = format!(
+                    "\"$({kubectl} -n {} get pod -l {} -o name)\"",
+                    quote(&e.namespace),
+                    quote(&e.selector)
+                );
                 let argv: Vec<String> = e.command.iter().map(quote).collect();
                 let mut l = vec![format!(
                     "{kubectl} -n {} exec {pod} -c {} -- {}; echo \"exit code: $?\"   # expect: {}",
@@ -167,7 +239,11 @@ pub fn render(plan: &Plan) -> Result<String> {
                         .steps
                         .iter()
                         .find_map(|s| match &s.action {
-                            Action::PortForward { service, port, .. } if Some(service) == e.dashboard.as_ref() => Some(*port),
+                            Action::PortForward { service, port, .. }
+                                if Some(service) == e.dashboard.as_ref() =>
+                            {
+                                Some(*port)
+                            }
                             _ => None,
                         })
                         .unwrap_or(8265);
@@ -178,15 +254,27 @@ pub fn render(plan: &Plan) -> Result<String> {
                 }
                 l
             }
-            Action::Delete { manifest, namespace } => {
-                vec![format!("{kubectl} delete -n {} -f {} --wait", quote(namespace), quote(manifest))]
+            Action::Delete {
+                manifest,
+                namespace,
+            } => {
+                vec![format!(
+                    "{kubectl} delete -n {} -f {} --wait",
+                    quote(namespace),
+                    quote(manifest)
+                )]
             }
         };
         out.extend(lines);
     }
     out.push(String::new());
     out.push("# cleanup (skipped with --keep-cluster)".into());
-    out.push(plan.cluster.delete(&sh, Path::new("KUBECONFIG")).shell_line().replace(" --kubeconfig KUBECONFIG", ""));
+    out.push(
+        plan.cluster
+            .delete(&sh, Path::new("KUBECONFIG"))
+            .shell_line()
+            .replace(" --kubeconfig KUBECONFIG", ""),
+    );
     Ok(out.join("\n") + "\n")
 }
 
@@ -198,7 +286,8 @@ mod tests {
     #[test]
     fn every_tutorial_command_is_printed_with_real_paths_and_pins() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pod-security.yaml");
-        let plan = plan::build(&scenario::load(&path).unwrap(), &plan::Overrides::default()).unwrap();
+        let plan =
+            plan::build(&scenario::load(&path).unwrap(), &plan::Overrides::default()).unwrap();
         let text = render(&plan).unwrap();
         let root = plan.root.display().to_string();
         for want in [
@@ -211,9 +300,15 @@ mod tests {
             "pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest",
             "pod-security.kubernetes.io/warn-version=latest",
             "helm install kuberay-operator kuberay-operator --repo https://ray-project.github.io/kuberay-helm/ --version 1.5.1 --namespace pod-security",
-            &format!("--values {root}/manifests/kuberay-operator.values.yaml --kube-context kind-kuberay-pod-security"),
-            &format!("apply --server-side -n pod-security -f {root}/manifests/ray-cluster.complete.yaml"),
-            &format!("sed -e 's#image: rayproject/ray-ml:2\\.4\\.0#image: rayproject/ray-ml:2.4.0-cpu#' {root}/manifests/ray-cluster.pod-security.yaml | kubectl"),
+            &format!(
+                "--values {root}/manifests/kuberay-operator.values.yaml --kube-context kind-kuberay-pod-security"
+            ),
+            &format!(
+                "apply --server-side -n pod-security -f {root}/manifests/ray-cluster.complete.yaml"
+            ),
+            &format!(
+                "sed -e 's#image: rayproject/ray-ml:2\\.4\\.0#image: rayproject/ray-ml:2.4.0-cpu#' {root}/manifests/ray-cluster.pod-security.yaml | kubectl"
+            ),
             "port-forward --address 127.0.0.1 svc/raycluster-pod-security-head-svc 8265:8265 &",
             "-c ray-head -- python3 samples/xgboost_example.py; echo \"exit code: $?\"",
             "-c ray-head -- pip3 install jsonpatch;",

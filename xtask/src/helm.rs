@@ -10,7 +10,11 @@ use crate::cmd::Command;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chart {
     /// A chart in a Helm repository, at a pinned version.
-    Repo { repo: String, name: String, version: String },
+    Repo {
+        repo: String,
+        name: String,
+        version: String,
+    },
     /// A chart directory on disk (`--kuberay-chart PATH`).
     Local(PathBuf),
 }
@@ -33,8 +37,18 @@ pub struct Target<'a> {
 impl Install {
     fn chart_args(&self) -> Vec<String> {
         match &self.chart {
-            Chart::Repo { repo, name, version } => {
-                vec![name.clone(), "--repo".into(), repo.clone(), "--version".into(), version.clone()]
+            Chart::Repo {
+                repo,
+                name,
+                version,
+            } => {
+                vec![
+                    name.clone(),
+                    "--repo".into(),
+                    repo.clone(),
+                    "--version".into(),
+                    version.clone(),
+                ]
             }
             Chart::Local(dir) => vec![dir.display().to_string()],
         }
@@ -42,9 +56,13 @@ impl Install {
 
     /// `helm install RELEASE CHART --namespace NS --values FILE …`
     pub fn install(&self, sh: &Shell, target: &Target) -> Command {
-        let (release, ns, values, context) = (&self.release, &self.namespace, &self.values, target.context);
+        let (release, ns, values, context) =
+            (&self.release, &self.namespace, &self.values, target.context);
         let chart = self.chart_args();
-        let kubeconfig: Vec<String> = target.kubeconfig.map(|k| vec!["--kubeconfig".into(), k.display().to_string()]).unwrap_or_default();
+        let kubeconfig: Vec<String> = target
+            .kubeconfig
+            .map(|k| vec!["--kubeconfig".into(), k.display().to_string()])
+            .unwrap_or_default();
         cmd!(sh, "helm install {release} {chart...} --namespace {ns} --values {values} {kubeconfig...} --kube-context {context}").into()
     }
 
@@ -52,7 +70,11 @@ impl Install {
     pub fn template(&self, sh: &Shell) -> Command {
         let (release, ns, values) = (&self.release, &self.namespace, &self.values);
         let chart = self.chart_args();
-        cmd!(sh, "helm template {release} {chart...} --namespace {ns} --values {values}").into()
+        cmd!(
+            sh,
+            "helm template {release} {chart...} --namespace {ns} --values {values}"
+        )
+        .into()
     }
 }
 
@@ -75,19 +97,33 @@ mod tests {
     use super::*;
 
     fn install(chart: Chart) -> Install {
-        Install { release: "kuberay-operator".into(), chart, namespace: "pod-security".into(), values: "/p/values.yaml".into() }
+        Install {
+            release: "kuberay-operator".into(),
+            chart,
+            namespace: "pod-security".into(),
+            values: "/p/values.yaml".into(),
+        }
     }
 
     #[test]
     fn install_from_the_repo_pins_the_version() {
         let sh = Shell::new().unwrap();
-        let i = install(Chart::Repo { repo: "https://ray-project.github.io/kuberay-helm/".into(), name: "kuberay-operator".into(), version: "1.5.1".into() });
-        let t = Target { kubeconfig: Some(Path::new("/t/kubeconfig")), context: "kind-x" };
+        let i = install(Chart::Repo {
+            repo: "https://ray-project.github.io/kuberay-helm/".into(),
+            name: "kuberay-operator".into(),
+            version: "1.5.1".into(),
+        });
+        let t = Target {
+            kubeconfig: Some(Path::new("/t/kubeconfig")),
+            context: "kind-x",
+        };
         assert_eq!(
             i.install(&sh, &t).shell_line(),
             "helm install kuberay-operator kuberay-operator --repo https://ray-project.github.io/kuberay-helm/ --version 1.5.1 --namespace pod-security --values /p/values.yaml --kubeconfig /t/kubeconfig --kube-context kind-x"
         );
-        let local = install(Chart::Local("/src/kuberay/helm-chart/kuberay-operator".into()));
+        let local = install(Chart::Local(
+            "/src/kuberay/helm-chart/kuberay-operator".into(),
+        ));
         assert_eq!(
             local.template(&sh).shell_line(),
             "helm template kuberay-operator /src/kuberay/helm-chart/kuberay-operator --namespace pod-security --values /p/values.yaml"
@@ -99,7 +135,9 @@ mod tests {
         let stderr = "W1128 04:12:00.123456   12345 warnings.go:70] would violate PodSecurity \"restricted:latest\": seccompProfile (…)\nsomething else\nWarning: would violate PodSecurity \"restricted:latest\": runAsNonRoot != true (…)\n";
         let w = pod_security_warnings(stderr);
         assert_eq!(w.len(), 2);
-        assert!(w[0].starts_with("would violate PodSecurity \"restricted:latest\": seccompProfile"));
+        assert!(
+            w[0].starts_with("would violate PodSecurity \"restricted:latest\": seccompProfile")
+        );
         assert!(pod_security_warnings("NAME: kuberay-operator\n").is_empty());
     }
 }

@@ -32,7 +32,11 @@ impl Cluster {
 
     pub fn delete(&self, sh: &Shell, kubeconfig: &Path) -> Command {
         let name = &self.name;
-        cmd!(sh, "kind delete cluster --name {name} --kubeconfig {kubeconfig}").into()
+        cmd!(
+            sh,
+            "kind delete cluster --name {name} --kubeconfig {kubeconfig}"
+        )
+        .into()
     }
 
     pub fn get_kubeconfig(&self, sh: &Shell) -> Command {
@@ -42,7 +46,9 @@ impl Cluster {
 
     /// Whether kind already knows a cluster by this name.
     pub async fn exists(&self, sh: &Shell) -> Result<bool> {
-        let out = Command::from(cmd!(sh, "kind get clusters")).checked().await?;
+        let out = Command::from(cmd!(sh, "kind get clusters"))
+            .checked()
+            .await?;
         Ok(out.stdout.lines().any(|l| l.trim() == self.name))
     }
 }
@@ -52,17 +58,26 @@ impl Cluster {
 /// silently creates a directory for a missing source, which leaves the API server without its audit
 /// policy; so every mount source must also exist.)
 pub fn absolute_config(config: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let mut doc: Value =
-        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))?;
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let mut doc: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))?;
     let dir = config.parent().unwrap_or(Path::new("."));
     for (path, mount) in mounts_mut(&mut doc) {
         let Some(host) = mount.get("hostPath").and_then(Value::as_str) else {
             bail!("{}: {path}.hostPath is missing", config.display());
         };
-        let abs = if Path::new(host).is_absolute() { PathBuf::from(host) } else { dir.join(host) };
+        let abs = if Path::new(host).is_absolute() {
+            PathBuf::from(host)
+        } else {
+            dir.join(host)
+        };
         if !abs.exists() {
-            bail!("{}: {path}.hostPath {host} does not exist (looked for {})", config.display(), abs.display());
+            bail!(
+                "{}: {path}.hostPath {host} does not exist (looked for {})",
+                config.display(),
+                abs.display()
+            );
         }
         mount["hostPath"] = Value::String(abs.display().to_string());
     }
@@ -72,13 +87,18 @@ pub fn absolute_config(config: &Path) -> Result<String> {
 /// The relative mount sources, as `sed` expressions that make them absolute: what `--dry-run` shows
 /// in place of the generated file.
 pub fn relative_mounts(config: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let mut doc: Value =
-        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))?;
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let mut doc: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))?;
     let dir = config.parent().unwrap_or(Path::new("."));
     Ok(mounts_mut(&mut doc)
         .into_iter()
-        .filter_map(|(_, m)| m.get("hostPath").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|(_, m)| {
+            m.get("hostPath")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .filter(|h| !Path::new(h).is_absolute())
         .map(|h| {
             let abs = dir.join(&h);
@@ -126,9 +146,15 @@ mod tests {
         let out = absolute_config(&config).unwrap();
         let parsed: Value = serde_saphyr::from_str(&out).unwrap();
         let mount = &parsed["nodes"][0]["extraMounts"][0];
-        assert_eq!(mount["hostPath"], dir.path().join("audit-policy.yaml").display().to_string());
+        assert_eq!(
+            mount["hostPath"],
+            dir.path().join("audit-policy.yaml").display().to_string()
+        );
         assert_eq!(mount["readOnly"], true);
-        assert_eq!(parsed["nodes"][0]["kubeadmConfigPatches"][0], "kind: ClusterConfiguration\n");
+        assert_eq!(
+            parsed["nodes"][0]["kubeadmConfigPatches"][0],
+            "kind: ClusterConfiguration\n"
+        );
         assert_eq!(relative_mounts(&config).unwrap()[0].0, "audit-policy.yaml");
     }
 
@@ -138,24 +164,34 @@ mod tests {
         let config = dir.path().join("kind-config.yaml");
         std::fs::write(&config, "kind: Cluster\nnodes:\n- role: control-plane\n  extraMounts:\n  - hostPath: nope.yaml\n    containerPath: /x\n").unwrap();
         let err = absolute_config(&config).unwrap_err().to_string();
-        assert!(err.contains("nodes[0].extraMounts[0].hostPath nope.yaml does not exist"), "{err}");
+        assert!(
+            err.contains("nodes[0].extraMounts[0].hostPath nope.yaml does not exist"),
+            "{err}"
+        );
     }
 
     #[test]
     fn node_image_minor_reads_the_tag() {
-        assert_eq!(node_image_minor("kindest/node:v1.26.15@sha256:c79602a4"), Some(26));
+        assert_eq!(
+            node_image_minor("kindest/node:v1.26.15@sha256:c79602a4"),
+            Some(26)
+        );
         assert_eq!(node_image_minor("kindest/node:v1.35.0"), Some(35));
         assert_eq!(node_image_minor("registry:5000/kindest/node:latest"), None);
     }
 
     #[test]
     fn names_follow_kind() {
-        let c = Cluster { name: "e2e".into(), node_image: "img".into() };
+        let c = Cluster {
+            name: "e2e".into(),
+            node_image: "img".into(),
+        };
         assert_eq!(c.context(), "kind-e2e");
         assert_eq!(c.control_plane_node(), "e2e-control-plane");
         let sh = Shell::new().unwrap();
         assert_eq!(
-            c.create(&sh, Path::new("/t/kind.yaml"), Path::new("/t/kubeconfig")).shell_line(),
+            c.create(&sh, Path::new("/t/kind.yaml"), Path::new("/t/kubeconfig"))
+                .shell_line(),
             "kind create cluster --name e2e --config /t/kind.yaml --image img --kubeconfig /t/kubeconfig"
         );
     }

@@ -15,7 +15,10 @@ use k8s_openapi::api::{
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Client, Config, Resource, ResourceExt,
-    api::{Api, AttachParams, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams},
+    api::{
+        Api, AttachParams, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+        PatchParams, PostParams,
+    },
     config::{KubeConfigOptions, Kubeconfig},
     discovery::{self, Scope},
     runtime::{WatchStreamExt, watcher},
@@ -30,17 +33,29 @@ pub const FIELD_MANAGER: &str = "xtask-e2e";
 
 /// A client for the context kind wrote into `kubeconfig`.
 pub async fn connect(kubeconfig: &Path, context: &str) -> Result<Client> {
-    let kc = Kubeconfig::read_from(kubeconfig).with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
-    let opts = KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
+    let kc = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
+    let opts = KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
     let config = Config::from_custom_kubeconfig(kc, &opts)
         .await
-        .with_context(|| format!("kubeconfig {} has no usable context {context}", kubeconfig.display()))?;
+        .with_context(|| {
+            format!(
+                "kubeconfig {} has no usable context {context}",
+                kubeconfig.display()
+            )
+        })?;
     Client::try_from(config).context("cannot build a Kubernetes client")
 }
 
 /// Polls `GET /version` until the API server answers (bounded by the step's timeout): after
 /// `kind create cluster` returns there is nothing to watch until the API answers.
-pub async fn wait_api(client: &Client, status: &Status) -> Result<k8s_openapi::apimachinery::pkg::version::Info> {
+pub async fn wait_api(
+    client: &Client,
+    status: &Status,
+) -> Result<k8s_openapi::apimachinery::pkg::version::Info> {
     status.awaiting("the API server to answer GET /version");
     let mut interval = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -56,7 +71,11 @@ pub async fn wait_api(client: &Client, status: &Status) -> Result<k8s_openapi::a
 }
 
 fn key<K: Resource>(o: &K) -> String {
-    format!("{}/{}", o.meta().namespace.clone().unwrap_or_default(), o.meta().name.clone().unwrap_or_default())
+    format!(
+        "{}/{}",
+        o.meta().namespace.clone().unwrap_or_default(),
+        o.meta().name.clone().unwrap_or_default()
+    )
 }
 
 /// Watches what `config` selects and calls `check` with the complete current set after every
@@ -105,21 +124,37 @@ where
 }
 
 pub fn node_ready(node: &Node) -> bool {
-    node.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 pub async fn wait_nodes_ready(client: &Client, status: &Status) -> Result<Vec<String>> {
     status.awaiting("every node Ready");
-    watch_until(Api::<Node>::all(client.clone()), watcher::Config::default(), status, |nodes| {
-        let ready: Vec<String> = nodes.iter().filter(|n| node_ready(n)).map(|n| n.name_any()).collect();
-        status.observed(format!("{}/{} nodes Ready", ready.len(), nodes.len()));
-        (!nodes.is_empty() && ready.len() == nodes.len()).then_some(ready)
-    })
+    watch_until(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        status,
+        |nodes| {
+            let ready: Vec<String> = nodes
+                .iter()
+                .filter(|n| node_ready(n))
+                .map(|n| n.name_any())
+                .collect();
+            status.observed(format!("{}/{} nodes Ready", ready.len(), nodes.len()));
+            (!nodes.is_empty() && ready.len() == nodes.len()).then_some(ready)
+        },
+    )
     .await
 }
 
 pub async fn create_namespace(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))?;
+    let ns: Namespace = serde_json::from_value(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    )?;
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await
@@ -128,47 +163,102 @@ pub async fn create_namespace(client: &Client, name: &str) -> Result<()> {
 }
 
 /// Sets labels like `kubectl label --overwrite` (a merge patch) and returns the labels read back.
-pub async fn label_namespace(client: &Client, name: &str, labels: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+pub async fn label_namespace(
+    client: &Client,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
     let api = Api::<Namespace>::all(client.clone());
     let patch = serde_json::json!({"metadata": {"labels": labels}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .with_context(|| format!("cannot label namespace {name}"))?;
-    let ns = api.get(name).await.with_context(|| format!("cannot read namespace {name} back"))?;
+    let ns = api
+        .get(name)
+        .await
+        .with_context(|| format!("cannot read namespace {name} back"))?;
     Ok(ns.metadata.labels.unwrap_or_default())
 }
 
 pub async fn namespace_exists(client: &Client, name: &str) -> Result<bool> {
-    Ok(Api::<Namespace>::all(client.clone()).get_opt(name).await?.is_some())
+    Ok(Api::<Namespace>::all(client.clone())
+        .get_opt(name)
+        .await?
+        .is_some())
 }
 
 pub async fn wait_crd_established(client: &Client, name: &str, status: &Status) -> Result<()> {
     status.awaiting(format!("CRD {name} Established"));
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    watch_until(Api::<CustomResourceDefinition>::all(client.clone()), cfg, status, |crds| {
-        let est = crds.iter().any(|c| {
-            c.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten().any(|c| c.type_ == "Established" && c.status == "True")
-        });
-        status.observed(if crds.is_empty() { format!("no CRD {name} yet") } else { format!("CRD {name} established={est}") });
-        est.then_some(())
-    })
+    watch_until(
+        Api::<CustomResourceDefinition>::all(client.clone()),
+        cfg,
+        status,
+        |crds| {
+            let est = crds.iter().any(|c| {
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            status.observed(if crds.is_empty() {
+                format!("no CRD {name} yet")
+            } else {
+                format!("CRD {name} established={est}")
+            });
+            est.then_some(())
+        },
+    )
     .await
 }
 
-pub async fn wait_deployment_available(client: &Client, ns: &str, name: &str, status: &Status) -> Result<Deployment> {
+pub async fn wait_deployment_available(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &Status,
+) -> Result<Deployment> {
     status.awaiting(format!("Deployment {ns}/{name} Available"));
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    watch_until(Api::<Deployment>::namespaced(client.clone(), ns), cfg, status, |ds| {
-        let d = ds.first()?;
-        let conds = d.status.as_ref().and_then(|s| s.conditions.as_ref());
-        let summary: Vec<String> = conds.into_iter().flatten().map(|c| format!("{}={}", c.type_, c.status)).collect();
-        let failure = conds.into_iter().flatten().find(|c| c.type_ == "ReplicaFailure" && c.status == "True");
-        status.observed(match failure {
-            Some(f) => format!("Deployment {name}: ReplicaFailure: {}", f.message.clone().unwrap_or_default()),
-            None => format!("Deployment {name}: {}", if summary.is_empty() { "no conditions yet".into() } else { summary.join(", ") }),
-        });
-        conds.into_iter().flatten().any(|c| c.type_ == "Available" && c.status == "True").then(|| d.clone())
-    })
+    watch_until(
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        cfg,
+        status,
+        |ds| {
+            let d = ds.first()?;
+            let conds = d.status.as_ref().and_then(|s| s.conditions.as_ref());
+            let summary: Vec<String> = conds
+                .into_iter()
+                .flatten()
+                .map(|c| format!("{}={}", c.type_, c.status))
+                .collect();
+            let failure = conds
+                .into_iter()
+                .flatten()
+                .find(|c| c.type_ == "ReplicaFailure" && c.status == "True");
+            status.observed(match failure {
+                Some(f) => format!(
+                    "Deployment {name}: ReplicaFailure: {}",
+                    f.message.clone().unwrap_or_default()
+                ),
+                None => format!(
+                    "Deployment {name}: {}",
+                    if summary.is_empty() {
+                        "no conditions yet".into()
+                    } else {
+                        summary.join(", ")
+                    }
+                ),
+            });
+            conds
+                .into_iter()
+                .flatten()
+                .any(|c| c.type_ == "Available" && c.status == "True")
+                .then(|| d.clone())
+        },
+    )
     .await
 }
 
@@ -176,51 +266,101 @@ pub async fn wait_deployment_available(client: &Client, ns: &str, name: &str, st
 pub fn pod_ready(pod: &Pod) -> bool {
     let Some(st) = &pod.status else { return false };
     st.phase.as_deref() == Some("Running")
-        && st.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+        && st
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// A one-line account of a pod: phase, readiness and the first waiting reason (ImagePullBackOff…).
 pub fn pod_summary(pod: &Pod) -> String {
     let st = pod.status.as_ref();
-    let phase = st.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into());
+    let phase = st
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Unknown".into());
     let waiting = st
         .into_iter()
-        .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()))
+        .flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+        })
         .find_map(|c| {
             let w = c.state.as_ref()?.waiting.as_ref()?;
-            Some(format!(" {} {}", c.name, w.reason.clone().unwrap_or_default()))
+            Some(format!(
+                " {} {}",
+                c.name,
+                w.reason.clone().unwrap_or_default()
+            ))
         })
         .unwrap_or_default();
-    format!("{} {}{}{}", pod.name_any(), phase, if pod_ready(pod) { " Ready" } else { "" }, waiting)
+    format!(
+        "{} {}{}{}",
+        pod.name_any(),
+        phase,
+        if pod_ready(pod) { " Ready" } else { "" },
+        waiting
+    )
 }
 
 pub async fn list_pods(client: &Client, ns: &str, selector: &str) -> Result<Vec<Pod>> {
-    Ok(Api::<Pod>::namespaced(client.clone(), ns).list(&ListParams::default().labels(selector)).await?.items)
+    Ok(Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items)
 }
 
 /// Waits until the pods matching `selector` are exactly `count`, all Running and Ready.
-pub async fn wait_pods_ready(client: &Client, ns: &str, selector: &str, count: usize, status: &Status) -> Result<Vec<Pod>> {
+pub async fn wait_pods_ready(
+    client: &Client,
+    ns: &str,
+    selector: &str,
+    count: usize,
+    status: &Status,
+) -> Result<Vec<Pod>> {
     status.awaiting(format!("{count} Ready pod(s) with {selector}"));
     let cfg = watcher::Config::default().labels(selector);
-    watch_until(Api::<Pod>::namespaced(client.clone(), ns), cfg, status, |pods| {
-        let live: Vec<&Pod> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
-        status.observed(if live.is_empty() {
-            format!("no pods with {selector}")
-        } else {
-            live.iter().map(|p| pod_summary(p)).collect::<Vec<_>>().join("; ")
-        });
-        (live.len() == count && live.iter().all(|p| pod_ready(p))).then(|| live.into_iter().cloned().collect())
-    })
+    watch_until(
+        Api::<Pod>::namespaced(client.clone(), ns),
+        cfg,
+        status,
+        |pods| {
+            let live: Vec<&Pod> = pods
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .collect();
+            status.observed(if live.is_empty() {
+                format!("no pods with {selector}")
+            } else {
+                live.iter()
+                    .map(|p| pod_summary(p))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            (live.len() == count && live.iter().all(|p| pod_ready(p)))
+                .then(|| live.into_iter().cloned().collect())
+        },
+    )
     .await
 }
 
 /// Resolves an object's API resource by discovery (real plural and scope, as kubectl does).
 pub async fn api_for(client: &Client, obj: &DynamicObject, ns: &str) -> Result<Api<DynamicObject>> {
-    let types = obj.types.as_ref().ok_or_else(|| anyhow!("object {} has no apiVersion/kind", obj.name_any()))?;
+    let types = obj
+        .types
+        .as_ref()
+        .ok_or_else(|| anyhow!("object {} has no apiVersion/kind", obj.name_any()))?;
     let gvk = GroupVersionKind::try_from(types).map_err(|e| anyhow!("{e}"))?;
     let (ar, caps) = discovery::pinned_kind(client, &gvk)
         .await
-        .with_context(|| format!("the API server does not serve {} {} (is its CRD installed?)", types.api_version, types.kind))?;
+        .with_context(|| {
+            format!(
+                "the API server does not serve {} {} (is its CRD installed?)",
+                types.api_version, types.kind
+            )
+        })?;
     Ok(match caps.scope {
         Scope::Namespaced => Api::namespaced_with(client.clone(), ns, &ar),
         Scope::Cluster => Api::all_with(client.clone(), &ar),
@@ -233,25 +373,44 @@ pub async fn apply(client: &Client, ns: &str, objects: &[DynamicObject]) -> Resu
     for obj in objects {
         let api = api_for(client, obj, ns).await?;
         let name = obj.name_any();
-        let kind = obj.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
-            .await
-            .with_context(|| format!("server-side apply of {kind} {ns}/{name} failed"))?;
+        let kind = obj
+            .types
+            .as_ref()
+            .map(|t| t.kind.clone())
+            .unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .with_context(|| format!("server-side apply of {kind} {ns}/{name} failed"))?;
         applied.push(format!("{kind}/{name}"));
     }
     Ok(applied)
 }
 
 /// Deletes each object (background propagation, like kubectl) and watches until all are gone.
-pub async fn delete_and_wait(client: &Client, ns: &str, objects: &[DynamicObject], status: &Status) -> Result<Vec<String>> {
+pub async fn delete_and_wait(
+    client: &Client,
+    ns: &str,
+    objects: &[DynamicObject],
+    status: &Status,
+) -> Result<Vec<String>> {
     let mut gone = Vec::new();
     for obj in objects {
         let api = api_for(client, obj, ns).await?;
         let name = obj.name_any();
-        let kind = obj.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+        let kind = obj
+            .types
+            .as_ref()
+            .map(|t| t.kind.clone())
+            .unwrap_or_default();
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => status.observed(format!("{kind}/{name} delete accepted")),
-            Err(kube::Error::Api(s)) if s.code == 404 => status.observed(format!("{kind}/{name} was already gone")),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                status.observed(format!("{kind}/{name} was already gone"))
+            }
             Err(e) => return Err(e).with_context(|| format!("cannot delete {kind} {ns}/{name}")),
         }
         status.awaiting(format!("{kind}/{name} to be gone"));
@@ -273,15 +432,30 @@ pub struct ExecOutput {
 /// Runs `command` in a container and reads its exit code from the exec status channel: `Success`,
 /// or `Failure`/`NonZeroExitCode` with the code in `details.causes[reason=ExitCode]`. Any other
 /// failure (no such container, cannot start) is an error, not an exit code.
-pub async fn exec(client: &Client, ns: &str, pod: &str, container: &str, command: &[String]) -> Result<ExecOutput> {
+pub async fn exec(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    command: &[String],
+) -> Result<ExecOutput> {
     let api = Api::<Pod>::namespaced(client.clone(), ns);
-    let params = AttachParams::default().container(container).stdin(false).stdout(true).stderr(true);
+    let params = AttachParams::default()
+        .container(container)
+        .stdin(false)
+        .stdout(true)
+        .stderr(true);
     let mut proc = api
         .exec(pod, command.to_vec(), &params)
         .await
         .with_context(|| format!("cannot exec in {ns}/{pod} container {container}"))?;
-    let status = proc.take_status().ok_or_else(|| anyhow!("exec gave no status channel"))?;
-    let (mut so, mut se) = (proc.stdout().ok_or_else(|| anyhow!("no stdout"))?, proc.stderr().ok_or_else(|| anyhow!("no stderr"))?);
+    let status = proc
+        .take_status()
+        .ok_or_else(|| anyhow!("exec gave no status channel"))?;
+    let (mut so, mut se) = (
+        proc.stdout().ok_or_else(|| anyhow!("no stdout"))?,
+        proc.stderr().ok_or_else(|| anyhow!("no stderr"))?,
+    );
     let (mut out, mut err) = (Vec::new(), Vec::new());
     // Both pipes must be drained at once: an unread pipe blocks the other.
     let (a, b) = tokio::join!(so.read_to_end(&mut out), se.read_to_end(&mut err));
@@ -298,8 +472,12 @@ pub async fn exec(client: &Client, ns: &str, pod: &str, container: &str, command
 }
 
 /// The exit code in an exec's final Status.
-pub fn exit_code_of(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>) -> Result<i32> {
-    let Some(s) = status else { bail!("the exec stream closed without a status") };
+pub fn exit_code_of(
+    status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
+) -> Result<i32> {
+    let Some(s) = status else {
+        bail!("the exec stream closed without a status")
+    };
     match (s.status.as_deref(), s.reason.as_deref()) {
         (Some("Success"), _) => Ok(0),
         (Some("Failure"), Some("NonZeroExitCode")) => s
@@ -310,8 +488,17 @@ pub fn exit_code_of(status: Option<&k8s_openapi::apimachinery::pkg::apis::meta::
             .flatten()
             .find(|c| c.reason.as_deref() == Some("ExitCode"))
             .and_then(|c| c.message.as_deref()?.parse().ok())
-            .ok_or_else(|| anyhow!("NonZeroExitCode without an ExitCode cause: {}", s.message.clone().unwrap_or_default())),
-        _ => bail!("exec failed: {} ({})", s.message.clone().unwrap_or_default(), s.reason.clone().unwrap_or_default()),
+            .ok_or_else(|| {
+                anyhow!(
+                    "NonZeroExitCode without an ExitCode cause: {}",
+                    s.message.clone().unwrap_or_default()
+                )
+            }),
+        _ => bail!(
+            "exec failed: {} ({})",
+            s.message.clone().unwrap_or_default(),
+            s.reason.clone().unwrap_or_default()
+        ),
     }
 }
 
@@ -333,14 +520,20 @@ impl Drop for PortForward {
 /// Picks the Ready pod behind a Service and the container port its `port` targets.
 pub fn service_target(svc: &Service, port: u16, pods: &[Pod]) -> Result<(String, u16)> {
     let name = svc.name_any();
-    let spec = svc.spec.as_ref().ok_or_else(|| anyhow!("service {name} has no spec"))?;
+    let spec = svc
+        .spec
+        .as_ref()
+        .ok_or_else(|| anyhow!("service {name} has no spec"))?;
     let sp = spec
         .ports
         .iter()
         .flatten()
         .find(|p| p.port == i32::from(port))
         .ok_or_else(|| anyhow!("service {name} has no port {port}"))?;
-    let pod = pods.iter().find(|p| pod_ready(p)).ok_or_else(|| anyhow!("no Ready pod behind service {name}"))?;
+    let pod = pods
+        .iter()
+        .find(|p| pod_ready(p))
+        .ok_or_else(|| anyhow!("no Ready pod behind service {name}"))?;
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     let target = match &sp.target_port {
         None => port,
@@ -358,8 +551,16 @@ pub fn service_target(svc: &Service, port: u16, pods: &[Pod]) -> Result<(String,
     Ok((pod.name_any(), target))
 }
 
-pub async fn port_forward_service(client: &Client, ns: &str, service: &str, port: u16) -> Result<PortForward> {
-    let svc = Api::<Service>::namespaced(client.clone(), ns).get(service).await.with_context(|| format!("cannot get service {ns}/{service}"))?;
+pub async fn port_forward_service(
+    client: &Client,
+    ns: &str,
+    service: &str,
+    port: u16,
+) -> Result<PortForward> {
+    let svc = Api::<Service>::namespaced(client.clone(), ns)
+        .get(service)
+        .await
+        .with_context(|| format!("cannot get service {ns}/{service}"))?;
     let selector = svc
         .spec
         .as_ref()
@@ -372,7 +573,9 @@ pub async fn port_forward_service(client: &Client, ns: &str, service: &str, port
         .join(",");
     let pods = list_pods(client, ns, &selector).await?;
     let (pod, pod_port) = service_target(&svc, port, &pods)?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("cannot bind a loopback port")?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("cannot bind a loopback port")?;
     let local = listener.local_addr()?;
     let api = Api::<Pod>::namespaced(client.clone(), ns);
     let pod_name = pod.clone();
@@ -381,15 +584,24 @@ pub async fn port_forward_service(client: &Client, ns: &str, service: &str, port
             let api = api.clone();
             let pod = pod_name.clone();
             tokio::spawn(async move {
-                let Ok(mut forwarder) = api.portforward(&pod, &[pod_port]).await else { return };
-                let Some(mut upstream) = forwarder.take_stream(pod_port) else { return };
+                let Ok(mut forwarder) = api.portforward(&pod, &[pod_port]).await else {
+                    return;
+                };
+                let Some(mut upstream) = forwarder.take_stream(pod_port) else {
+                    return;
+                };
                 let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
                 drop(upstream);
                 let _ = forwarder.join().await;
             });
         }
     });
-    Ok(PortForward { local, pod, pod_port, task })
+    Ok(PortForward {
+        local,
+        pod,
+        pod_port,
+        task,
+    })
 }
 
 /// The `.status.conditions` of a custom object, as (type, status, reason, message).
@@ -400,52 +612,88 @@ pub fn custom_conditions(obj: &DynamicObject) -> Vec<(String, String, String, St
         .into_iter()
         .flatten()
         .map(|c| {
-            let s = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let s = |k: &str| {
+                c.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
             (s("type"), s("status"), s("reason"), s("message"))
         })
         .collect()
 }
 
 /// Watches pods matching `selector` and sends each new pod name seen (used to prove absence).
-pub fn pod_names_stream(client: &Client, ns: &str, selector: &str) -> impl futures::Stream<Item = Result<Vec<String>>> + Send + use<> {
-    watcher(Api::<Pod>::namespaced(client.clone(), ns), watcher::Config::default().labels(selector))
-        .default_backoff()
-        .applied_objects()
-        .map_ok(|p: Pod| vec![p.name_any()])
-        .map_err(anyhow::Error::from)
+pub fn pod_names_stream(
+    client: &Client,
+    ns: &str,
+    selector: &str,
+) -> impl futures::Stream<Item = Result<Vec<String>>> + Send + use<> {
+    watcher(
+        Api::<Pod>::namespaced(client.clone(), ns),
+        watcher::Config::default().labels(selector),
+    )
+    .default_backoff()
+    .applied_objects()
+    .map_ok(|p: Pod| vec![p.name_any()])
+    .map_err(anyhow::Error::from)
 }
 
 /// Watches the pods matching `selector`: every add, change and delete.
-pub fn pod_events(client: &Client, ns: &str, selector: &str) -> impl futures::Stream<Item = Result<watcher::Event<Pod>>> + Send + use<> {
-    watcher(Api::<Pod>::namespaced(client.clone(), ns), watcher::Config::default().labels(selector))
-        .default_backoff()
-        .map_err(anyhow::Error::from)
+pub fn pod_events(
+    client: &Client,
+    ns: &str,
+    selector: &str,
+) -> impl futures::Stream<Item = Result<watcher::Event<Pod>>> + Send + use<> {
+    watcher(
+        Api::<Pod>::namespaced(client.clone(), ns),
+        watcher::Config::default().labels(selector),
+    )
+    .default_backoff()
+    .map_err(anyhow::Error::from)
 }
 
 /// Watches a custom object by name and yields every version of it.
-pub fn object_stream(api: Api<DynamicObject>, name: &str) -> impl futures::Stream<Item = Result<DynamicObject>> + Send + use<> {
-    watcher(api, watcher::Config::default().fields(&format!("metadata.name={name}")))
-        .default_backoff()
-        .applied_objects()
-        .map_err(anyhow::Error::from)
+pub fn object_stream(
+    api: Api<DynamicObject>,
+    name: &str,
+) -> impl futures::Stream<Item = Result<DynamicObject>> + Send + use<> {
+    watcher(
+        api,
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .applied_objects()
+    .map_err(anyhow::Error::from)
 }
 
 /// Watches core Events in a namespace.
-pub fn event_stream(client: &Client, ns: &str) -> impl futures::Stream<Item = Result<CoreEvent>> + Send + use<> {
-    watcher(Api::<CoreEvent>::namespaced(client.clone(), ns), watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .map_err(anyhow::Error::from)
+pub fn event_stream(
+    client: &Client,
+    ns: &str,
+) -> impl futures::Stream<Item = Result<CoreEvent>> + Send + use<> {
+    watcher(
+        Api::<CoreEvent>::namespaced(client.clone(), ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects()
+    .map_err(anyhow::Error::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status as K8sStatus, StatusCause, StatusDetails};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+        Status as K8sStatus, StatusCause, StatusDetails,
+    };
 
     #[test]
     fn exit_codes_come_from_the_status_channel() {
-        let ok = K8sStatus { status: Some("Success".into()), ..Default::default() };
+        let ok = K8sStatus {
+            status: Some("Success".into()),
+            ..Default::default()
+        };
         assert_eq!(exit_code_of(Some(&ok)).unwrap(), 0);
         let failed = K8sStatus {
             status: Some("Failure".into()),
@@ -458,8 +706,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(exit_code_of(Some(&failed)).unwrap(), 3);
-        let other = K8sStatus { status: Some("Failure".into()), reason: Some("InternalError".into()), message: Some("container not found".into()), ..Default::default() };
-        assert!(exit_code_of(Some(&other)).unwrap_err().to_string().contains("container not found"));
+        let other = K8sStatus {
+            status: Some("Failure".into()),
+            reason: Some("InternalError".into()),
+            message: Some("container not found".into()),
+            ..Default::default()
+        };
+        assert!(
+            exit_code_of(Some(&other))
+                .unwrap_err()
+                .to_string()
+                .contains("container not found")
+        );
         assert!(exit_code_of(None).is_err());
     }
 
@@ -478,8 +736,16 @@ mod tests {
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .unwrap();
-        assert_eq!(service_target(&svc, 8265, std::slice::from_ref(&pod)).unwrap(), ("head-x".to_string(), 18265));
-        assert_eq!(service_target(&svc, 6379, std::slice::from_ref(&pod)).unwrap().1, 6379);
+        assert_eq!(
+            service_target(&svc, 8265, std::slice::from_ref(&pod)).unwrap(),
+            ("head-x".to_string(), 18265)
+        );
+        assert_eq!(
+            service_target(&svc, 6379, std::slice::from_ref(&pod))
+                .unwrap()
+                .1,
+            6379
+        );
         assert!(service_target(&svc, 10001, &[pod]).is_err());
     }
 }

@@ -28,18 +28,31 @@ pub fn head_pod_failure_event(event: &Event, cluster: &str) -> Option<String> {
     (event.involved_object.name.as_deref() == Some(cluster)
         && event.reason.as_deref() == Some(FAILED_TO_CREATE_HEAD_POD)
         && event.type_.as_deref() == Some("Warning"))
-    .then(|| format!("Warning {FAILED_TO_CREATE_HEAD_POD}: {}", event.message.clone().unwrap_or_default()))
+    .then(|| {
+        format!(
+            "Warning {FAILED_TO_CREATE_HEAD_POD}: {}",
+            event.message.clone().unwrap_or_default()
+        )
+    })
 }
 
 /// The RayCluster's `ReplicaFailure` condition with reason `FailedCreateHeadPod`, if set.
 pub fn head_pod_failure_condition(raycluster: &DynamicObject) -> Option<String> {
-    custom_conditions(raycluster).into_iter().find_map(|(ty, status, reason, message)| {
-        (ty == "ReplicaFailure" && status == "True" && reason == FAILED_CREATE_HEAD_POD).then(|| {
-            // The message is `FailedCreateHeadPod\n<API error>` (errors.Join).
-            let detail = message.lines().filter(|l| l.trim() != FAILED_CREATE_HEAD_POD).collect::<Vec<_>>().join(" ");
-            format!("condition ReplicaFailure ({FAILED_CREATE_HEAD_POD}): {detail}")
+    custom_conditions(raycluster)
+        .into_iter()
+        .find_map(|(ty, status, reason, message)| {
+            (ty == "ReplicaFailure" && status == "True" && reason == FAILED_CREATE_HEAD_POD).then(
+                || {
+                    // The message is `FailedCreateHeadPod\n<API error>` (errors.Join).
+                    let detail = message
+                        .lines()
+                        .filter(|l| l.trim() != FAILED_CREATE_HEAD_POD)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    format!("condition ReplicaFailure ({FAILED_CREATE_HEAD_POD}): {detail}")
+                },
+            )
         })
-    })
 }
 
 #[cfg(test)]
@@ -56,7 +69,12 @@ mod tests {
         }))
         .unwrap();
         let r = head_pod_failure_event(&e, "raycluster-complete").unwrap();
-        assert!(r.starts_with("Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, pods"), "{r}");
+        assert!(
+            r.starts_with(
+                "Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, pods"
+            ),
+            "{r}"
+        );
         assert!(head_pod_failure_event(&e, "other").is_none());
     }
 
@@ -71,6 +89,9 @@ mod tests {
         }))
         .unwrap();
         let r = head_pod_failure_condition(&rc).unwrap();
-        assert_eq!(r, "condition ReplicaFailure (FailedCreateHeadPod): pods \"raycluster-complete-head-x\" is forbidden: violates PodSecurity …");
+        assert_eq!(
+            r,
+            "condition ReplicaFailure (FailedCreateHeadPod): pods \"raycluster-complete-head-x\" is forbidden: violates PodSecurity …"
+        );
     }
 }

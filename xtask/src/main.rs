@@ -38,7 +38,12 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "The KubeRay Pod Security tutorial, end to end", arg_required_else_help = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "The KubeRay Pod Security tutorial, end to end",
+    arg_required_else_help = true
+)]
 struct Xtask {
     #[command(subcommand)]
     command: Command,
@@ -134,7 +139,10 @@ struct SimArgs {
 
 /// The repository root: the parent of this crate's directory.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 fn main() -> ExitCode {
@@ -164,10 +172,14 @@ fn e2e(a: E2eArgs) -> ExitCode {
         keep_cluster: a.keep_cluster,
     };
     if let Some(dir) = &overrides.kuberay_chart
-        && !dir.join("Chart.yaml").is_file() {
-            eprintln!("error: --kuberay-chart {}: no Chart.yaml there", dir.display());
-            return ExitCode::from(EXIT_USAGE);
-        }
+        && !dir.join("Chart.yaml").is_file()
+    {
+        eprintln!(
+            "error: --kuberay-chart {}: no Chart.yaml there",
+            dir.display()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let plan = match plan::build(&loaded, &overrides) {
         Ok(p) => p,
         Err(e) => {
@@ -187,7 +199,10 @@ fn e2e(a: E2eArgs) -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -246,7 +261,11 @@ fn pss(a: PssArgs) -> ExitCode {
     };
     let evaluator = match &a.kubernetes {
         None => pss::Evaluator::newest(),
-        Some(v) => match v.trim_start_matches('v').strip_prefix("1.").and_then(|m| m.parse::<u32>().ok()) {
+        Some(v) => match v
+            .trim_start_matches('v')
+            .strip_prefix("1.")
+            .and_then(|m| m.parse::<u32>().ok())
+        {
             Some(minor) => pss::Evaluator::for_server_minor(minor),
             None => {
                 eprintln!("error: --kubernetes {v}: write 1.N, e.g. 1.26");
@@ -254,7 +273,9 @@ fn pss(a: PssArgs) -> ExitCode {
             }
         },
     };
-    let opts = pss::TemplateOptions { ray_wait_gcs_ready: !a.no_ray_init_container };
+    let opts = pss::TemplateOptions {
+        ray_wait_gcs_ready: !a.no_ray_init_container,
+    };
     let mut entries = Vec::new();
     for path in &a.paths {
         let label = path.display().to_string();
@@ -275,9 +296,16 @@ fn pss(a: PssArgs) -> ExitCode {
     }
     match a.format {
         Format::Text => print!("{}", pss::render_text(&entries)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into())),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into())
+        ),
     }
-    if entries.iter().all(|e| e.allowed) { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) }
+    if entries.iter().all(|e| e.allowed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }
 
 /// Builds the simulated world and runs this very binary's `e2e` inside it.
@@ -285,7 +313,9 @@ fn sim(a: SimArgs) -> ExitCode {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let release = !cfg!(debug_assertions);
     let mut build = std::process::Command::new(&cargo);
-    build.args(["build", "--quiet", "--package", "sim", "--bins"]).current_dir(project_root());
+    build
+        .args(["build", "--quiet", "--package", "sim", "--bins"])
+        .current_dir(project_root());
     if release {
         build.arg("--release");
     }

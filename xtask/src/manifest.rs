@@ -9,18 +9,26 @@ use serde_json::Value;
 
 /// Every object in a YAML file, in order (empty and comment-only documents are skipped).
 pub fn read(path: &Path) -> Result<Vec<DynamicObject>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(path, &text)
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Vec<DynamicObject>> {
     let objects: Vec<DynamicObject> = serde_saphyr::from_multiple(text).map_err(|e| {
-        let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+        let at = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
         anyhow::anyhow!("{}{at}: {}", path.display(), e.without_snippet())
     })?;
     for (i, o) in objects.iter().enumerate() {
         if o.types.is_none() || o.metadata.name.is_none() {
-            bail!("{}: document {} has no apiVersion/kind or no metadata.name", path.display(), i + 1);
+            bail!(
+                "{}: document {} has no apiVersion/kind or no metadata.name",
+                path.display(),
+                i + 1
+            );
         }
     }
     Ok(objects)
@@ -33,7 +41,9 @@ pub fn kind_of(obj: &DynamicObject) -> &str {
 /// The pod templates of a RayCluster: head group and every worker group.
 fn raycluster_templates(spec: &mut Value) -> Vec<&mut Value> {
     let mut out = Vec::new();
-    let Some(spec) = spec.as_object_mut() else { return out };
+    let Some(spec) = spec.as_object_mut() else {
+        return out;
+    };
     let (mut head, mut workers) = (None, None);
     for (k, v) in spec.iter_mut() {
         match k.as_str() {
@@ -54,17 +64,24 @@ fn raycluster_templates(spec: &mut Value) -> Vec<&mut Value> {
 pub fn set_ray_image(objects: &mut [DynamicObject], image: &str) -> Vec<String> {
     let mut replaced = Vec::new();
     for obj in objects.iter_mut().filter(|o| kind_of(o) == "RayCluster") {
-        let Some(spec) = obj.data.get_mut("spec") else { continue };
+        let Some(spec) = obj.data.get_mut("spec") else {
+            continue;
+        };
         for template in raycluster_templates(spec) {
             for list in ["initContainers", "containers"] {
-                let Some(containers) = template.pointer_mut(&format!("/spec/{list}")).and_then(Value::as_array_mut) else {
+                let Some(containers) = template
+                    .pointer_mut(&format!("/spec/{list}"))
+                    .and_then(Value::as_array_mut)
+                else {
                     continue;
                 };
                 for c in containers {
                     if let Some(old) = c.get("image").and_then(Value::as_str).map(str::to_string)
-                        && old != image && !replaced.contains(&old) {
-                            replaced.push(old);
-                        }
+                        && old != image
+                        && !replaced.contains(&old)
+                    {
+                        replaced.push(old);
+                    }
                     c["image"] = Value::String(image.to_string());
                 }
             }
@@ -87,7 +104,12 @@ mod tests {
         let objs = read(&project("manifests/ray-cluster.pod-security.yaml")).unwrap();
         let kinds: Vec<&str> = objs.iter().map(kind_of).collect();
         assert_eq!(kinds, ["RayCluster", "ConfigMap"]);
-        assert!(objs[1].data["data"]["xgboost_example.py"].as_str().unwrap().contains("XGBoostTrainer("));
+        assert!(
+            objs[1].data["data"]["xgboost_example.py"]
+                .as_str()
+                .unwrap()
+                .contains("XGBoostTrainer(")
+        );
     }
 
     #[test]
@@ -96,20 +118,36 @@ mod tests {
         let replaced = set_ray_image(&mut objs, "rayproject/ray-ml:2.4.0-cpu");
         assert_eq!(replaced, ["rayproject/ray-ml:2.4.0"]);
         let spec = &objs[0].data["spec"];
-        assert_eq!(spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"], "rayproject/ray-ml:2.4.0-cpu");
-        assert_eq!(spec["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["image"], "rayproject/ray-ml:2.4.0-cpu");
+        assert_eq!(
+            spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"],
+            "rayproject/ray-ml:2.4.0-cpu"
+        );
+        assert_eq!(
+            spec["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["image"],
+            "rayproject/ray-ml:2.4.0-cpu"
+        );
         assert!(set_ray_image(&mut objs, "rayproject/ray-ml:2.4.0-cpu").is_empty());
     }
 
     #[test]
     fn a_document_without_kind_is_an_error() {
-        let err = parse(Path::new("m.yaml"), "apiVersion: v1\nmetadata:\n  name: x\n").unwrap_err().to_string();
+        let err = parse(
+            Path::new("m.yaml"),
+            "apiVersion: v1\nmetadata:\n  name: x\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("m.yaml"), "{err}");
     }
 
     #[test]
     fn bad_yaml_names_the_line() {
-        let err = parse(Path::new("m.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n").unwrap_err().to_string();
+        let err = parse(
+            Path::new("m.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("m.yaml:"), "{err}");
     }
 }

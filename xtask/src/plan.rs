@@ -51,15 +51,40 @@ pub struct PlannedStep {
 
 pub enum Action {
     Preflight(Preflight),
-    KindCluster { config: PathBuf },
-    AuditQuiet { namespace: String },
-    Namespace { name: String, labels: BTreeMap<String, String> },
-    HelmInstall { install: helm::Install, deployment: String, crd: Option<String> },
-    ApplyRejected { manifest: PathBuf, namespace: String, raycluster: String, settle: Duration, policy: LevelVersion },
+    KindCluster {
+        config: PathBuf,
+    },
+    AuditQuiet {
+        namespace: String,
+    },
+    Namespace {
+        name: String,
+        labels: BTreeMap<String, String>,
+    },
+    HelmInstall {
+        install: helm::Install,
+        deployment: String,
+        crd: Option<String>,
+    },
+    ApplyRejected {
+        manifest: PathBuf,
+        namespace: String,
+        raycluster: String,
+        settle: Duration,
+        policy: LevelVersion,
+    },
     ApplyAdmitted(ApplyAdmitted),
-    PortForward { namespace: String, service: String, port: u16, probe: String },
+    PortForward {
+        namespace: String,
+        service: String,
+        port: u16,
+        probe: String,
+    },
     Exec(Exec),
-    Delete { manifest: PathBuf, namespace: String },
+    Delete {
+        manifest: PathBuf,
+        namespace: String,
+    },
 }
 
 pub struct ApplyAdmitted {
@@ -115,39 +140,74 @@ pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioErr
         versions.ray_image = v.clone();
     }
     let cluster = Cluster {
-        name: o.cluster_name.clone().unwrap_or_else(|| s.cluster.name.value.clone()),
+        name: o
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| s.cluster.name.value.clone()),
         node_image: versions.node_image.clone(),
     };
-    let audit = AuditLog { node: cluster.control_plane_node(), path: s.audit_log.path.clone() };
+    let audit = AuditLog {
+        node: cluster.control_plane_node(),
+        path: s.audit_log.path.clone(),
+    };
 
     // The labels each namespace step gives, so that later steps know the policy to expect.
     let labels_of: BTreeMap<&str, &BTreeMap<String, String>> = s
         .steps
         .iter()
-        .filter_map(|st| st.value.namespace.as_ref().map(|n| (n.name.as_str(), &n.labels)))
+        .filter_map(|st| {
+            st.value
+                .namespace
+                .as_ref()
+                .map(|n| (n.name.as_str(), &n.labels))
+        })
         .collect();
     let empty = BTreeMap::new();
-    let policy_in = |ns: &str| pod_security::enforce_policy(labels_of.get(ns).copied().unwrap_or(&empty));
+    let policy_in =
+        |ns: &str| pod_security::enforce_policy(labels_of.get(ns).copied().unwrap_or(&empty));
 
     let mut steps = Vec::new();
     for st in &s.steps {
         let spec = &st.value;
         let action = if spec.preflight.is_some() {
-            Action::Preflight(Preflight { rejected: vec![], admitted: vec![], chart: None, server_minor: None })
+            Action::Preflight(Preflight {
+                rejected: vec![],
+                admitted: vec![],
+                chart: None,
+                server_minor: None,
+            })
         } else if let Some(k) = &spec.kind_cluster {
-            Action::KindCluster { config: loaded.resolve(&k.config)? }
+            Action::KindCluster {
+                config: loaded.resolve(&k.config)?,
+            }
         } else if let Some(a) = &spec.audit_log {
-            Action::AuditQuiet { namespace: a.no_events_in_namespace.clone() }
+            Action::AuditQuiet {
+                namespace: a.no_events_in_namespace.clone(),
+            }
         } else if let Some(n) = &spec.namespace {
-            Action::Namespace { name: n.name.clone(), labels: n.labels.clone() }
+            Action::Namespace {
+                name: n.name.clone(),
+                labels: n.labels.clone(),
+            }
         } else if let Some(h) = &spec.helm_install {
             let chart = match (&o.kuberay_chart, &h.repo) {
-                (Some(dir), _) => helm::Chart::Local(std::path::absolute(dir).unwrap_or_else(|_| dir.clone())),
-                (None, Some(repo)) => helm::Chart::Repo { repo: repo.clone(), name: h.chart.clone(), version: versions.kuberay_chart.clone() },
+                (Some(dir), _) => {
+                    helm::Chart::Local(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
+                }
+                (None, Some(repo)) => helm::Chart::Repo {
+                    repo: repo.clone(),
+                    name: h.chart.clone(),
+                    version: versions.kuberay_chart.clone(),
+                },
                 (None, None) => helm::Chart::Local(loaded.root.join(&h.chart)),
             };
             Action::HelmInstall {
-                install: helm::Install { release: h.release.clone(), chart, namespace: h.namespace.clone(), values: loaded.resolve(&h.values)? },
+                install: helm::Install {
+                    release: h.release.clone(),
+                    chart,
+                    namespace: h.namespace.clone(),
+                    values: loaded.resolve(&h.values)?,
+                },
                 deployment: h.deployment.clone(),
                 crd: h.crd.clone(),
             }
@@ -170,14 +230,32 @@ pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioErr
                 policy: policy_in(&a.namespace),
             })
         } else if let Some(p) = &spec.port_forward {
-            Action::PortForward { namespace: p.namespace.clone(), service: p.service.clone(), port: p.port, probe: p.probe.clone() }
+            Action::PortForward {
+                namespace: p.namespace.clone(),
+                service: p.service.clone(),
+                port: p.port,
+                probe: p.probe.clone(),
+            }
         } else if let Some(e) = &spec.exec {
             if let Some(d) = &e.dashboard {
-                let forwarded = s.steps.iter().take_while(|x| !std::ptr::eq(*x, st)).any(|x| {
-                    x.value.port_forward.as_ref().is_some_and(|p| p.service == d.value)
-                });
+                let forwarded = s
+                    .steps
+                    .iter()
+                    .take_while(|x| !std::ptr::eq(*x, st))
+                    .any(|x| {
+                        x.value
+                            .port_forward
+                            .as_ref()
+                            .is_some_and(|p| p.service == d.value)
+                    });
                 if !forwarded {
-                    return Err(loaded.error(d, format!("no port_forward step of service {:?} comes before this step", d.value)));
+                    return Err(loaded.error(
+                        d,
+                        format!(
+                            "no port_forward step of service {:?} comes before this step",
+                            d.value
+                        ),
+                    ));
                 }
             }
             Action::Exec(Exec {
@@ -188,13 +266,19 @@ pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioErr
                 expect: ExecExpectation {
                     command_line: e.command.join(" "),
                     exit_code: e.exit_code,
-                    stdout: e.stdout.as_ref().map(|r| regex::Regex::new(&r.value).expect("validated when loaded")),
+                    stdout: e
+                        .stdout
+                        .as_ref()
+                        .map(|r| regex::Regex::new(&r.value).expect("validated when loaded")),
                     dashboard_status: e.dashboard_job.as_ref().map(|s| s.value.clone()),
                 },
                 dashboard: e.dashboard.as_ref().map(|d| d.value.clone()),
             })
         } else if let Some(d) = &spec.delete {
-            Action::Delete { manifest: loaded.resolve(&d.manifest)?, namespace: d.namespace.clone() }
+            Action::Delete {
+                manifest: loaded.resolve(&d.manifest)?,
+                namespace: d.namespace.clone(),
+            }
         } else {
             unreachable!("validated: every step has one action")
         };
@@ -215,15 +299,26 @@ pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioErr
     let mut chart = None;
     for step in &steps {
         match &step.action {
-            Action::ApplyRejected { manifest, policy, .. } => rejected.push((manifest.clone(), *policy)),
-            Action::ApplyAdmitted(a) => admitted.push((a.manifest.clone(), a.ray_image.clone(), a.policy)),
-            Action::HelmInstall { install, .. } => chart = Some((install.clone(), policy_in(&install.namespace))),
+            Action::ApplyRejected {
+                manifest, policy, ..
+            } => rejected.push((manifest.clone(), *policy)),
+            Action::ApplyAdmitted(a) => {
+                admitted.push((a.manifest.clone(), a.ray_image.clone(), a.policy))
+            }
+            Action::HelmInstall { install, .. } => {
+                chart = Some((install.clone(), policy_in(&install.namespace)))
+            }
             _ => {}
         }
     }
     for step in &mut steps {
         if let Action::Preflight(p) = &mut step.action {
-            *p = Preflight { rejected: rejected.clone(), admitted: admitted.clone(), chart: chart.clone(), server_minor };
+            *p = Preflight {
+                rejected: rejected.clone(),
+                admitted: admitted.clone(),
+                chart: chart.clone(),
+                server_minor,
+            };
         }
     }
 
@@ -260,39 +355,69 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(plan.cluster.node_image, "kindest/node:v1.35.0");
-        let Action::HelmInstall { install, .. } = &plan.step("operator").unwrap().action else { panic!() };
+        let Action::HelmInstall { install, .. } = &plan.step("operator").unwrap().action else {
+            panic!()
+        };
         assert!(matches!(&install.chart, helm::Chart::Repo { version, .. } if version == "1.7.0"));
-        let Action::ApplyAdmitted(a) = &plan.step("pod-security-running").unwrap().action else { panic!() };
+        let Action::ApplyAdmitted(a) = &plan.step("pod-security-running").unwrap().action else {
+            panic!()
+        };
         assert_eq!(a.ray_image.as_deref(), Some("rayproject/ray-ml:2.9.0-cpu"));
-        let Action::Preflight(p) = &plan.step("preflight").unwrap().action else { panic!() };
+        let Action::Preflight(p) = &plan.step("preflight").unwrap().action else {
+            panic!()
+        };
         assert_eq!(p.server_minor, Some(35));
     }
 
     #[test]
     fn apply_steps_expect_the_policy_of_their_namespace_labels() {
         let plan = project_plan(&Overrides::default());
-        let Action::ApplyRejected { policy, settle, .. } = &plan.step("complete-rejected").unwrap().action else { panic!() };
+        let Action::ApplyRejected { policy, settle, .. } =
+            &plan.step("complete-rejected").unwrap().action
+        else {
+            panic!()
+        };
         assert_eq!(policy.to_string(), "restricted:latest");
         assert_eq!(*settle, Duration::from_secs(10));
-        let Action::Preflight(p) = &plan.step("preflight").unwrap().action else { panic!() };
-        assert_eq!((p.rejected.len(), p.admitted.len(), p.server_minor), (1, 1, Some(26)));
+        let Action::Preflight(p) = &plan.step("preflight").unwrap().action else {
+            panic!()
+        };
+        assert_eq!(
+            (p.rejected.len(), p.admitted.len(), p.server_minor),
+            (1, 1, Some(26))
+        );
         assert!(p.chart.is_some());
         assert_eq!(plan.audit.node, "kuberay-pod-security-control-plane");
     }
 
     #[test]
     fn a_local_chart_replaces_the_repo() {
-        let plan = project_plan(&Overrides { kuberay_chart: Some("/src/kuberay/helm-chart/kuberay-operator".into()), ..Default::default() });
-        let Action::HelmInstall { install, .. } = &plan.step("operator").unwrap().action else { panic!() };
-        assert_eq!(install.chart, helm::Chart::Local("/src/kuberay/helm-chart/kuberay-operator".into()));
+        let plan = project_plan(&Overrides {
+            kuberay_chart: Some("/src/kuberay/helm-chart/kuberay-operator".into()),
+            ..Default::default()
+        });
+        let Action::HelmInstall { install, .. } = &plan.step("operator").unwrap().action else {
+            panic!()
+        };
+        assert_eq!(
+            install.chart,
+            helm::Chart::Local("/src/kuberay/helm-chart/kuberay-operator".into())
+        );
     }
 
     #[test]
     fn the_dashboard_needs_an_earlier_port_forward() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pod-security.yaml");
-        let text = std::fs::read_to_string(&path).unwrap().replace("dashboard: raycluster-pod-security-head-svc", "dashboard: other-svc");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "dashboard: raycluster-pod-security-head-svc",
+            "dashboard: other-svc",
+        );
         let loaded = scenario::parse(&path, &text).unwrap();
         let err = build(&loaded, &Overrides::default()).err().unwrap();
-        assert!(err.message.contains("no port_forward step of service \"other-svc\""), "{err}");
+        assert!(
+            err.message
+                .contains("no port_forward step of service \"other-svc\""),
+            "{err}"
+        );
     }
 }

@@ -26,18 +26,29 @@ impl TemplatePrediction {
     pub fn describe(&self) -> String {
         match &self.detail {
             None => format!("{} {} {}: allowed", self.kind, self.name, self.template),
-            Some(d) => format!("{} {} {}: forbidden: {d}", self.kind, self.name, self.template),
+            Some(d) => format!(
+                "{} {} {}: forbidden: {d}",
+                self.kind, self.name, self.template
+            ),
         }
     }
 }
 
 /// Predicts every pod template in `objects`, as pods created from them would be evaluated by an
 /// API server of `server_minor` under `policy`.
-pub fn predict(objects: &[DynamicObject], server_minor: Option<u32>, policy: &LevelVersion) -> Vec<TemplatePrediction> {
-    let evaluator = server_minor.map(Evaluator::for_server_minor).unwrap_or_else(Evaluator::newest);
+pub fn predict(
+    objects: &[DynamicObject],
+    server_minor: Option<u32>,
+    policy: &LevelVersion,
+) -> Vec<TemplatePrediction> {
+    let evaluator = server_minor
+        .map(Evaluator::for_server_minor)
+        .unwrap_or_else(Evaluator::newest);
     let mut out = Vec::new();
     for obj in objects {
-        let Ok(value) = serde_json::to_value(obj) else { continue };
+        let Ok(value) = serde_json::to_value(obj) else {
+            continue;
+        };
         for t in pss::pod_templates(&value, &TemplateOptions::default()) {
             let verdict = evaluator.evaluate_pod(policy, &t.pod);
             out.push(TemplatePrediction {
@@ -60,35 +71,67 @@ mod tests {
     use crate::audit::tests::HEAD_DETAIL;
 
     fn manifest(name: &str) -> Vec<DynamicObject> {
-        crate::manifest::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests").join(name)).unwrap()
+        crate::manifest::read(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../manifests")
+                .join(name),
+        )
+        .unwrap()
     }
 
     fn restricted_latest() -> LevelVersion {
         let labels = BTreeMap::from([
-            ("pod-security.kubernetes.io/enforce".to_string(), "restricted".to_string()),
-            ("pod-security.kubernetes.io/enforce-version".to_string(), "latest".to_string()),
+            (
+                "pod-security.kubernetes.io/enforce".to_string(),
+                "restricted".to_string(),
+            ),
+            (
+                "pod-security.kubernetes.io/enforce-version".to_string(),
+                "latest".to_string(),
+            ),
         ]);
         enforce_policy(&labels)
     }
 
     #[test]
     fn unlabelled_namespaces_are_privileged() {
-        assert_eq!(enforce_policy(&BTreeMap::new()).to_string(), "privileged:latest");
+        assert_eq!(
+            enforce_policy(&BTreeMap::new()).to_string(),
+            "privileged:latest"
+        );
         assert_eq!(restricted_latest().to_string(), "restricted:latest");
     }
 
     #[test]
     fn the_complete_cluster_is_predicted_forbidden_with_the_tutorials_reasons() {
-        let p = predict(&manifest("ray-cluster.complete.yaml"), Some(26), &restricted_latest());
+        let p = predict(
+            &manifest("ray-cluster.complete.yaml"),
+            Some(26),
+            &restricted_latest(),
+        );
         let head = p.iter().find(|t| t.template == HEAD_TEMPLATE).unwrap();
         assert_eq!(head.detail.as_deref(), Some(HEAD_DETAIL));
-        let worker = p.iter().find(|t| t.template == "spec.workerGroupSpecs[0].template").unwrap();
-        assert!(worker.detail.as_deref().unwrap().contains(r#"containers "wait-gcs-ready", "ray-worker""#), "{worker:?}");
+        let worker = p
+            .iter()
+            .find(|t| t.template == "spec.workerGroupSpecs[0].template")
+            .unwrap();
+        assert!(
+            worker
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains(r#"containers "wait-gcs-ready", "ray-worker""#),
+            "{worker:?}"
+        );
     }
 
     #[test]
     fn the_pod_security_cluster_is_predicted_allowed() {
-        let p = predict(&manifest("ray-cluster.pod-security.yaml"), Some(26), &restricted_latest());
+        let p = predict(
+            &manifest("ray-cluster.pod-security.yaml"),
+            Some(26),
+            &restricted_latest(),
+        );
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p.iter().all(|t| t.detail.is_none()), "{p:?}");
     }

@@ -44,7 +44,10 @@ impl Status {
         } else {
             Line::Plain(prefix)
         };
-        Status { snapshot: Arc::default(), line: Some(line) }
+        Status {
+            snapshot: Arc::default(),
+            line: Some(line),
+        }
     }
 
     /// Says what the step waits for now.
@@ -56,10 +59,9 @@ impl Status {
             s.awaiting = what.clone();
             changed
         };
-        if changed
-            && let Some(Line::Plain(prefix)) = &self.line {
-                eprintln!("  {prefix} awaiting {what}");
-            }
+        if changed && let Some(Line::Plain(prefix)) = &self.line {
+            eprintln!("  {prefix} awaiting {what}");
+        }
         self.redraw();
     }
 
@@ -87,7 +89,15 @@ impl Status {
     fn redraw(&self) {
         if let Some(Line::Spinner(bar)) = &self.line {
             let s = self.snapshot();
-            bar.set_message(format!("awaiting {} · last: {}", s.awaiting, if s.observed.is_empty() { "-" } else { &s.observed }));
+            bar.set_message(format!(
+                "awaiting {} · last: {}",
+                s.awaiting,
+                if s.observed.is_empty() {
+                    "-"
+                } else {
+                    &s.observed
+                }
+            ));
         }
     }
 }

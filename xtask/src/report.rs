@@ -54,8 +54,17 @@ impl RunReport {
     /// The table printed at the end: doc step, step, verdict, duration, evidence.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let id_w = self.steps.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-        out.push_str(&format!("{:<5} {:<id_w$} {:<7} {:>8}  {}\n", "DOC", "STEP", "VERDICT", "TIME", "EVIDENCE"));
+        let id_w = self
+            .steps
+            .iter()
+            .map(|s| s.id.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        out.push_str(&format!(
+            "{:<5} {:<id_w$} {:<7} {:>8}  {}\n",
+            "DOC", "STEP", "VERDICT", "TIME", "EVIDENCE"
+        ));
         for s in &self.steps {
             let time = format!("{:.1}s", s.duration.as_secs_f64());
             let lines: Vec<&str> = if s.outcome == Outcome::Passed {
@@ -64,15 +73,28 @@ impl RunReport {
                 s.message.lines().map(str::trim).collect()
             };
             let mut lines = lines.into_iter();
-            out.push_str(&format!("{:<5} {:<id_w$} {:<7} {:>8}  {}\n", s.doc, s.id, s.outcome.mark(), time, lines.next().unwrap_or("")));
+            out.push_str(&format!(
+                "{:<5} {:<id_w$} {:<7} {:>8}  {}\n",
+                s.doc,
+                s.id,
+                s.outcome.mark(),
+                time,
+                lines.next().unwrap_or("")
+            ));
             for l in lines {
-                out.push_str(&format!("{:<5} {:<id_w$} {:<7} {:>8}  {}\n", "", "", "", "", l));
+                out.push_str(&format!(
+                    "{:<5} {:<id_w$} {:<7} {:>8}  {}\n",
+                    "", "", "", "", l
+                ));
             }
         }
         let verdict = if self.interrupted {
             "INTERRUPTED".to_string()
         } else if self.passed() {
-            format!("PASSED: every expected outcome of {} was observed", self.scenario)
+            format!(
+                "PASSED: every expected outcome of {} was observed",
+                self.scenario
+            )
         } else {
             "FAILED".to_string()
         };
@@ -96,7 +118,13 @@ impl RunReport {
         let steps: Vec<Step> = self
             .steps
             .iter()
-            .map(|s| Step { id: &s.id, doc: &s.doc, outcome: s.outcome, message: &s.message, duration_ms: s.duration.as_millis() })
+            .map(|s| Step {
+                id: &s.id,
+                doc: &s.doc,
+                outcome: s.outcome,
+                message: &s.message,
+                duration_ms: s.duration.as_millis(),
+            })
             .collect();
         serde_json::json!({
             "outcome": if self.passed() { "passed" } else { "failed" },
@@ -106,7 +134,8 @@ impl RunReport {
 
     pub fn write_json(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.json())?;
-        std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     pub fn junit(&self) -> Result<String> {
@@ -138,7 +167,8 @@ impl RunReport {
     }
 
     pub fn write_junit(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.junit()?).with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(path, self.junit()?)
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
@@ -160,8 +190,18 @@ mod tests {
             scenario: "pod-security".into(),
             steps: vec![
                 step("kind-cluster", "1", Outcome::Passed, "ok"),
-                step("complete-rejected", "5.1", Outcome::Failed, "pods were admitted"),
-                step("xgboost", "5.2", Outcome::Skipped, "skipped: an earlier step failed"),
+                step(
+                    "complete-rejected",
+                    "5.1",
+                    Outcome::Failed,
+                    "pods were admitted",
+                ),
+                step(
+                    "xgboost",
+                    "5.2",
+                    Outcome::Skipped,
+                    "skipped: an earlier step failed",
+                ),
             ],
             interrupted: false,
             cleanup: vec!["kind delete cluster --name x: done".into()],
@@ -172,7 +212,10 @@ mod tests {
     fn json_has_the_documented_shape() {
         let j = report().json();
         assert_eq!(j["outcome"], "failed");
-        assert_eq!(j["steps"][0], serde_json::json!({"id": "kind-cluster", "doc": "1", "outcome": "passed", "message": "ok", "duration_ms": 1500}));
+        assert_eq!(
+            j["steps"][0],
+            serde_json::json!({"id": "kind-cluster", "doc": "1", "outcome": "passed", "message": "ok", "duration_ms": 1500})
+        );
         assert_eq!(j["steps"][2]["outcome"], "skipped");
     }
 
@@ -180,14 +223,20 @@ mod tests {
     fn junit_has_one_testcase_per_step() {
         let xml = report().junit().unwrap();
         assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
-        assert!(xml.contains("<failure message=\"pods were admitted\""), "{xml}");
+        assert!(
+            xml.contains("<failure message=\"pods were admitted\""),
+            "{xml}"
+        );
         assert!(xml.contains("<skipped"), "{xml}");
     }
 
     #[test]
     fn table_shows_evidence_for_passes_and_reasons_otherwise() {
         let t = report().table();
-        assert!(t.contains("1     kind-cluster      PASS        1.5s  kind-cluster evidence"), "{t}");
+        assert!(
+            t.contains("1     kind-cluster      PASS        1.5s  kind-cluster evidence"),
+            "{t}"
+        );
         assert!(t.contains("FAIL        1.5s  pods were admitted"), "{t}");
         assert!(t.trim_end().ends_with("FAILED"), "{t}");
     }

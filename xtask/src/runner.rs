@@ -86,20 +86,40 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
         let snapshot = status.snapshot();
         let (outcome, message, evidence) = match end {
             StepEnd::Done(Ok(evidence)) => (Outcome::Passed, evidence.join("; "), evidence),
-            StepEnd::Done(Err(e)) => (Outcome::Failed, failure(step, &format!("failed: {e:#}"), &snapshot), vec![]),
+            StepEnd::Done(Err(e)) => (
+                Outcome::Failed,
+                failure(step, &format!("failed: {e:#}"), &snapshot),
+                vec![],
+            ),
             StepEnd::TimedOut => (
                 Outcome::Failed,
-                failure(step, &format!("timed out after {}", humantime::format_duration(step.timeout)), &snapshot),
+                failure(
+                    step,
+                    &format!(
+                        "timed out after {}",
+                        humantime::format_duration(step.timeout)
+                    ),
+                    &snapshot,
+                ),
                 vec![],
             ),
             StepEnd::Interrupted => {
                 interrupted = true;
-                (Outcome::Failed, failure(step, "interrupted (Ctrl-C)", &snapshot), vec![])
+                (
+                    Outcome::Failed,
+                    failure(step, "interrupted (Ctrl-C)", &snapshot),
+                    vec![],
+                )
             }
         };
         match outcome {
             Outcome::Passed => {
-                eprintln!("✔ [doc {}] {} passed in {:.1}s", step.doc, step.id, duration.as_secs_f64());
+                eprintln!(
+                    "✔ [doc {}] {} passed in {:.1}s",
+                    step.doc,
+                    step.id,
+                    duration.as_secs_f64()
+                );
                 for e in &evidence {
                     eprintln!("    {e}");
                 }
@@ -107,9 +127,21 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
             _ => eprintln!("✘ {message}"),
         }
         if outcome == Outcome::Failed {
-            stopped = Some(if interrupted { "the run was interrupted".into() } else { format!("step {} failed", step.id) });
+            stopped = Some(if interrupted {
+                "the run was interrupted".into()
+            } else {
+                format!("step {} failed", step.id)
+            });
         }
-        results.push(StepResult { id: step.id.clone(), doc: step.doc.clone(), title: step.title.clone(), outcome, message, evidence, duration });
+        results.push(StepResult {
+            id: step.id.clone(),
+            doc: step.doc.clone(),
+            title: step.title.clone(),
+            outcome,
+            message,
+            evidence,
+            duration,
+        });
     }
 
     session.close_forwards();
@@ -141,7 +173,12 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
     for c in &cleanup {
         eprintln!("cleanup: {c}");
     }
-    Ok(RunReport { scenario: plan.name.clone(), steps: results, interrupted, cleanup })
+    Ok(RunReport {
+        scenario: plan.name.clone(),
+        steps: results,
+        interrupted,
+        cleanup,
+    })
 }
 
 /// `file:line:col: step ID (doc N) WHAT` and, when known, what it awaited and saw last.

@@ -217,19 +217,33 @@ pub struct LoadedScenario {
 
 impl LoadedScenario {
     pub fn location(&self, line: u64, column: u64) -> SourceLocation {
-        SourceLocation { file: self.path.clone(), line, column }
+        SourceLocation {
+            file: self.path.clone(),
+            line,
+            column,
+        }
     }
     pub fn at<T>(&self, spanned: &Spanned<T>) -> SourceLocation {
         self.location(spanned.referenced.line(), spanned.referenced.column())
     }
     pub fn error<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
-        ScenarioError { location: self.at(spanned), message: message.into() }
+        ScenarioError {
+            location: self.at(spanned),
+            message: message.into(),
+        }
     }
     /// A path from the scenario, resolved against the scenario's root.
     pub fn resolve(&self, path: &Spanned<String>) -> Result<PathBuf, ScenarioError> {
         let resolved = self.root.join(&path.value);
         if !resolved.exists() {
-            return Err(self.error(path, format!("{} does not exist (resolved to {})", path.value, resolved.display())));
+            return Err(self.error(
+                path,
+                format!(
+                    "{} does not exist (resolved to {})",
+                    path.value,
+                    resolved.display()
+                ),
+            ));
         }
         Ok(resolved)
     }
@@ -238,7 +252,11 @@ impl LoadedScenario {
 /// Reads and validates a scenario file.
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        location: SourceLocation { file: path.to_path_buf(), line: 0, column: 0 },
+        location: SourceLocation {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+        },
         message: format!("cannot read the scenario: {e}"),
     })?;
     parse(path, &text)
@@ -247,9 +265,16 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
 /// Parses and validates scenario text; `path` names it in errors and anchors its relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
     let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         ScenarioError {
-            location: SourceLocation { file: path.to_path_buf(), line, column },
+            location: SourceLocation {
+                file: path.to_path_buf(),
+                line,
+                column,
+            },
             message: e.without_snippet().to_string(),
         }
     })?;
@@ -260,7 +285,11 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
     };
     let root = std::path::absolute(&root).unwrap_or(root);
     let root = normalize(&root);
-    let loaded = LoadedScenario { path: path.to_path_buf(), root, scenario };
+    let loaded = LoadedScenario {
+        path: path.to_path_buf(),
+        root,
+        scenario,
+    };
     validate(&loaded)?;
     Ok(loaded)
 }
@@ -284,11 +313,25 @@ fn normalize(path: &Path) -> PathBuf {
 fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
     let s = &loaded.scenario;
     if s.steps.is_empty() {
-        return Err(ScenarioError { location: loaded.location(1, 1), message: "the scenario has no steps".into() });
+        return Err(ScenarioError {
+            location: loaded.location(1, 1),
+            message: "the scenario has no steps".into(),
+        });
     }
     let name = &s.cluster.name;
-    if name.value.is_empty() || !name.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(loaded.error(name, format!("cluster name {:?} must be lowercase letters, digits and '-'", name.value)));
+    if name.value.is_empty()
+        || !name
+            .value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(loaded.error(
+            name,
+            format!(
+                "cluster name {:?} must be lowercase letters, digits and '-'",
+                name.value
+            ),
+        ));
     }
     let mut ids = HashSet::new();
     for step in &s.steps {
@@ -299,7 +342,10 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
         if !valid_doc(&spec.doc.value) {
             return Err(loaded.error(
                 &spec.doc,
-                format!("doc {:?} must be a tutorial step number like \"1\" or \"5.2\", or \"-\"", spec.doc.value),
+                format!(
+                    "doc {:?} must be a tutorial step number like \"1\" or \"5.2\", or \"-\"",
+                    spec.doc.value
+                ),
             ));
         }
         parse_duration(loaded, &spec.timeout)?;
@@ -309,13 +355,21 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
             0 => {
                 return Err(loaded.error(
                     step,
-                    format!("step {:?} has no action; give one of: {}", spec.id.value, StepSpec::ACTIONS.join(", ")),
+                    format!(
+                        "step {:?} has no action; give one of: {}",
+                        spec.id.value,
+                        StepSpec::ACTIONS.join(", ")
+                    ),
                 ));
             }
             _ => {
                 return Err(loaded.error(
                     step,
-                    format!("step {:?} has several actions ({}); give exactly one", spec.id.value, actions.join(", ")),
+                    format!(
+                        "step {:?} has several actions ({}); give exactly one",
+                        spec.id.value,
+                        actions.join(", ")
+                    ),
                 ));
             }
         }
@@ -327,13 +381,18 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
                 return Err(loaded.error(step, "exec.command is empty"));
             }
             if let Some(re) = &e.stdout {
-                regex::Regex::new(&re.value).map_err(|err| loaded.error(re, format!("bad stdout pattern: {err}")))?;
+                regex::Regex::new(&re.value)
+                    .map_err(|err| loaded.error(re, format!("bad stdout pattern: {err}")))?;
             }
             if let Some(st) = &e.dashboard_job {
                 if !RAY_JOB_STATUSES.contains(&st.value.as_str()) {
                     return Err(loaded.error(
                         st,
-                        format!("dashboard_job {:?} is not a Ray job status ({})", st.value, RAY_JOB_STATUSES.join(", ")),
+                        format!(
+                            "dashboard_job {:?} is not a Ray job status ({})",
+                            st.value,
+                            RAY_JOB_STATUSES.join(", ")
+                        ),
                     ));
                 }
                 if e.dashboard.is_none() {
@@ -346,13 +405,24 @@ fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
 }
 
 fn valid_doc(doc: &str) -> bool {
-    doc == "-" || (!doc.is_empty() && doc.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+    doc == "-"
+        || (!doc.is_empty()
+            && doc
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
 }
 
 /// Parses a duration like `10s` or `5m`, pointing at the value on error.
-pub fn parse_duration(loaded: &LoadedScenario, value: &Spanned<String>) -> Result<Duration, ScenarioError> {
-    humantime::parse_duration(&value.value)
-        .map_err(|e| loaded.error(value, format!("bad duration {:?}: {e} (write e.g. 30s, 5m)", value.value)))
+pub fn parse_duration(
+    loaded: &LoadedScenario,
+    value: &Spanned<String>,
+) -> Result<Duration, ScenarioError> {
+    humantime::parse_duration(&value.value).map_err(|e| {
+        loaded.error(
+            value,
+            format!("bad duration {:?}: {e} (write e.g. 30s, 5m)", value.value),
+        )
+    })
 }
 
 impl StepSpec {
@@ -382,7 +452,12 @@ impl StepSpec {
             self.exec.is_some(),
             self.delete.is_some(),
         ];
-        Self::ACTIONS.iter().zip(set).filter(|(_, s)| *s).map(|(n, _)| *n).collect()
+        Self::ACTIONS
+            .iter()
+            .zip(set)
+            .filter(|(_, s)| *s)
+            .map(|(n, _)| *n)
+            .collect()
     }
 }
 
@@ -418,7 +493,10 @@ steps:
         let s = parse_str(MINIMAL).unwrap();
         assert_eq!(s.root, PathBuf::from("/tmp/scenarios"));
         assert_eq!(s.scenario.steps.len(), 1);
-        assert_eq!(s.scenario.steps[0].value.namespace.as_ref().unwrap().name, "pod-security");
+        assert_eq!(
+            s.scenario.steps[0].value.namespace.as_ref().unwrap().name,
+            "pod-security"
+        );
     }
 
     #[test]
@@ -429,16 +507,24 @@ steps:
 
     #[test]
     fn unknown_field_names_line_and_column() {
-        let text = MINIMAL.replace("      name: pod-security\n", "      name: pod-security\n      lables: {}\n");
+        let text = MINIMAL.replace(
+            "      name: pod-security\n",
+            "      name: pod-security\n      lables: {}\n",
+        );
         let err = parse_str(&text).err().unwrap();
         assert_eq!(err.location.line, 17, "{err}");
-        assert!(err.to_string().starts_with("/tmp/scenarios/s.yaml:17:"), "{err}");
+        assert!(
+            err.to_string().starts_with("/tmp/scenarios/s.yaml:17:"),
+            "{err}"
+        );
         assert!(err.message.contains("lables"), "{err}");
     }
 
     #[test]
     fn bad_duration_points_at_the_value() {
-        let err = parse_str(&MINIMAL.replace("timeout: 1m", "timeout: soon")).err().unwrap();
+        let err = parse_str(&MINIMAL.replace("timeout: 1m", "timeout: soon"))
+            .err()
+            .unwrap();
         assert_eq!((err.location.line, err.location.column), (14, 14), "{err}");
         assert!(err.message.contains("bad duration \"soon\""), "{err}");
     }
@@ -455,12 +541,18 @@ steps:
     fn two_actions_in_one_step_are_an_error() {
         let text = format!("{MINIMAL}    preflight: {{}}\n");
         let err = parse_str(&text).err().unwrap();
-        assert!(err.message.contains("several actions (preflight, namespace)"), "{err}");
+        assert!(
+            err.message
+                .contains("several actions (preflight, namespace)"),
+            "{err}"
+        );
     }
 
     #[test]
     fn doc_must_be_a_step_number() {
-        let err = parse_str(&MINIMAL.replace("doc: \"3\"", "doc: three")).err().unwrap();
+        let err = parse_str(&MINIMAL.replace("doc: \"3\"", "doc: three"))
+            .err()
+            .unwrap();
         assert_eq!(err.location.line, 12, "{err}");
         assert!(parse_str(&MINIMAL.replace("doc: \"3\"", "doc: \"5.1\"")).is_ok());
         assert!(parse_str(&MINIMAL.replace("doc: \"3\"", "doc: \"5.\"")).is_err());
@@ -468,7 +560,8 @@ steps:
 
     #[test]
     fn duplicate_ids_are_rejected() {
-        let step = "  - id: ns\n    doc: \"3\"\n    title: again\n    timeout: 1m\n    preflight: {}\n";
+        let step =
+            "  - id: ns\n    doc: \"3\"\n    title: again\n    timeout: 1m\n    preflight: {}\n";
         let err = parse_str(&format!("{MINIMAL}{step}")).err().unwrap();
         assert_eq!(err.location.line, 17, "{err}");
         assert!(err.message.contains("duplicate step id"), "{err}");
@@ -476,13 +569,17 @@ steps:
 
     #[test]
     fn wrong_type_is_an_error_with_location() {
-        let err = parse_str(&MINIMAL.replace("name: pod-security", "name: [a, b]")).err().unwrap();
+        let err = parse_str(&MINIMAL.replace("name: pod-security", "name: [a, b]"))
+            .err()
+            .unwrap();
         assert_eq!(err.location.line, 16, "{err}");
     }
 
     #[test]
     fn invalid_yaml_is_an_error_with_location() {
-        let err = parse_str("name: t\ncluster:\n  name: c\n bad: indentation\n").err().unwrap();
+        let err = parse_str("name: t\ncluster:\n  name: c\n bad: indentation\n")
+            .err()
+            .unwrap();
         assert!(err.location.line >= 3, "{err}");
     }
 
@@ -492,7 +589,13 @@ steps:
         let text = MINIMAL.replace("    namespace:\n      name: pod-security\n", exec);
         let err = parse_str(&text).err().unwrap();
         assert!(err.message.contains("not a Ray job status"), "{err}");
-        let err = parse_str(&text.replace("DONE", "SUCCEEDED").replace("      dashboard: svc\n", "")).err().unwrap();
+        let err = parse_str(
+            &text
+                .replace("DONE", "SUCCEEDED")
+                .replace("      dashboard: svc\n", ""),
+        )
+        .err()
+        .unwrap();
         assert!(err.message.contains("needs `dashboard"), "{err}");
     }
 

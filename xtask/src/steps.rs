@@ -21,7 +21,10 @@ use crate::{
     plan::{Action, ApplyAdmitted, Exec, Plan, PlannedStep, Preflight},
     pod_security,
     progress::Status,
-    verdict::{self, AdmissionEvidence, AdmissionExpectation, Judgement, RejectionEvidence, RejectionExpectation},
+    verdict::{
+        self, AdmissionEvidence, AdmissionExpectation, Judgement, RejectionEvidence,
+        RejectionExpectation,
+    },
 };
 
 /// Why an audit log is polled rather than watched: it is a file inside the node container, with
@@ -50,7 +53,10 @@ pub struct Session<'p> {
 
 impl<'p> Session<'p> {
     pub fn new(plan: &'p Plan) -> Result<Session<'p>> {
-        let workdir = tempfile::Builder::new().prefix("xtask-e2e-").tempdir().context("cannot create a temp dir")?;
+        let workdir = tempfile::Builder::new()
+            .prefix("xtask-e2e-")
+            .tempdir()
+            .context("cannot create a temp dir")?;
         let kubeconfig = workdir.path().join("kubeconfig");
         Ok(Session {
             plan,
@@ -67,7 +73,9 @@ impl<'p> Session<'p> {
     }
 
     fn client(&self) -> Result<Client> {
-        self.client.clone().ok_or_else(|| anyhow!("no cluster: the kind_cluster step has not run"))
+        self.client
+            .clone()
+            .ok_or_else(|| anyhow!("no cluster: the kind_cluster step has not run"))
     }
 
     /// Runs one step and returns its evidence.
@@ -77,14 +85,39 @@ impl<'p> Session<'p> {
             Action::KindCluster { config } => self.kind_cluster(config, status).await,
             Action::AuditQuiet { namespace } => self.audit_quiet(namespace, status).await,
             Action::Namespace { name, labels } => self.namespace(name, labels, status).await,
-            Action::HelmInstall { install, deployment, crd } => self.helm_install(install, deployment, crd.as_deref(), status).await,
-            Action::ApplyRejected { manifest, namespace, raycluster, settle, policy } => {
-                self.apply_rejected(manifest, namespace, raycluster, *settle, policy, status).await
+            Action::HelmInstall {
+                install,
+                deployment,
+                crd,
+            } => {
+                self.helm_install(install, deployment, crd.as_deref(), status)
+                    .await
+            }
+            Action::ApplyRejected {
+                manifest,
+                namespace,
+                raycluster,
+                settle,
+                policy,
+            } => {
+                self.apply_rejected(manifest, namespace, raycluster, *settle, policy, status)
+                    .await
             }
             Action::ApplyAdmitted(a) => self.apply_admitted(a, status).await,
-            Action::PortForward { namespace, service, port, probe } => self.port_forward(namespace, service, *port, probe, status).await,
+            Action::PortForward {
+                namespace,
+                service,
+                port,
+                probe,
+            } => {
+                self.port_forward(namespace, service, *port, probe, status)
+                    .await
+            }
             Action::Exec(e) => self.exec(e, status).await,
-            Action::Delete { manifest, namespace } => self.delete(manifest, namespace, status).await,
+            Action::Delete {
+                manifest,
+                namespace,
+            } => self.delete(manifest, namespace, status).await,
         }
     }
 
@@ -92,7 +125,8 @@ impl<'p> Session<'p> {
         let mut evidence = Vec::new();
         let minor_text = match p.server_minor {
             Some(m) => {
-                let rules = pss::Evaluator::for_server_minor(m).effective_version(pss::PolicyVersion::Latest);
+                let rules = pss::Evaluator::for_server_minor(m)
+                    .effective_version(pss::PolicyVersion::Latest);
                 format!("as a Kubernetes 1.{m} API server evaluates it: latest = v1.{rules} rules")
             }
             None => "with the newest rules modelled".into(),
@@ -100,9 +134,14 @@ impl<'p> Session<'p> {
         for (path, policy) in &p.rejected {
             status.awaiting(format!("a prediction for {}", path.display()));
             let preds = pod_security::predict(&manifest::read(path)?, p.server_minor, policy);
-            let head = preds.iter().find(|t| t.template == pod_security::HEAD_TEMPLATE);
+            let head = preds
+                .iter()
+                .find(|t| t.template == pod_security::HEAD_TEMPLATE);
             match head.and_then(|h| h.detail.as_ref()) {
-                Some(detail) => evidence.push(format!("{}: head forbidden under {policy} ({minor_text}): {detail}", file_name(path))),
+                Some(detail) => evidence.push(format!(
+                    "{}: head forbidden under {policy} ({minor_text}): {detail}",
+                    file_name(path)
+                )),
                 None => bail!(
                     "{} is predicted ALLOWED under {policy} ({minor_text}), so the tutorial's rejection cannot happen",
                     path.display()
@@ -117,30 +156,54 @@ impl<'p> Session<'p> {
             }
             let preds = pod_security::predict(&objs, p.server_minor, policy);
             if let Some(bad) = preds.iter().find(|t| t.detail.is_some()) {
-                bail!("{} is predicted forbidden under {policy}: {}", path.display(), bad.describe());
+                bail!(
+                    "{} is predicted forbidden under {policy}: {}",
+                    path.display(),
+                    bad.describe()
+                );
             }
-            evidence.push(format!("{}: {} pod template(s) allowed under {policy} ({minor_text})", file_name(path), preds.len()));
+            evidence.push(format!(
+                "{}: {} pod template(s) allowed under {policy} ({minor_text})",
+                file_name(path),
+                preds.len()
+            ));
         }
         if let Some((install, policy)) = &p.chart {
             status.awaiting("helm template of the operator chart");
             let rendered = install.template(&self.sh).output().await;
             match rendered {
                 Ok(out) if out.success() => {
-                    let objs = manifest::parse(std::path::Path::new("helm template output"), &out.stdout)?;
+                    let objs =
+                        manifest::parse(std::path::Path::new("helm template output"), &out.stdout)?;
                     let preds = pod_security::predict(&objs, p.server_minor, policy);
                     if let Some(bad) = preds.iter().find(|t| t.detail.is_some()) {
-                        bail!("the operator chart is predicted forbidden under {policy}: {}", bad.describe());
+                        bail!(
+                            "the operator chart is predicted forbidden under {policy}: {}",
+                            bad.describe()
+                        );
                     }
-                    evidence.push(format!("operator chart: {} pod template(s) allowed under {policy}", preds.len()));
+                    evidence.push(format!(
+                        "operator chart: {} pod template(s) allowed under {policy}",
+                        preds.len()
+                    ));
                 }
-                Ok(out) => evidence.push(format!("operator chart not rendered (helm template: {}); step 4 checks it live", out.last_words())),
-                Err(e) => evidence.push(format!("operator chart not rendered ({e}); step 4 checks it live")),
+                Ok(out) => evidence.push(format!(
+                    "operator chart not rendered (helm template: {}); step 4 checks it live",
+                    out.last_words()
+                )),
+                Err(e) => evidence.push(format!(
+                    "operator chart not rendered ({e}); step 4 checks it live"
+                )),
             }
         }
         Ok(evidence)
     }
 
-    async fn kind_cluster(&mut self, config: &std::path::Path, status: &Status) -> Result<Vec<String>> {
+    async fn kind_cluster(
+        &mut self,
+        config: &std::path::Path,
+        status: &Status,
+    ) -> Result<Vec<String>> {
         let cluster = &self.plan.cluster;
         let mut evidence = Vec::new();
         status.awaiting("kind get clusters");
@@ -155,24 +218,48 @@ impl<'p> Session<'p> {
             let out = cluster.get_kubeconfig(&self.sh).checked().await?;
             std::fs::write(&self.kubeconfig, out.stdout)?;
             self.reused_cluster = true;
-            evidence.push(format!("reused the existing kind cluster {:?} (it is kept at the end)", cluster.name));
+            evidence.push(format!(
+                "reused the existing kind cluster {:?} (it is kept at the end)",
+                cluster.name
+            ));
         } else {
             let generated = self.workdir.path().join("kind-config.yaml");
             std::fs::write(&generated, kind::absolute_config(config)?)?;
-            status.awaiting(format!("kind create cluster --name {} (pulls {} the first time)", cluster.name, cluster.node_image));
+            status.awaiting(format!(
+                "kind create cluster --name {} (pulls {} the first time)",
+                cluster.name, cluster.node_image
+            ));
             self.cluster_created = true;
-            cluster.create(&self.sh, &generated, &self.kubeconfig).checked().await?;
-            evidence.push(format!("kind created cluster {:?} from {} with node image {}", cluster.name, config.display(), cluster.node_image));
+            cluster
+                .create(&self.sh, &generated, &self.kubeconfig)
+                .checked()
+                .await?;
+            evidence.push(format!(
+                "kind created cluster {:?} from {} with node image {}",
+                cluster.name,
+                config.display(),
+                cluster.node_image
+            ));
         }
         let client = kube_api::connect(&self.kubeconfig, &cluster.context()).await?;
         let info = kube_api::wait_api(&client, status).await?;
         self.server_minor = info.minor.trim_end_matches('+').parse().ok();
-        evidence.push(format!("API server {} answers (context {})", info.git_version, cluster.context()));
+        evidence.push(format!(
+            "API server {} answers (context {})",
+            info.git_version,
+            cluster.context()
+        ));
         let nodes = kube_api::wait_nodes_ready(&client, status).await?;
         evidence.push(format!("nodes Ready: {}", nodes.join(", ")));
         self.client = Some(client);
         if !self.cluster_created {
-            self.audit_baseline = self.plan.audit.read(&self.sh).await.map(|e| e.len()).unwrap_or(0);
+            self.audit_baseline = self
+                .plan
+                .audit
+                .read(&self.sh)
+                .await
+                .map(|e| e.len())
+                .unwrap_or(0);
         }
         Ok(evidence)
     }
@@ -184,7 +271,10 @@ impl<'p> Session<'p> {
     }
 
     async fn audit_quiet(&mut self, namespace: &str, status: &Status) -> Result<Vec<String>> {
-        status.awaiting(format!("the audit log ({})", self.plan.audit.read_command(&self.sh).shell_line()));
+        status.awaiting(format!(
+            "the audit log ({})",
+            self.plan.audit.read_command(&self.sh).shell_line()
+        ));
         let events = self.audit_events().await?;
         let about: Vec<&AuditEvent> = audit::in_namespace(&events, namespace).collect();
         if let Some(first) = about.first() {
@@ -196,7 +286,14 @@ impl<'p> Session<'p> {
                 first.user.username
             );
         }
-        let scope = if self.audit_baseline > 0 { format!(" (since this run began; {} older events skipped)", self.audit_baseline) } else { String::new() };
+        let scope = if self.audit_baseline > 0 {
+            format!(
+                " (since this run began; {} older events skipped)",
+                self.audit_baseline
+            )
+        } else {
+            String::new()
+        };
         Ok(vec![format!(
             "audit log {} in {} is readable: {} event(s){scope}, none about namespace {namespace}",
             self.plan.audit.path,
@@ -205,11 +302,18 @@ impl<'p> Session<'p> {
         )])
     }
 
-    async fn namespace(&mut self, name: &str, labels: &BTreeMap<String, String>, status: &Status) -> Result<Vec<String>> {
+    async fn namespace(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        status: &Status,
+    ) -> Result<Vec<String>> {
         let client = self.client()?;
         status.awaiting(format!("namespace {name} to be created"));
         if kube_api::namespace_exists(&client, name).await? {
-            bail!("namespace {name} already exists (left by an earlier run?); delete it first: kubectl delete ns {name}");
+            bail!(
+                "namespace {name} already exists (left by an earlier run?); delete it first: kubectl delete ns {name}"
+            );
         }
         kube_api::create_namespace(&client, name).await?;
         status.awaiting(format!("namespace {name} to carry {} labels", labels.len()));
@@ -220,43 +324,87 @@ impl<'p> Session<'p> {
             .map(|(k, v)| format!("{k}={v} (read back {:?})", read_back.get(k)))
             .collect();
         if !wrong.is_empty() {
-            bail!("namespace {name} did not keep its labels: {}", wrong.join(", "));
+            bail!(
+                "namespace {name} did not keep its labels: {}",
+                wrong.join(", ")
+            );
         }
         let policy = pod_security::enforce_policy(&read_back);
         Ok(vec![
-            format!("namespace {name} created; labels read back: {}", labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")),
+            format!(
+                "namespace {name} created; labels read back: {}",
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             format!("Pod Security enforces {policy} there"),
         ])
     }
 
-    async fn helm_install(&mut self, install: &helm::Install, deployment: &str, crd: Option<&str>, status: &Status) -> Result<Vec<String>> {
+    async fn helm_install(
+        &mut self,
+        install: &helm::Install,
+        deployment: &str,
+        crd: Option<&str>,
+        status: &Status,
+    ) -> Result<Vec<String>> {
         let client = self.client()?;
         let context = self.plan.cluster.context();
-        let target = helm::Target { kubeconfig: Some(&self.kubeconfig), context: &context };
+        let target = helm::Target {
+            kubeconfig: Some(&self.kubeconfig),
+            context: &context,
+        };
         status.awaiting(format!("helm install {}", install.release));
         let out = install.install(&self.sh, &target).checked().await?;
         let warnings = helm::pod_security_warnings(&out.stderr);
         if !warnings.is_empty() {
-            bail!("the install produced {} PodSecurity warning(s): {}", warnings.len(), warnings.join(" | "));
+            bail!(
+                "the install produced {} PodSecurity warning(s): {}",
+                warnings.len(),
+                warnings.join(" | ")
+            );
         }
-        let status_line = out.stdout.lines().find(|l| l.starts_with("STATUS:")).unwrap_or("STATUS: (not printed)").trim().to_string();
-        let mut evidence = vec![format!("helm install {}: {status_line}; no PodSecurity warning", install.release)];
+        let status_line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("STATUS:"))
+            .unwrap_or("STATUS: (not printed)")
+            .trim()
+            .to_string();
+        let mut evidence = vec![format!(
+            "helm install {}: {status_line}; no PodSecurity warning",
+            install.release
+        )];
         if let Some(crd) = crd {
             kube_api::wait_crd_established(&client, crd, status).await?;
             evidence.push(format!("CRD {crd} Established"));
         }
-        let d = kube_api::wait_deployment_available(&client, &install.namespace, deployment, status).await?;
+        let d =
+            kube_api::wait_deployment_available(&client, &install.namespace, deployment, status)
+                .await?;
         let selector = d
             .spec
             .as_ref()
             .and_then(|s| s.selector.match_labels.as_ref())
-            .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .ok_or_else(|| anyhow!("deployment {deployment} has no matchLabels selector"))?;
         let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) as usize;
-        let pods = kube_api::wait_pods_ready(&client, &install.namespace, &selector, replicas, status).await?;
+        let pods =
+            kube_api::wait_pods_ready(&client, &install.namespace, &selector, replicas, status)
+                .await?;
         evidence.push(format!(
             "Deployment {deployment} Available; pod {} Running and Ready in namespace {}",
-            pods.iter().map(|p| p.name_any()).collect::<Vec<_>>().join(", "),
+            pods.iter()
+                .map(|p| p.name_any())
+                .collect::<Vec<_>>()
+                .join(", "),
             install.namespace
         ));
         Ok(evidence)
@@ -286,11 +434,16 @@ impl<'p> Session<'p> {
         let applied = kube_api::apply(&client, ns, &objs).await?;
         status.observed(format!("applied {}", applied.join(", ")));
 
-        let expectation = RejectionExpectation { policy: policy.to_string(), predicted_detail: predicted };
+        let expectation = RejectionExpectation {
+            policy: policy.to_string(),
+            predicted_detail: predicted,
+        };
         let head_prefix = kuberay::head_pod_prefix(raycluster);
-        let mut pods = kube_api::pod_names_stream(&client, ns, &kuberay::cluster_selector(raycluster)).boxed();
+        let mut pods =
+            kube_api::pod_names_stream(&client, ns, &kuberay::cluster_selector(raycluster)).boxed();
         let mut events = kube_api::event_stream(&client, ns).boxed();
-        let mut rc_versions = kube_api::object_stream(kube_api::api_for(&client, rc, ns).await?, raycluster).boxed();
+        let mut rc_versions =
+            kube_api::object_stream(kube_api::api_for(&client, rc, ns).await?, raycluster).boxed();
         let mut audit_tick = tokio::time::interval(AUDIT_POLL);
         let mut seen = RejectionEvidence::default();
         let mut settle_until: Option<tokio::time::Instant> = None;
@@ -304,9 +457,15 @@ impl<'p> Session<'p> {
                 Judgement::Failed(why) => bail!(why),
                 Judgement::Pending(what) => status.awaiting(what),
             }
-            if settle_until.is_none() && !seen.rejections.is_empty() && seen.operator_report.is_some() {
+            if settle_until.is_none()
+                && !seen.rejections.is_empty()
+                && seen.operator_report.is_some()
+            {
                 settle_until = Some(tokio::time::Instant::now() + settle);
-                status.awaiting(format!("no pod with ray.io/cluster={raycluster} for the {}s settle window", settle.as_secs()));
+                status.awaiting(format!(
+                    "no pod with ray.io/cluster={raycluster} for the {}s settle window",
+                    settle.as_secs()
+                ));
             }
             let settle_timer = async {
                 match settle_until {
@@ -349,17 +508,36 @@ impl<'p> Session<'p> {
         if let Some(image) = &a.ray_image {
             let replaced = manifest::set_ray_image(&mut objs, image);
             if !replaced.is_empty() {
-                evidence.push(format!("Ray containers use the pinned image {image} (instead of {})", replaced.join(", ")));
+                evidence.push(format!(
+                    "Ray containers use the pinned image {image} (instead of {})",
+                    replaced.join(", ")
+                ));
             }
         }
         let cursor = self.audit_events().await?.len();
         status.awaiting(format!("server-side apply of {}", file_name(&a.manifest)));
         let applied = kube_api::apply(&client, &a.namespace, &objs).await?;
-        evidence.insert(0, format!("applied {} to namespace {}", applied.join(", "), a.namespace));
+        evidence.insert(
+            0,
+            format!(
+                "applied {} to namespace {}",
+                applied.join(", "),
+                a.namespace
+            ),
+        );
 
-        let expectation = AdmissionExpectation { heads: a.heads, workers: a.workers, policy: a.policy.to_string() };
+        let expectation = AdmissionExpectation {
+            heads: a.heads,
+            workers: a.workers,
+            policy: a.policy.to_string(),
+        };
         let prefix = format!("{}-", a.raycluster);
-        let mut pod_events = kube_api::pod_events(&client, &a.namespace, &kuberay::cluster_selector(&a.raycluster)).boxed();
+        let mut pod_events = kube_api::pod_events(
+            &client,
+            &a.namespace,
+            &kuberay::cluster_selector(&a.raycluster),
+        )
+        .boxed();
         let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
         let mut audit_tick = tokio::time::interval(AUDIT_POLL);
         let mut seen = AdmissionEvidence::default();
@@ -400,7 +578,14 @@ impl<'p> Session<'p> {
         }
     }
 
-    async fn port_forward(&mut self, ns: &str, service: &str, port: u16, probe: &str, status: &Status) -> Result<Vec<String>> {
+    async fn port_forward(
+        &mut self,
+        ns: &str,
+        service: &str,
+        port: u16,
+        probe: &str,
+        status: &Status,
+    ) -> Result<Vec<String>> {
         let client = self.client()?;
         status.awaiting(format!("a Ready pod behind service {ns}/{service}"));
         let pf = kube_api::port_forward_service(&client, ns, service, port).await?;
@@ -415,11 +600,17 @@ impl<'p> Session<'p> {
             }
         };
         let answer = match dashboard::parse_version(&body) {
-            Ok(v) => format!("Ray {} (dashboard API version {})", v.ray_version, v.version),
+            Ok(v) => format!(
+                "Ray {} (dashboard API version {})",
+                v.ray_version, v.version
+            ),
             Err(_) => body.chars().take(120).collect(),
         };
         let evidence = vec![
-            format!("port-forward {} → pod {}:{} (service {service} port {port}), bound to loopback only", pf.local, pf.pod, pf.pod_port),
+            format!(
+                "port-forward {} → pod {}:{} (service {service} port {port}), bound to loopback only",
+                pf.local, pf.pod, pf.pod_port
+            ),
             format!("GET {probe} answers: {answer}"),
         ];
         self.forwards.insert(service.to_string(), (pf, dash));
@@ -433,15 +624,32 @@ impl<'p> Session<'p> {
         let running: Vec<&Pod> = pods.iter().filter(|p| kube_api::pod_ready(p)).collect();
         let pod = match running.as_slice() {
             [one] => one.name_any(),
-            [] => bail!("no Ready pod with {} (found: {})", e.selector, pods.iter().map(kube_api::pod_summary).collect::<Vec<_>>().join("; ")),
-            many => bail!("{} Ready pods with {}; expected exactly one", many.len(), e.selector),
+            [] => bail!(
+                "no Ready pod with {} (found: {})",
+                e.selector,
+                pods.iter()
+                    .map(kube_api::pod_summary)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            many => bail!(
+                "{} Ready pods with {}; expected exactly one",
+                many.len(),
+                e.selector
+            ),
         };
-        status.awaiting(format!("`{}` in {pod} (container {})", e.expect.command_line, e.container));
+        status.awaiting(format!(
+            "`{}` in {pod} (container {})",
+            e.expect.command_line, e.container
+        ));
         let out = kube_api::exec(&client, &e.namespace, &pod, &e.container, &e.command).await?;
         status.observed(format!("exit code {}", out.exit_code));
         let dash = match &e.dashboard {
             Some(svc) => Some(
-                self.forwards.get(svc).map(|(_, d)| d.clone()).ok_or_else(|| anyhow!("no port-forward to {svc}: its step did not pass"))?,
+                self.forwards
+                    .get(svc)
+                    .map(|(_, d)| d.clone())
+                    .ok_or_else(|| anyhow!("no port-forward to {svc}: its step did not pass"))?,
             ),
             None => None,
         };
@@ -449,7 +657,9 @@ impl<'p> Session<'p> {
         loop {
             let job = match &dash {
                 Some(d) => match d.jobs().await {
-                    Ok(jobs) => dashboard::driver_jobs(&jobs, &e.expect.command_line).first().map(|j| (*j).clone()),
+                    Ok(jobs) => dashboard::driver_jobs(&jobs, &e.expect.command_line)
+                        .first()
+                        .map(|j| (*j).clone()),
                     Err(err) => {
                         status.observed(format!("{err:#}"));
                         None
@@ -457,7 +667,13 @@ impl<'p> Session<'p> {
                 },
                 None => None,
             };
-            match verdict::judge_exec(&e.expect, out.exit_code, &out.stdout, &out.stderr, job.as_ref()) {
+            match verdict::judge_exec(
+                &e.expect,
+                out.exit_code,
+                &out.stdout,
+                &out.stderr,
+                job.as_ref(),
+            ) {
                 Judgement::Passed(mut ev) => {
                     ev.insert(0, format!("pod {pod}, container {}", e.container));
                     return Ok(ev);
@@ -469,7 +685,12 @@ impl<'p> Session<'p> {
         }
     }
 
-    async fn delete(&mut self, path: &std::path::Path, ns: &str, status: &Status) -> Result<Vec<String>> {
+    async fn delete(
+        &mut self,
+        path: &std::path::Path,
+        ns: &str,
+        status: &Status,
+    ) -> Result<Vec<String>> {
         let client = self.client()?;
         let objs = manifest::read(path)?;
         status.awaiting(format!("deletion of the objects in {}", file_name(path)));
@@ -479,7 +700,8 @@ impl<'p> Session<'p> {
 
     /// Deletes the cluster if this run created it and the user did not ask to keep it.
     pub fn cleanup_command(&self) -> Option<crate::cmd::Command> {
-        (self.cluster_created && !self.plan.keep_cluster).then(|| self.plan.cluster.delete(&self.sh, &self.kubeconfig))
+        (self.cluster_created && !self.plan.keep_cluster)
+            .then(|| self.plan.cluster.delete(&self.sh, &self.kubeconfig))
     }
 
     /// Stops the port-forwards (their listeners close).
@@ -492,14 +714,30 @@ impl<'p> Session<'p> {
 /// explains, and which therefore runs into the step's timeout with the reason as last observed).
 fn permanent_failure(pod: &Pod) -> Option<String> {
     let st = pod.status.as_ref()?;
-    st.init_container_statuses.iter().flatten().chain(st.container_statuses.iter().flatten()).find_map(|c| {
-        let w = c.state.as_ref()?.waiting.as_ref()?;
-        let reason = w.reason.as_deref()?;
-        matches!(reason, "InvalidImageName" | "ErrImageNeverPull" | "CreateContainerConfigError")
-            .then(|| format!("pod {} container {}: {reason}: {}", pod.name_any(), c.name, w.message.clone().unwrap_or_default()))
-    })
+    st.init_container_statuses
+        .iter()
+        .flatten()
+        .chain(st.container_statuses.iter().flatten())
+        .find_map(|c| {
+            let w = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = w.reason.as_deref()?;
+            matches!(
+                reason,
+                "InvalidImageName" | "ErrImageNeverPull" | "CreateContainerConfigError"
+            )
+            .then(|| {
+                format!(
+                    "pod {} container {}: {reason}: {}",
+                    pod.name_any(),
+                    c.name,
+                    w.message.clone().unwrap_or_default()
+                )
+            })
+        })
 }
 
 fn file_name(path: &std::path::Path) -> String {
-    path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -59,17 +59,23 @@ pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judge
     if e.operator_report.is_none() {
         missing.push("the operator's FailedToCreateHeadPod event or ReplicaFailure condition");
     }
-    let Some(r) = rejection else { return Judgement::Pending(missing.join(" and ")) };
+    let Some(r) = rejection else {
+        return Judgement::Pending(missing.join(" and "));
+    };
     if r.policy != x.policy {
-        return Judgement::Failed(format!("pod {} was rejected under {:?}, expected {:?}", r.pod_name, r.policy, x.policy));
+        return Judgement::Failed(format!(
+            "pod {} was rejected under {:?}, expected {:?}",
+            r.pod_name, r.policy, x.policy
+        ));
     }
     if let Some(predicted) = &x.predicted_detail
-        && &r.detail != predicted {
-            return Judgement::Failed(format!(
-                "the API server's reasons differ from the prediction.\n  audit log: {}\n  predicted: {predicted}",
-                r.detail
-            ));
-        }
+        && &r.detail != predicted
+    {
+        return Judgement::Failed(format!(
+            "the API server's reasons differ from the prediction.\n  audit log: {}\n  predicted: {predicted}",
+            r.detail
+        ));
+    }
     if !missing.is_empty() {
         return Judgement::Pending(missing.join(" and "));
     }
@@ -85,7 +91,10 @@ pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judge
             r.policy,
             r.detail
         ),
-        format!("operator: {}", e.operator_report.as_deref().unwrap_or_default()),
+        format!(
+            "operator: {}",
+            e.operator_report.as_deref().unwrap_or_default()
+        ),
         "pods: none with the cluster's label during the settle window".into(),
     ];
     if x.predicted_detail.is_some() {
@@ -126,7 +135,11 @@ pub fn judge_admission(e: &AdmissionEvidence, x: &AdmissionExpectation) -> Judge
             c.audit_violations.as_deref().unwrap_or_default()
         ));
     }
-    if let Some(c) = e.creates.iter().find(|c| c.enforce_policy.as_deref() != Some(x.policy.as_str())) {
+    if let Some(c) = e
+        .creates
+        .iter()
+        .find(|c| c.enforce_policy.as_deref() != Some(x.policy.as_str()))
+    {
         return Judgement::Failed(format!(
             "a pod create by {} was evaluated under enforce-policy {:?}, expected {:?}",
             c.username, c.enforce_policy, x.policy
@@ -144,13 +157,20 @@ pub fn judge_admission(e: &AdmissionEvidence, x: &AdmissionExpectation) -> Judge
         ));
     }
     if e.creates.len() < want {
-        missing.push(format!("{want} allowed pod creates in the audit log (now {})", e.creates.len()));
+        missing.push(format!(
+            "{want} allowed pod creates in the audit log (now {})",
+            e.creates.len()
+        ));
     }
     if !missing.is_empty() {
         return Judgement::Pending(missing.join(" and "));
     }
     Judgement::Passed(vec![
-        format!("pods Running and Ready: head {}; worker {}", e.ready_heads.join(", "), e.ready_workers.join(", ")),
+        format!(
+            "pods Running and Ready: head {}; worker {}",
+            e.ready_heads.join(", "),
+            e.ready_workers.join(", ")
+        ),
         format!(
             "audit: {} pod create(s) allowed under enforce-policy {} with no audit-violations (by {})",
             e.creates.len(),
@@ -188,10 +208,21 @@ pub fn judge_exec(
     stderr: &str,
     dashboard_job: Option<&RayJob>,
 ) -> Judgement {
-    let job_text = dashboard_job.map(|j| format!("the dashboard lists DRIVER job {} as {}", j.id(), j.status));
+    let job_text =
+        dashboard_job.map(|j| format!("the dashboard lists DRIVER job {} as {}", j.id(), j.status));
     if exit_code != x.exit_code {
-        let tail = last_lines(if stderr.trim().is_empty() { stdout } else { stderr }, 3);
-        let mut msg = format!("`{}` exited {exit_code}, expected {}", x.command_line, x.exit_code);
+        let tail = last_lines(
+            if stderr.trim().is_empty() {
+                stdout
+            } else {
+                stderr
+            },
+            3,
+        );
+        let mut msg = format!(
+            "`{}` exited {exit_code}, expected {}",
+            x.command_line, x.exit_code
+        );
         if let Some(t) = &job_text {
             msg.push_str(&format!(
                 "; {t}, but a DRIVER job's status does not reflect the script's exit code"
@@ -201,26 +232,47 @@ pub fn judge_exec(
         return Judgement::Failed(msg);
     }
     if let Some(re) = &x.stdout
-        && !re.is_match(stdout) {
-            return Judgement::Failed(format!(
-                "`{}` exited {exit_code} but its stdout does not match /{}/; last output: {}",
-                x.command_line,
-                re.as_str(),
-                last_lines(stdout, 3)
-            ));
-        }
-    let mut evidence = vec![format!("exec: `{}` exited {exit_code} (from the exec status channel)", x.command_line)];
+        && !re.is_match(stdout)
+    {
+        return Judgement::Failed(format!(
+            "`{}` exited {exit_code} but its stdout does not match /{}/; last output: {}",
+            x.command_line,
+            re.as_str(),
+            last_lines(stdout, 3)
+        ));
+    }
+    let mut evidence = vec![format!(
+        "exec: `{}` exited {exit_code} (from the exec status channel)",
+        x.command_line
+    )];
     if let Some(re) = &x.stdout {
-        evidence.push(format!("stdout matches /{}/: {}", re.as_str(), matching_line(stdout, re)));
+        evidence.push(format!(
+            "stdout matches /{}/: {}",
+            re.as_str(),
+            matching_line(stdout, re)
+        ));
     }
     if let Some(want) = &x.dashboard_status {
         match dashboard_job {
-            None => return Judgement::Pending(format!("a DRIVER job with entrypoint `{}` in /api/jobs/", x.command_line)),
+            None => {
+                return Judgement::Pending(format!(
+                    "a DRIVER job with entrypoint `{}` in /api/jobs/",
+                    x.command_line
+                ));
+            }
             Some(j) if !j.is_terminal() => {
-                return Judgement::Pending(format!("DRIVER job {} to finish (now {})", j.id(), j.status));
+                return Judgement::Pending(format!(
+                    "DRIVER job {} to finish (now {})",
+                    j.id(),
+                    j.status
+                ));
             }
             Some(j) if &j.status != want => {
-                return Judgement::Failed(format!("the dashboard lists DRIVER job {} as {}, expected {want}", j.id(), j.status));
+                return Judgement::Failed(format!(
+                    "the dashboard lists DRIVER job {} as {}, expected {want}",
+                    j.id(),
+                    j.status
+                ));
             }
             Some(_) => evidence.push(format!("dashboard: {}", job_text.unwrap_or_default())),
         }
@@ -231,12 +283,20 @@ pub fn judge_exec(
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(n)..];
-    if tail.is_empty() { "(none)".into() } else { tail.join(" ⏎ ") }
+    if tail.is_empty() {
+        "(none)".into()
+    } else {
+        tail.join(" ⏎ ")
+    }
 }
 
 fn matching_line(text: &str, re: &regex::Regex) -> String {
     let line = text.lines().find(|l| re.is_match(l)).unwrap_or("").trim();
-    if line.chars().count() > 160 { format!("{}…", line.chars().take(160).collect::<String>()) } else { line.to_string() }
+    if line.chars().count() > 160 {
+        format!("{}…", line.chars().take(160).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -254,13 +314,18 @@ mod tests {
     }
 
     fn expect(predicted: Option<&str>) -> RejectionExpectation {
-        RejectionExpectation { policy: "restricted:latest".into(), predicted_detail: predicted.map(str::to_string) }
+        RejectionExpectation {
+            policy: "restricted:latest".into(),
+            predicted_detail: predicted.map(str::to_string),
+        }
     }
 
     fn complete() -> RejectionEvidence {
         RejectionEvidence {
             rejections: vec![rejection("raycluster-complete-head-fkbf5", HEAD_DETAIL)],
-            operator_report: Some("Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, …".into()),
+            operator_report: Some(
+                "Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, …".into(),
+            ),
             pods_seen: vec![],
             settled: true,
         }
@@ -268,52 +333,89 @@ mod tests {
 
     #[test]
     fn rejection_needs_audit_and_operator_evidence_and_a_quiet_settle_window() {
-        assert!(matches!(judge_rejection(&complete(), &expect(Some(HEAD_DETAIL))), Judgement::Passed(_)));
+        assert!(matches!(
+            judge_rejection(&complete(), &expect(Some(HEAD_DETAIL))),
+            Judgement::Passed(_)
+        ));
 
         let mut e = complete();
         e.rejections.clear();
-        let Judgement::Pending(w) = judge_rejection(&e, &expect(None)) else { panic!() };
+        let Judgement::Pending(w) = judge_rejection(&e, &expect(None)) else {
+            panic!()
+        };
         assert!(w.contains("403"), "{w}");
 
         let mut e = complete();
         e.operator_report = None;
-        let Judgement::Pending(w) = judge_rejection(&e, &expect(None)) else { panic!() };
+        let Judgement::Pending(w) = judge_rejection(&e, &expect(None)) else {
+            panic!()
+        };
         assert!(w.contains("FailedToCreateHeadPod"), "{w}");
 
         let mut e = complete();
         e.settled = false;
-        assert_eq!(judge_rejection(&e, &expect(None)), Judgement::Pending("no pod to appear during the settle window".into()));
+        assert_eq!(
+            judge_rejection(&e, &expect(None)),
+            Judgement::Pending("no pod to appear during the settle window".into())
+        );
     }
 
     #[test]
     fn nothing_happening_is_not_a_rejection() {
-        let quiet = RejectionEvidence { settled: true, ..Default::default() };
-        assert!(matches!(judge_rejection(&quiet, &expect(None)), Judgement::Pending(_)));
+        let quiet = RejectionEvidence {
+            settled: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            judge_rejection(&quiet, &expect(None)),
+            Judgement::Pending(_)
+        ));
     }
 
     #[test]
     fn an_admitted_pod_fails_at_once() {
         let mut e = complete();
         e.pods_seen = vec!["raycluster-complete-head-x".into()];
-        let Judgement::Failed(m) = judge_rejection(&e, &expect(None)) else { panic!() };
-        assert!(m.contains("pods were admitted (raycluster-complete-head-x)"), "{m}");
+        let Judgement::Failed(m) = judge_rejection(&e, &expect(None)) else {
+            panic!()
+        };
+        assert!(
+            m.contains("pods were admitted (raycluster-complete-head-x)"),
+            "{m}"
+        );
     }
 
     #[test]
     fn the_reasons_must_equal_the_prediction() {
         let predicted = HEAD_DETAIL.replace("ray-head", "ray-other");
-        let Judgement::Failed(m) = judge_rejection(&complete(), &expect(Some(&predicted))) else { panic!() };
+        let Judgement::Failed(m) = judge_rejection(&complete(), &expect(Some(&predicted))) else {
+            panic!()
+        };
         assert!(m.contains("differ from the prediction"), "{m}");
-        let wrong_policy = RejectionExpectation { policy: "baseline:latest".into(), predicted_detail: None };
-        assert!(matches!(judge_rejection(&complete(), &wrong_policy), Judgement::Failed(_)));
+        let wrong_policy = RejectionExpectation {
+            policy: "baseline:latest".into(),
+            predicted_detail: None,
+        };
+        assert!(matches!(
+            judge_rejection(&complete(), &wrong_policy),
+            Judgement::Failed(_)
+        ));
     }
 
     fn allowed(user: &str) -> AdmittedPodCreate {
-        AdmittedPodCreate { username: user.into(), enforce_policy: Some("restricted:latest".into()), audit_violations: None }
+        AdmittedPodCreate {
+            username: user.into(),
+            enforce_policy: Some("restricted:latest".into()),
+            audit_violations: None,
+        }
     }
 
     fn admission_expect() -> AdmissionExpectation {
-        AdmissionExpectation { heads: 1, workers: 1, policy: "restricted:latest".into() }
+        AdmissionExpectation {
+            heads: 1,
+            workers: 1,
+            policy: "restricted:latest".into(),
+        }
     }
 
     #[test]
@@ -325,34 +427,65 @@ mod tests {
             creates: vec![allowed(op), allowed(op)],
             rejections: vec![],
         };
-        let Judgement::Passed(ev) = judge_admission(&e, &admission_expect()) else { panic!() };
-        assert!(ev[1].contains("2 pod create(s) allowed under enforce-policy restricted:latest"), "{ev:?}");
+        let Judgement::Passed(ev) = judge_admission(&e, &admission_expect()) else {
+            panic!()
+        };
+        assert!(
+            ev[1].contains("2 pod create(s) allowed under enforce-policy restricted:latest"),
+            "{ev:?}"
+        );
 
         e.creates.pop();
-        let Judgement::Pending(w) = judge_admission(&e, &admission_expect()) else { panic!() };
-        assert!(w.contains("2 allowed pod creates in the audit log (now 1)"), "{w}");
+        let Judgement::Pending(w) = judge_admission(&e, &admission_expect()) else {
+            panic!()
+        };
+        assert!(
+            w.contains("2 allowed pod creates in the audit log (now 1)"),
+            "{w}"
+        );
 
         e.creates.push(allowed(op));
         e.ready_workers.clear();
-        assert!(matches!(judge_admission(&e, &admission_expect()), Judgement::Pending(_)));
+        assert!(matches!(
+            judge_admission(&e, &admission_expect()),
+            Judgement::Pending(_)
+        ));
     }
 
     #[test]
     fn admission_fails_on_a_rejection_or_an_audit_violation() {
         let detail = r#"runAsNonRoot != true (pod or container "ray-head" must set securityContext.runAsNonRoot=true)"#;
-        let e = AdmissionEvidence { rejections: vec![rejection("raycluster-pod-security-head-abcde", detail)], ..Default::default() };
-        let Judgement::Failed(m) = judge_admission(&e, &admission_expect()) else { panic!() };
+        let e = AdmissionEvidence {
+            rejections: vec![rejection("raycluster-pod-security-head-abcde", detail)],
+            ..Default::default()
+        };
+        let Judgement::Failed(m) = judge_admission(&e, &admission_expect()) else {
+            panic!()
+        };
         assert!(m.contains("runAsNonRoot"), "{m}");
 
         let mut audited = allowed("op");
-        audited.audit_violations = Some("would violate PodSecurity \"restricted:latest\": seccompProfile (…)".into());
-        let e = AdmissionEvidence { creates: vec![audited], ..Default::default() };
-        assert!(matches!(judge_admission(&e, &admission_expect()), Judgement::Failed(_)));
+        audited.audit_violations =
+            Some("would violate PodSecurity \"restricted:latest\": seccompProfile (…)".into());
+        let e = AdmissionEvidence {
+            creates: vec![audited],
+            ..Default::default()
+        };
+        assert!(matches!(
+            judge_admission(&e, &admission_expect()),
+            Judgement::Failed(_)
+        ));
 
         let mut privileged = allowed("op");
         privileged.enforce_policy = Some("privileged:latest".into());
-        let e = AdmissionEvidence { creates: vec![privileged], ..Default::default() };
-        assert!(matches!(judge_admission(&e, &admission_expect()), Judgement::Failed(_)));
+        let e = AdmissionEvidence {
+            creates: vec![privileged],
+            ..Default::default()
+        };
+        assert!(matches!(
+            judge_admission(&e, &admission_expect()),
+            Judgement::Failed(_)
+        ));
     }
 
     fn driver(status: &str) -> RayJob {
@@ -374,7 +507,11 @@ mod tests {
     #[test]
     fn a_failed_script_fails_even_when_the_dashboard_says_succeeded() {
         let stderr = "TypeError: XGBoostTrainer.__init__() missing 1 required positional argument: 'train_loop_per_worker'";
-        let Judgement::Failed(m) = judge_exec(&xgboost(), 1, "", stderr, Some(&driver("SUCCEEDED"))) else { panic!() };
+        let Judgement::Failed(m) =
+            judge_exec(&xgboost(), 1, "", stderr, Some(&driver("SUCCEEDED")))
+        else {
+            panic!()
+        };
         assert!(m.contains("exited 1, expected 0"), "{m}");
         assert!(m.contains("DRIVER job 04000000 as SUCCEEDED"), "{m}");
         assert!(m.contains("train_loop_per_worker"), "{m}");
@@ -383,18 +520,44 @@ mod tests {
     #[test]
     fn a_good_run_needs_its_output_and_a_finished_driver_job() {
         let out = "…\n{'train-logloss': 0.01, 'train-error': 0.0, 'valid-logloss': 0.08, 'valid-error': 0.03}\n";
-        assert!(matches!(judge_exec(&xgboost(), 0, out, "", Some(&driver("SUCCEEDED"))), Judgement::Passed(_)));
-        assert!(matches!(judge_exec(&xgboost(), 0, out, "", Some(&driver("RUNNING"))), Judgement::Pending(_)));
-        assert!(matches!(judge_exec(&xgboost(), 0, out, "", None), Judgement::Pending(_)));
-        assert!(matches!(judge_exec(&xgboost(), 0, out, "", Some(&driver("STOPPED"))), Judgement::Failed(_)));
-        assert!(matches!(judge_exec(&xgboost(), 0, "no metrics", "", Some(&driver("SUCCEEDED"))), Judgement::Failed(_)));
+        assert!(matches!(
+            judge_exec(&xgboost(), 0, out, "", Some(&driver("SUCCEEDED"))),
+            Judgement::Passed(_)
+        ));
+        assert!(matches!(
+            judge_exec(&xgboost(), 0, out, "", Some(&driver("RUNNING"))),
+            Judgement::Pending(_)
+        ));
+        assert!(matches!(
+            judge_exec(&xgboost(), 0, out, "", None),
+            Judgement::Pending(_)
+        ));
+        assert!(matches!(
+            judge_exec(&xgboost(), 0, out, "", Some(&driver("STOPPED"))),
+            Judgement::Failed(_)
+        ));
+        assert!(matches!(
+            judge_exec(&xgboost(), 0, "no metrics", "", Some(&driver("SUCCEEDED"))),
+            Judgement::Failed(_)
+        ));
     }
 
     #[test]
     fn pip_needs_only_its_exit_code() {
-        let pip = ExecExpectation { command_line: "pip3 install jsonpatch".into(), exit_code: 0, stdout: None, dashboard_status: None };
-        assert!(matches!(judge_exec(&pip, 0, "Successfully installed jsonpatch-1.33", "", None), Judgement::Passed(_)));
-        let Judgement::Failed(m) = judge_exec(&pip, 1, "", "ERROR: Could not find a version", None) else { panic!() };
+        let pip = ExecExpectation {
+            command_line: "pip3 install jsonpatch".into(),
+            exit_code: 0,
+            stdout: None,
+            dashboard_status: None,
+        };
+        assert!(matches!(
+            judge_exec(&pip, 0, "Successfully installed jsonpatch-1.33", "", None),
+            Judgement::Passed(_)
+        ));
+        let Judgement::Failed(m) = judge_exec(&pip, 1, "", "ERROR: Could not find a version", None)
+        else {
+            panic!()
+        };
         assert!(m.contains("exited 1"), "{m}");
     }
 }

@@ -6,11 +6,17 @@ use std::{
 };
 
 fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).output().expect("run xtask")
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .expect("run xtask")
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn text(b: &[u8]) -> String {
@@ -20,40 +26,78 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn dry_run_prints_the_tutorial_and_touches_nothing() {
     // An empty PATH: a dry run must not need (or call) kind, helm, docker or kubectl.
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).args(["e2e", "--dry-run"]).env("PATH", "").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["e2e", "--dry-run"])
+        .env("PATH", "")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    for doc in ["[doc 1]", "[doc 2]", "[doc 3]", "[doc 4]", "[doc 5.1]", "[doc 5.2]"] {
+    for doc in [
+        "[doc 1]",
+        "[doc 2]",
+        "[doc 3]",
+        "[doc 4]",
+        "[doc 5.1]",
+        "[doc 5.2]",
+    ] {
         assert!(stdout.contains(doc), "{doc} missing:\n{stdout}");
     }
-    assert!(stdout.contains(&format!("{}/manifests/ray-cluster.complete.yaml", root().display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{}/manifests/ray-cluster.complete.yaml",
+            root().display()
+        )),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn overrides_come_from_flags_and_environment() {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["e2e", "--dry-run", "--kuberay-version", "1.7.0", "--cluster-name", "nightly"])
+        .args([
+            "e2e",
+            "--dry-run",
+            "--kuberay-version",
+            "1.7.0",
+            "--cluster-name",
+            "nightly",
+        ])
         .env("E2E_NODE_IMAGE", "kindest/node:v1.35.0")
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
     assert!(stdout.contains("--version 1.7.0"), "{stdout}");
     assert!(stdout.contains("--image kindest/node:v1.35.0"), "{stdout}");
-    assert!(stdout.contains("kind delete cluster --name nightly"), "{stdout}");
+    assert!(
+        stdout.contains("kind delete cluster --name nightly"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn a_broken_scenario_exits_2_naming_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let original = std::fs::read_to_string(root().join("scenarios/pod-security.yaml")).unwrap();
-    let broken = original.replacen("    timeout: 10m\n", "    timeout: 10m\n    retries: 3\n", 1);
-    let line = broken.lines().position(|l| l.contains("retries: 3")).unwrap() + 1;
+    let broken = original.replacen(
+        "    timeout: 10m\n",
+        "    timeout: 10m\n    retries: 3\n",
+        1,
+    );
+    let line = broken
+        .lines()
+        .position(|l| l.contains("retries: 3"))
+        .unwrap()
+        + 1;
     let path = dir.path().join("s.yaml");
     std::fs::write(&path, broken).unwrap();
     let out = xtask(&["e2e", "--dry-run", "--scenario", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("{}:{line}:", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:{line}:", path.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("retries"), "{stderr}");
 }
 
@@ -73,11 +117,19 @@ fn a_copied_tree_runs_as_is() {
     let stdout = text(&out.stdout);
     let copied = std::fs::canonicalize(dir.path()).unwrap_or(dir.path().to_path_buf());
     assert!(
-        stdout.contains(&format!("{}/manifests/ray-cluster.complete.yaml", dir.path().display()))
-            || stdout.contains(&format!("{}/manifests/ray-cluster.complete.yaml", copied.display())),
+        stdout.contains(&format!(
+            "{}/manifests/ray-cluster.complete.yaml",
+            dir.path().display()
+        )) || stdout.contains(&format!(
+            "{}/manifests/ray-cluster.complete.yaml",
+            copied.display()
+        )),
         "{stdout}"
     );
-    assert!(!stdout.contains(&format!("{}/manifests", root().display())), "{stdout}");
+    assert!(
+        !stdout.contains(&format!("{}/manifests", root().display())),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -90,10 +142,22 @@ fn usage_errors_exit_2() {
 fn pss_reports_forbidden_and_allowed_manifests_with_exit_codes() {
     let complete = root().join("manifests/ray-cluster.complete.yaml");
     let compliant = root().join("manifests/ray-cluster.pod-security.yaml");
-    let out = xtask(&["pss", "--kubernetes", "1.26", "--format", "json", complete.to_str().unwrap()]);
+    let out = xtask(&[
+        "pss",
+        "--kubernetes",
+        "1.26",
+        "--format",
+        "json",
+        complete.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let head = entries.as_array().unwrap().iter().find(|e| e["template"] == "spec.headGroupSpec.template").unwrap();
+    let head = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["template"] == "spec.headGroupSpec.template")
+        .unwrap();
     assert_eq!(head["allowed"], false);
     assert!(head["message"].as_str().unwrap().starts_with(
         r#"violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "ray-head" must set securityContext.allowPrivilegeEscalation=false)"#
@@ -107,7 +171,11 @@ fn pss_reports_forbidden_and_allowed_manifests_with_exit_codes() {
     std::fs::write(&bad, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [x\n").unwrap();
     let out = xtask(&["pss", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains(&format!("{}:", bad.display())), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("{}:", bad.display())),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -117,12 +185,19 @@ fn e2e_fails_at_the_first_step_without_a_cluster_tool_and_says_so() {
     let report = dir.path().join("report.json");
     let junit = dir.path().join("junit.xml");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["e2e", "--report-json", report.to_str().unwrap(), "--junit", junit.to_str().unwrap()])
+        .args([
+            "e2e",
+            "--report-json",
+            report.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
         .env("PATH", dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["outcome"], "failed");
     let steps = r["steps"].as_array().unwrap();
     assert_eq!(steps[0]["id"], "preflight");
@@ -132,5 +207,9 @@ fn e2e_fails_at_the_first_step_without_a_cluster_tool_and_says_so() {
     assert!(msg.contains("scenarios/pod-security.yaml:"), "{msg}");
     assert!(msg.contains("kind get clusters"), "{msg}");
     assert!(steps[2..].iter().all(|s| s["outcome"] == "skipped"), "{r}");
-    assert!(std::fs::read_to_string(&junit).unwrap().contains("<testcase"));
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testcase")
+    );
 }

@@ -62,6 +62,11 @@ pub async fn run(opts: RunOptions) -> i32 {
             return 2;
         }
     };
+    // Signal handlers first: a SIGINT that arrives while the world starts is kept and forwarded
+    // to the program as soon as it runs (instead of killing us with the world half up).
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let (world, bin) =
         match start_world(&state_dir, opts.faults.clone(), opts.latency_scale, &exe).await {
             Ok(x) => x,
@@ -91,9 +96,6 @@ pub async fn run(opts: RunOptions) -> i32 {
         }
     };
     let pid = child.id().map(|p| p as i32);
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
     // First signal: forwarded (the program cleans up). A second one: kill its process group.
     let mut signals = 0;
     let status = loop {

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use std::process::Command;
-use std::time::Duration;
 
 #[test]
 fn list_faults_prints_expectations() {
@@ -80,11 +79,19 @@ exit 7
 fn sigint_is_forwarded_and_reported_as_130() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["run", "--", "sleep", "30"])
+        .args(["run", "--", "sh", "-c", "echo ready; exec sleep 30"])
         .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // The program runs (so `sim run` handles signals) once it has said so.
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready, "ready\n");
     // SAFETY: signalling our own child.
     unsafe { libc_kill(child.id() as i32, 2) };
     let st = child.wait().unwrap();

@@ -94,7 +94,12 @@ struct Run {
 
 impl Run {
     fn step(&self, id: &str) -> &Value {
-        self.report["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+        self.report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
     }
     fn failed_steps(&self) -> Vec<String> {
         self.report["steps"]
@@ -106,7 +111,10 @@ impl Run {
             .collect()
     }
     fn context(&self) -> String {
-        format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -117,7 +125,8 @@ fn sim_command(tree: &Tree, faults: &[&str], work: &Path) -> Command {
         c.args(["--fault", f]);
     }
     c.arg("--").arg(xtask_bin()).arg("e2e");
-    c.arg("--scenario").arg(tree.path("scenarios/pod-security.yaml"));
+    c.arg("--scenario")
+        .arg(tree.path("scenarios/pod-security.yaml"));
     c.arg("--report-json").arg(work.join("report.json"));
     c
 }
@@ -133,8 +142,10 @@ fn run(tree: &Tree, faults: &[&str]) -> Run {
         report,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        invocations: std::fs::read_to_string(work.path().join("state/invocations.jsonl")).unwrap_or_default(),
-        fault_hits: std::fs::read_to_string(work.path().join("state/fault-hits.jsonl")).unwrap_or_default(),
+        invocations: std::fs::read_to_string(work.path().join("state/invocations.jsonl"))
+            .unwrap_or_default(),
+        fault_hits: std::fs::read_to_string(work.path().join("state/fault-hits.jsonl"))
+            .unwrap_or_default(),
     }
 }
 
@@ -143,9 +154,19 @@ fn assert_fails_at(r: &Run, step: &str, reason: &str) {
     assert_eq!(r.report["outcome"], "failed", "{}", r.context());
     assert_eq!(r.failed_steps(), [step], "{}", r.context());
     let msg = r.step(step)["message"].as_str().unwrap();
-    assert!(msg.contains(reason), "step {step} failed, but not for {reason:?}: {msg}");
-    assert!(msg.contains("scenarios/pod-security.yaml:"), "the message names the scenario line: {msg}");
-    assert!(r.invocations.contains("\"delete\",\"cluster\""), "cleanup did not delete the cluster:\n{}", r.invocations);
+    assert!(
+        msg.contains(reason),
+        "step {step} failed, but not for {reason:?}: {msg}"
+    );
+    assert!(
+        msg.contains("scenarios/pod-security.yaml:"),
+        "the message names the scenario line: {msg}"
+    );
+    assert!(
+        r.invocations.contains("\"delete\",\"cluster\""),
+        "cleanup did not delete the cluster:\n{}",
+        r.invocations
+    );
 }
 
 #[test]
@@ -159,17 +180,38 @@ fn the_intact_tutorial_passes_every_doc_step() {
     for doc in ["1", "2", "3", "4", "5.1", "5.2"] {
         assert!(docs.contains(&doc), "doc {doc} missing: {docs:?}");
     }
-    assert!(steps.iter().all(|s| s["outcome"] == "passed"), "{}", r.report);
-    assert!(r.stdout.contains("PASSED: every expected outcome of pod-security was observed"), "{}", r.context());
-    assert!(r.step("complete-rejected")["message"].as_str().unwrap().contains("the 403's reasons equal the offline prediction"));
-    assert!(r.invocations.contains("\"delete\",\"cluster\""), "{}", r.invocations);
+    assert!(
+        steps.iter().all(|s| s["outcome"] == "passed"),
+        "{}",
+        r.report
+    );
+    assert!(
+        r.stdout
+            .contains("PASSED: every expected outcome of pod-security was observed"),
+        "{}",
+        r.context()
+    );
+    assert!(
+        r.step("complete-rejected")["message"]
+            .as_str()
+            .unwrap()
+            .contains("the 403's reasons equal the offline prediction")
+    );
+    assert!(
+        r.invocations.contains("\"delete\",\"cluster\""),
+        "{}",
+        r.invocations
+    );
     eprintln!("intact run took {:.1}s", started.elapsed().as_secs_f64());
 }
 
 /// Every fault of `sim list-faults`: recoverable ones pass, breaking ones fail at their step.
 #[test]
 fn every_fault_ends_as_declared() {
-    let listed = Command::new(env!("CARGO_BIN_EXE_sim")).arg("list-faults").output().unwrap();
+    let listed = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("list-faults")
+        .output()
+        .unwrap();
     let listed = String::from_utf8(listed.stdout).unwrap();
     // (fault, the step that must fail, what its message must say); None = must pass.
     let expected: &[(&str, Option<(&str, &str)>)] = &[
@@ -177,36 +219,86 @@ fn every_fault_ends_as_declared() {
         ("apiserver-429-burst", None),
         ("watch-dropped", None),
         ("port-forward-dropped-once", None),
-        ("kind-create-fails", Some(("kind-cluster", "failed to create cluster"))),
-        ("helm-install-fails", Some(("operator", "INSTALLATION FAILED"))),
+        (
+            "kind-create-fails",
+            Some(("kind-cluster", "failed to create cluster")),
+        ),
+        (
+            "helm-install-fails",
+            Some(("operator", "INSTALLATION FAILED")),
+        ),
         ("operator-never-ready", Some(("operator", "timed out"))),
-        ("operator-never-creates-pods", Some(("complete-rejected", "timed out"))),
-        ("head-image-pull-backoff", Some(("pod-security-running", "ImagePullBackOff"))),
-        ("xgboost-exits-1", Some(("xgboost", "exited 1, expected 0; the dashboard lists DRIVER job"))),
-        ("pip-install-exits-1", Some(("pip-install", "`pip3 install jsonpatch` exited 1"))),
-        ("audit-log-unreadable", Some(("audit-log-quiet", "audit log"))),
-        ("psa-labels-ignored", Some(("complete-rejected", "pods were admitted"))),
+        (
+            "operator-never-creates-pods",
+            Some(("complete-rejected", "timed out")),
+        ),
+        (
+            "head-image-pull-backoff",
+            Some(("pod-security-running", "ImagePullBackOff")),
+        ),
+        (
+            "xgboost-exits-1",
+            Some((
+                "xgboost",
+                "exited 1, expected 0; the dashboard lists DRIVER job",
+            )),
+        ),
+        (
+            "pip-install-exits-1",
+            Some(("pip-install", "`pip3 install jsonpatch` exited 1")),
+        ),
+        (
+            "audit-log-unreadable",
+            Some(("audit-log-quiet", "audit log")),
+        ),
+        (
+            "psa-labels-ignored",
+            Some(("complete-rejected", "pods were admitted")),
+        ),
         ("dashboard-never-answers", Some(("dashboard", "timed out"))),
     ];
-    assert_eq!(listed.lines().count(), expected.len(), "a fault without an expectation here:\n{listed}");
+    assert_eq!(
+        listed.lines().count(),
+        expected.len(),
+        "a fault without an expectation here:\n{listed}"
+    );
     let tree = Tree::new();
     // Four worlds at a time: the machine has two cores.
     let results: Vec<Run> = expected
         .chunks(4)
         .flat_map(|chunk| {
             std::thread::scope(|s| {
-                let handles: Vec<_> = chunk.iter().map(|(f, _)| s.spawn(|| run(&tree, &[f]))).collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|(f, _)| s.spawn(|| run(&tree, &[f])))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
     for ((fault, expect), r) in expected.iter().zip(&results) {
         let declared = if expect.is_some() { "fail" } else { "pass" };
-        assert!(r.fault_hits.contains(&format!("\"fault\":\"{fault}\"")), "{fault} never fired, so the run proves nothing about it");
-        assert!(listed.lines().any(|l| l == format!("{fault} expect={declared}")), "{fault} is not declared expect={declared}");
+        assert!(
+            r.fault_hits.contains(&format!("\"fault\":\"{fault}\"")),
+            "{fault} never fired, so the run proves nothing about it"
+        );
+        assert!(
+            listed
+                .lines()
+                .any(|l| l == format!("{fault} expect={declared}")),
+            "{fault} is not declared expect={declared}"
+        );
         match expect {
             None => {
-                assert_eq!(r.code, Some(0), "fault {fault} must be recovered from\n{}", r.context());
+                assert_eq!(
+                    r.code,
+                    Some(0),
+                    "fault {fault} must be recovered from\n{}",
+                    r.context()
+                );
                 assert_eq!(r.report["outcome"], "passed", "{fault}");
             }
             Some((step, reason)) => {
@@ -222,14 +314,30 @@ fn a_compliant_pod_that_loses_run_as_non_root_fails_naming_it() {
     let drop_run_as_non_root = |s: &str| s.replacen("            runAsNonRoot: true\n", "", 1);
     // With the preflight, the edit is caught before any cluster exists...
     let tree = Tree::new();
-    tree.edit("manifests/ray-cluster.pod-security.yaml", drop_run_as_non_root);
+    tree.edit(
+        "manifests/ray-cluster.pod-security.yaml",
+        drop_run_as_non_root,
+    );
     let r = run(&tree, &[]);
     assert_eq!(r.failed_steps(), ["preflight"], "{}", r.context());
-    assert!(r.step("preflight")["message"].as_str().unwrap().contains("runAsNonRoot"), "{}", r.report);
-    assert!(!r.invocations.contains("\"create\",\"cluster\""), "no cluster for a broken manifest");
+    assert!(
+        r.step("preflight")["message"]
+            .as_str()
+            .unwrap()
+            .contains("runAsNonRoot"),
+        "{}",
+        r.report
+    );
+    assert!(
+        !r.invocations.contains("\"create\",\"cluster\""),
+        "no cluster for a broken manifest"
+    );
     // ...and without it, the cluster itself refuses the head pod in step 5.2.
     let tree = Tree::new().without_preflight();
-    tree.edit("manifests/ray-cluster.pod-security.yaml", drop_run_as_non_root);
+    tree.edit(
+        "manifests/ray-cluster.pod-security.yaml",
+        drop_run_as_non_root,
+    );
     let r = run(&tree, &[]);
     assert_fails_at(&r, "pod-security-running", "runAsNonRoot != true");
     assert_eq!(r.step("pod-security-running")["doc"], "5.2");
@@ -237,12 +345,25 @@ fn a_compliant_pod_that_loses_run_as_non_root_fails_naming_it() {
 
 #[test]
 fn removing_the_enforce_label_fails_5_1_because_pods_are_admitted() {
-    let drop_enforce = |s: &str| s.replacen("        pod-security.kubernetes.io/enforce: restricted\n", "", 1);
+    let drop_enforce = |s: &str| {
+        s.replacen(
+            "        pod-security.kubernetes.io/enforce: restricted\n",
+            "",
+            1,
+        )
+    };
     let tree = Tree::new();
     tree.edit("scenarios/pod-security.yaml", drop_enforce);
     let r = run(&tree, &[]);
     assert_eq!(r.failed_steps(), ["preflight"], "{}", r.context());
-    assert!(r.step("preflight")["message"].as_str().unwrap().contains("predicted ALLOWED under privileged:latest"), "{}", r.report);
+    assert!(
+        r.step("preflight")["message"]
+            .as_str()
+            .unwrap()
+            .contains("predicted ALLOWED under privileged:latest"),
+        "{}",
+        r.report
+    );
 
     let tree = Tree::new().without_preflight();
     tree.edit("scenarios/pod-security.yaml", drop_enforce);
@@ -255,8 +376,14 @@ fn removing_the_enforce_label_fails_5_1_because_pods_are_admitted() {
 fn turning_audit_logging_off_fails_step_2() {
     let tree = Tree::new();
     tree.edit("kind/kind-config.yaml", |s| {
-        s.replace("          audit-log-path: /var/log/kubernetes/kube-apiserver-audit.log\n", "")
-            .replace("          audit-policy-file: /etc/kubernetes/policies/audit-policy.yaml\n", "")
+        s.replace(
+            "          audit-log-path: /var/log/kubernetes/kube-apiserver-audit.log\n",
+            "",
+        )
+        .replace(
+            "          audit-policy-file: /etc/kubernetes/policies/audit-policy.yaml\n",
+            "",
+        )
     });
     let r = run(&tree, &[]);
     assert_fails_at(&r, "audit-log-quiet", "audit logging is not configured");
@@ -269,7 +396,11 @@ fn turning_audit_logging_off_fails_step_2() {
 fn ctrl_c_mid_run_cleans_up_and_exits_130() {
     let tree = Tree::new();
     let work = tempfile::tempdir().unwrap();
-    let mut child = sim_command(&tree, &[], work.path()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = sim_command(&tree, &[], work.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut forwarded: Option<String> = None;
     let mut seen = Vec::new();
@@ -277,7 +408,10 @@ fn ctrl_c_mid_run_cleans_up_and_exits_130() {
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(i) = line.find("port-forward 127.0.0.1:") {
-            forwarded = line[i + "port-forward ".len()..].split_whitespace().next().map(str::to_string);
+            forwarded = line[i + "port-forward ".len()..]
+                .split_whitespace()
+                .next()
+                .map(str::to_string);
         }
         let at_exec = line.starts_with("▶ [doc 5.2] xgboost");
         seen.push(line);
@@ -285,18 +419,41 @@ fn ctrl_c_mid_run_cleans_up_and_exits_130() {
             break;
         }
     }
-    let forwarded = forwarded.unwrap_or_else(|| panic!("no port-forward before the xgboost step:\n{}", seen.join("\n")));
+    let forwarded = forwarded.unwrap_or_else(|| {
+        panic!(
+            "no port-forward before the xgboost step:\n{}",
+            seen.join("\n")
+        )
+    });
     // `sim run` forwards SIGINT to the harness, as a terminal's Ctrl-C reaches the whole group.
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let exit = child.wait().unwrap();
-    assert_eq!(exit.code(), Some(130), "{}\n{}", seen.join("\n"), rest.join("\n"));
+    assert_eq!(
+        exit.code(),
+        Some(130),
+        "{}\n{}",
+        seen.join("\n"),
+        rest.join("\n")
+    );
     let invocations = std::fs::read_to_string(work.path().join("state/invocations.jsonl")).unwrap();
-    assert!(invocations.contains("\"delete\",\"cluster\""), "cleanup did not run:\n{invocations}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("report.json")).unwrap()).unwrap();
+    assert!(
+        invocations.contains("\"delete\",\"cluster\""),
+        "cleanup did not run:\n{invocations}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["outcome"], "failed");
-    assert!(rest.iter().any(|l| l.contains("interrupted (Ctrl-C)")), "{}", rest.join("\n"));
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted (Ctrl-C)")),
+        "{}",
+        rest.join("\n")
+    );
     // Nothing of this run is left: no process mentions its temp dirs, the forward is closed.
     let marker = work.path().display().to_string();
     let leftovers: Vec<String> = std::fs::read_dir("/proc")
@@ -306,5 +463,8 @@ fn ctrl_c_mid_run_cleans_up_and_exits_130() {
         .filter(|c| c.contains(&marker))
         .collect();
     assert!(leftovers.is_empty(), "processes left over: {leftovers:?}");
-    assert!(std::net::TcpStream::connect(&forwarded).is_err(), "the port-forward {forwarded} still accepts connections");
+    assert!(
+        std::net::TcpStream::connect(&forwarded).is_err(),
+        "the port-forward {forwarded} still accepts connections"
+    );
 }

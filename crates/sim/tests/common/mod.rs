@@ -243,7 +243,6 @@ pub fn sim_run(faults: &[&str], cwd: &Path, program: &[&str], state_dir: &Path) 
     }
 }
 
-
 pub const NS: &str = "pod-security";
 
 pub const HEAD_403: &str = "is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"ray-head\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"ray-head\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"ray-head\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"ray-head\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")";
