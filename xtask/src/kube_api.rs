@@ -373,11 +373,7 @@ pub async fn apply(client: &Client, ns: &str, objects: &[DynamicObject]) -> Resu
     for obj in objects {
         let api = api_for(client, obj, ns).await?;
         let name = obj.name_any();
-        let kind = obj
-            .types
-            .as_ref()
-            .map(|t| t.kind.clone())
-            .unwrap_or_default();
+        let kind = crate::manifest::kind_of(obj);
         api.patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
@@ -401,11 +397,7 @@ pub async fn delete_and_wait(
     for obj in objects {
         let api = api_for(client, obj, ns).await?;
         let name = obj.name_any();
-        let kind = obj
-            .types
-            .as_ref()
-            .map(|t| t.kind.clone())
-            .unwrap_or_default();
+        let kind = crate::manifest::kind_of(obj);
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => status.observed(format!("{kind}/{name} delete accepted")),
             Err(kube::Error::Api(s)) if s.code == 404 => {
