@@ -180,6 +180,30 @@ pub async fn label_namespace(
     Ok(ns.metadata.labels.unwrap_or_default())
 }
 
+/// Deletes a namespace (and so everything in it) and watches until it is gone.
+pub async fn delete_namespace_and_wait(client: &Client, name: &str, status: &Status) -> Result<()> {
+    let api = Api::<Namespace>::all(client.clone());
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot delete namespace {name}")),
+    }
+    status.awaiting(format!("namespace {name} to be gone"));
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    watch_until(api, cfg, status, |left| {
+        if let Some(ns) = left.first() {
+            let phase = ns
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_default();
+            status.observed(format!("namespace {name}: {phase}"));
+        }
+        left.is_empty().then_some(())
+    })
+    .await
+}
+
 pub async fn namespace_exists(client: &Client, name: &str) -> Result<bool> {
     Ok(Api::<Namespace>::all(client.clone())
         .get_opt(name)

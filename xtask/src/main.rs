@@ -67,7 +67,8 @@ struct E2eArgs {
     /// Print the run as the shell commands a person would type; touch nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Use an existing kind cluster of the scenario's name instead of failing (it is kept).
+    /// Use an existing kind cluster of the scenario's name instead of failing; namespaces an
+    /// earlier run left are deleted first, and the cluster is kept.
     #[arg(long)]
     reuse_cluster: bool,
     /// Keep the kind cluster at the end.

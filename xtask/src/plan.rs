@@ -37,6 +37,8 @@ pub struct Plan {
     pub audit: AuditLog,
     pub reuse_cluster: bool,
     pub keep_cluster: bool,
+    /// The namespaces the scenario creates: a reused cluster must not have them yet.
+    pub namespaces: Vec<String>,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -332,6 +334,13 @@ pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioErr
         audit,
         reuse_cluster: o.reuse_cluster,
         keep_cluster: o.keep_cluster,
+        namespaces: steps
+            .iter()
+            .filter_map(|st| match &st.action {
+                Action::Namespace { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
         steps,
     })
 }

@@ -251,6 +251,16 @@ impl<'p> Session<'p> {
         ));
         let nodes = kube_api::wait_nodes_ready(&client, status).await?;
         evidence.push(format!("nodes Ready: {}", nodes.join(", ")));
+        if self.reused_cluster {
+            // An earlier run's namespaces would make step 3 fail and its pods pollute the audit
+            // log; deleting them (and with them the operator's release) makes the re-run clean.
+            for ns in &self.plan.namespaces {
+                if kube_api::namespace_exists(&client, ns).await? {
+                    kube_api::delete_namespace_and_wait(&client, ns, status).await?;
+                    evidence.push(format!("deleted namespace {ns}, left by an earlier run"));
+                }
+            }
+        }
         self.client = Some(client);
         if !self.cluster_created {
             self.audit_baseline = self

@@ -759,6 +759,49 @@ async fn install_or_template(
             json!({"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns});
         match kube.req("POST", &api_path(&o, &ns), Some(&o)).await {
             Ok((201, _)) => {}
+            // Like helm's existingResourceConflict: an object that already carries this release's
+            // ownership metadata is adopted (replaced); any other is a conflict.
+            Ok((409, _)) => {
+                let item = format!(
+                    "{}/{}",
+                    api_path(&o, &ns),
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                let adopted = match kube.req("GET", &item, None).await {
+                    Ok((200, existing)) => match ownership_problems(&existing, &release, &ns) {
+                        None => {
+                            o["metadata"]["resourceVersion"] =
+                                existing["metadata"]["resourceVersion"].clone();
+                            match kube.req("PUT", &item, Some(&o)).await {
+                                Ok((200, _)) => Ok(()),
+                                Ok((_, b)) => Err(b["message"]
+                                    .as_str()
+                                    .unwrap_or("unknown error")
+                                    .to_string()),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Some(problems) => {
+                            let obj_ns = if item.contains("/namespaces/") {
+                                ns.as_str()
+                            } else {
+                                ""
+                            };
+                            Err(format!(
+                                "rendered manifests contain a resource that already exists. Unable to continue with install: {} {:?} in namespace {obj_ns:?} exists and cannot be imported into the current release: invalid ownership metadata; {problems}",
+                                o["kind"].as_str().unwrap_or_default(),
+                                o["metadata"]["name"].as_str().unwrap_or_default()
+                            ))
+                        }
+                    },
+                    Ok((_, b)) => Err(b["message"].as_str().unwrap_or("unknown error").to_string()),
+                    Err(e) => Err(e),
+                };
+                if let Err(f) = adopted {
+                    failure = Some(f);
+                    break;
+                }
+            }
             Ok((_, b)) => {
                 failure = Some(b["message"].as_str().unwrap_or("unknown error").to_string());
                 break;
@@ -794,6 +837,39 @@ async fn install_or_template(
         stderr,
         code: 0,
     }
+}
+
+/// Helm's `checkOwnership`: what keeps an existing object from being adopted by this release.
+fn ownership_problems(existing: &Value, release: &str, ns: &str) -> Option<String> {
+    let meta = &existing["metadata"];
+    let require = |map: &str, key: &str, want: &str, what: &str| match meta[map][key].as_str() {
+        Some(v) if v == want => None,
+        Some(v) => Some(format!(
+            "{what} validation error: key {key:?} must equal {want:?}: current value is {v:?}"
+        )),
+        None => Some(format!(
+            "{what} validation error: missing key {key:?}: must be set to {want:?}"
+        )),
+    };
+    let problems: Vec<String> = [
+        require("labels", "app.kubernetes.io/managed-by", "Helm", "label"),
+        require(
+            "annotations",
+            "meta.helm.sh/release-name",
+            release,
+            "annotation",
+        ),
+        require(
+            "annotations",
+            "meta.helm.sh/release-namespace",
+            ns,
+            "annotation",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 async fn uninstall(inv: &Invocation, rest: &[&str]) -> ToolOutput {
@@ -854,6 +930,30 @@ async fn uninstall(inv: &Invocation, rest: &[&str]) -> ToolOutput {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ownership_decides_adoption_like_helm() {
+        let owned = serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": "kuberay-operator", "meta.helm.sh/release-namespace": "pod-security"}}});
+        assert_eq!(
+            ownership_problems(&owned, "kuberay-operator", "pod-security"),
+            None
+        );
+        assert_eq!(
+            ownership_problems(&owned, "kuberay-operator", "other").as_deref(),
+            Some(
+                r#"annotation validation error: key "meta.helm.sh/release-namespace" must equal "other": current value is "pod-security""#
+            )
+        );
+        let foreign = serde_json::json!({"metadata": {"name": "x"}});
+        assert_eq!(
+            ownership_problems(&foreign, "r", "n").as_deref(),
+            Some(
+                r#"label validation error: missing key "app.kubernetes.io/managed-by": must be set to "Helm"; annotation validation error: missing key "meta.helm.sh/release-name": must be set to "r"; annotation validation error: missing key "meta.helm.sh/release-namespace": must be set to "n""#
+            )
+        );
+    }
+
     use super::*;
 
     #[test]

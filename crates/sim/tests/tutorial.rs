@@ -468,3 +468,56 @@ fn ctrl_c_mid_run_cleans_up_and_exits_130() {
         "the port-forward {forwarded} still accepts connections"
     );
 }
+
+/// A kept cluster can be reused: the second run deletes the namespace the first one left and
+/// passes again, keeping the cluster it did not create.
+#[test]
+fn a_kept_cluster_is_reused_by_the_next_run() {
+    let tree = Tree::new();
+    let work = tempfile::tempdir().unwrap();
+    let (xtask, scenario) = (xtask_bin(), tree.path("scenarios/pod-security.yaml"));
+    let (first, second) = (
+        work.path().join("first.json"),
+        work.path().join("second.json"),
+    );
+    let script = r#""$0" e2e --scenario "$1" --keep-cluster --report-json "$2" && "$0" e2e --scenario "$1" --reuse-cluster --report-json "$3""#;
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg("--state-dir")
+        .arg(work.path().join("state"))
+        .args(["--", "sh", "-c", script])
+        .args([
+            xtask.as_os_str(),
+            scenario.as_os_str(),
+            first.as_os_str(),
+            second.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let second: Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    assert_eq!(second["outcome"], "passed", "{second}");
+    let kind_step = second["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "kind-cluster")
+        .unwrap();
+    let msg = kind_step["message"].as_str().unwrap();
+    assert!(msg.contains("reused the existing kind cluster"), "{msg}");
+    assert!(
+        msg.contains("deleted namespace pod-security, left by an earlier run"),
+        "{msg}"
+    );
+    let invocations = std::fs::read_to_string(work.path().join("state/invocations.jsonl")).unwrap();
+    assert_eq!(
+        invocations.matches("\"create\",\"cluster\"").count(),
+        1,
+        "{invocations}"
+    );
+    assert!(
+        !invocations.contains("\"delete\",\"cluster\""),
+        "neither run may delete a kept or reused cluster: {invocations}"
+    );
+}
