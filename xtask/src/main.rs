@@ -225,31 +225,19 @@ fn e2e(a: E2eArgs) -> ExitCode {
     } else {
         EXIT_FAILED
     };
-    for (path, write) in [
-        (&a.report_json, RunReportWriter::Json),
-        (&a.junit, RunReportWriter::Junit),
-    ] {
-        if let Some(path) = path {
-            let r = match write {
-                RunReportWriter::Json => report.write_json(path),
-                RunReportWriter::Junit => report.write_junit(path),
-            };
-            if let Err(e) = r {
-                eprintln!("error: {e:#}");
-                if code == 0 {
-                    code = EXIT_FAILED;
-                }
-            }
+    let writes = [
+        a.report_json.as_deref().map(|p| report.write_json(p)),
+        a.junit.as_deref().map(|p| report.write_junit(p)),
+    ];
+    for e in writes.into_iter().flatten().filter_map(Result::err) {
+        eprintln!("error: {e:#}");
+        if code == 0 {
+            code = EXIT_FAILED;
         }
     }
     // Leftover work (watch tasks, port-forward listeners) ends with the runtime, not later.
     runtime.shutdown_background();
     ExitCode::from(code)
-}
-
-enum RunReportWriter {
-    Json,
-    Junit,
 }
 
 fn pss(a: PssArgs) -> ExitCode {

@@ -274,10 +274,10 @@ impl<'p> Session<'p> {
         Ok(evidence)
     }
 
-    /// The audit events of this run.
-    async fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+    /// The audit events of this run, after the first `seen` of them.
+    async fn audit_events_after(&self, seen: usize) -> Result<Vec<AuditEvent>> {
         let mut events = self.plan.audit.read(&self.sh).await?;
-        Ok(events.split_off(self.audit_baseline.min(events.len())))
+        Ok(events.split_off((self.audit_baseline + seen).min(events.len())))
     }
 
     async fn audit_quiet(&mut self, namespace: &str, status: &Status) -> Result<Vec<String>> {
@@ -285,7 +285,7 @@ impl<'p> Session<'p> {
             "the audit log ({})",
             self.plan.audit.read_command(&self.sh).shell_line()
         ));
-        let events = self.audit_events().await?;
+        let events = self.audit_events_after(0).await?;
         let about: Vec<&AuditEvent> = audit::in_namespace(&events, namespace).collect();
         if let Some(first) = about.first() {
             bail!(
@@ -439,7 +439,7 @@ impl<'p> Session<'p> {
             .into_iter()
             .find(|t| t.template == pod_security::HEAD_TEMPLATE)
             .and_then(|t| t.detail);
-        let cursor = self.audit_events().await?.len();
+        let cursor = self.audit_events_after(0).await?.len();
         status.awaiting(format!("server-side apply of {}", file_name(path)));
         let applied = kube_api::apply(&client, ns, &objs).await?;
         status.observed(format!("applied {}", applied.join(", ")));
@@ -499,8 +499,7 @@ impl<'p> Session<'p> {
                         seen.operator_report = Some(report);
                     },
                 _ = audit_tick.tick() => {
-                    let all = self.audit_events().await?;
-                    let fresh = &all[cursor.min(all.len())..];
+                    let fresh = &self.audit_events_after(cursor).await?;
                     seen.rejections = audit::psa_rejections(fresh, ns).into_iter().filter(|r| r.pod_name.starts_with(&head_prefix)).collect();
                     if let Some(r) = seen.rejections.last() {
                         status.observed(format!("audit: 403 for pods {:?} under {}", r.pod_name, r.policy));
@@ -524,7 +523,7 @@ impl<'p> Session<'p> {
                 ));
             }
         }
-        let cursor = self.audit_events().await?.len();
+        let cursor = self.audit_events_after(0).await?.len();
         status.awaiting(format!("server-side apply of {}", file_name(&a.manifest)));
         let applied = kube_api::apply(&client, &a.namespace, &objs).await?;
         evidence.insert(
@@ -579,8 +578,7 @@ impl<'p> Session<'p> {
                     status.observed(pods.values().map(kube_api::pod_summary).collect::<Vec<_>>().join("; "));
                 }
                 _ = audit_tick.tick() => {
-                    let all = self.audit_events().await?;
-                    let fresh = &all[cursor.min(all.len())..];
+                    let fresh = &self.audit_events_after(cursor).await?;
                     seen.creates = audit::admitted_pod_creates(fresh, &a.namespace);
                     seen.rejections = audit::psa_rejections(fresh, &a.namespace).into_iter().filter(|r| r.pod_name.starts_with(&prefix)).collect();
                 }

@@ -341,6 +341,20 @@ pub struct AuditCtx {
 }
 
 impl AuditCtx {
+    /// Ends a request that does no work: audits it as `ResponseComplete` with this status, and
+    /// answers with it. `authorized` is false for what flow control rejects before authorization.
+    fn answer(&self, cl: &Cluster, code: u16, body: &Value, authorized: bool) -> Response<Body> {
+        self.emit(
+            cl,
+            "ResponseComplete",
+            Some(audit_response_status(code, body)),
+            &BTreeMap::new(),
+            None,
+            authorized,
+        );
+        json_response(code, body, &[], &self.id)
+    }
+
     pub fn new(
         cl: &Cluster,
         caller: &Caller,
@@ -531,15 +545,7 @@ pub async fn serve(
                 "Too many requests, please try again later.",
                 Some(json!({"retryAfterSeconds": 1})),
             );
-            ax.emit(
-                cl,
-                "ResponseComplete",
-                Some(audit_response_status(429, &st.to_value())),
-                &BTreeMap::new(),
-                None,
-                false,
-            );
-            let mut r = json_response(429, &st.to_value(), &[], &ax.id);
+            let mut r = ax.answer(cl, 429, &st.to_value(), false);
             r.headers_mut().insert("Retry-After", "1".parse().unwrap());
             return r;
         }
@@ -552,52 +558,22 @@ pub async fn serve(
                 "the server is currently unable to handle the request",
                 None,
             );
-            ax.emit(
-                cl,
-                "ResponseComplete",
-                Some(audit_response_status(503, &st.to_value())),
-                &BTreeMap::new(),
-                None,
-                false,
-            );
-            return json_response(503, &st.to_value(), &[], &ax.id);
+            return ax.answer(cl, 503, &st.to_value(), false);
         }
     }
 
-    let Some(def) = discovery::find(&cl.store, &info.group, &info.version, &info.resource) else {
+    // An unknown resource, or a subresource it does not have.
+    let Some(def) = discovery::find(&cl.store, &info.group, &info.version, &info.resource)
+        .filter(|d| info.subresource.is_empty() || d.has_sub(&info.subresource))
+    else {
         let st = Status::failure(
             404,
             "NotFound",
             "the server could not find the requested resource",
             Some(json!({})),
         );
-        ax.emit(
-            cl,
-            "ResponseComplete",
-            Some(audit_response_status(404, &st.to_value())),
-            &BTreeMap::new(),
-            None,
-            true,
-        );
-        return json_response(404, &st.to_value(), &[], &ax.id);
+        return ax.answer(cl, 404, &st.to_value(), true);
     };
-    if !info.subresource.is_empty() && !def.has_sub(&info.subresource) {
-        let st = Status::failure(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-            Some(json!({})),
-        );
-        ax.emit(
-            cl,
-            "ResponseComplete",
-            Some(audit_response_status(404, &st.to_value())),
-            &BTreeMap::new(),
-            None,
-            true,
-        );
-        return json_response(404, &st.to_value(), &[], &ax.id);
-    }
 
     if info.verb == "watch" {
         return match start_watch(cl, &def, &info, caller.external) {
@@ -623,17 +599,7 @@ pub async fn serve(
                     .body(BoxBody::new(StreamBody::new(stream)))
                     .expect("watch response")
             }
-            Err(st) => {
-                ax.emit(
-                    cl,
-                    "ResponseComplete",
-                    Some(audit_response_status(st.code, &st.to_value())),
-                    &BTreeMap::new(),
-                    None,
-                    true,
-                );
-                json_response(st.code, &st.to_value(), &[], &ax.id)
-            }
+            Err(st) => ax.answer(cl, st.code, &st.to_value(), true),
         };
     }
 
@@ -775,15 +741,7 @@ fn serve_nonresource(
             .to_value(),
         ),
     };
-    ax.emit(
-        cl,
-        "ResponseComplete",
-        Some(audit_response_status(code, &body)),
-        &BTreeMap::new(),
-        None,
-        true,
-    );
-    json_response(code, &body, &[], &ax.id)
+    ax.answer(cl, code, &body, true)
 }
 
 /// core/v1 Event -> events.k8s.io/v1 Event (field renames of the apiserver's conversion).
