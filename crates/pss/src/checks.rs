@@ -1,7 +1,7 @@
 //! The Pod Security checks, evaluated on a pod given as JSON.
 //!
-//! Behaviour and wording follow `k8s.io/pod-security-admission` `policy/check_*.go`; see
-//! `/work/shared/research/psa-audit-facts.md` §1 for the summary this is written from.
+//! Behaviour and wording follow `k8s.io/pod-security-admission` `policy/check_*.go`, one
+//! function here per upstream check file, so that each can be reviewed against its source.
 
 use std::collections::BTreeSet;
 
@@ -379,7 +379,7 @@ fn app_armor_profile(ctx: &Ctx) -> Outcome {
         .filter(|(k, v)| {
             k.starts_with(APPARMOR_ANNOTATION_PREFIX) && !allowed_apparmor_annotation(v)
         })
-        .map(|(k, v)| format!("{k}={}", crate::eval::go_quote(v)))
+        .map(|(k, v)| format!("{k}={}", crate::go::go_quote(v)))
         .collect();
     bad_annotations.sort();
 
@@ -760,7 +760,7 @@ fn seccomp_profile_baseline(ctx: &Ctx) -> Outcome {
         {
             forbidden.insert(format!(
                 "{SECCOMP_POD_ANNOTATION}={}",
-                crate::eval::go_quote(v)
+                crate::go::go_quote(v)
             ));
         }
         for c in &ctx.pod.containers {
@@ -768,7 +768,7 @@ fn seccomp_profile_baseline(ctx: &Ctx) -> Outcome {
             if let Some(v) = annotation(ctx, &key)
                 && !valid_seccomp_annotation(v)
             {
-                forbidden.insert(format!("{key}={}", crate::eval::go_quote(v)));
+                forbidden.insert(format!("{key}={}", crate::go::go_quote(v)));
             }
         }
         if forbidden.is_empty() {

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::checks::{Ctx, PodView, active_checks};
+use crate::go::{go_quote, parse_go_quoted};
 use crate::policy::{LevelVersion, PolicyVersion};
 
 /// Oldest apiserver build modelled (Pod Security admission appeared in Kubernetes 1.22).
@@ -49,6 +50,11 @@ impl Evaluator {
             _ => 22,
         };
         Evaluator { build, max_version }
+    }
+
+    /// The evaluator of the API server that reports `version` (see [`Evaluator::for_server_minor`]).
+    pub fn for_server(version: crate::KubeVersion) -> Evaluator {
+        Evaluator::for_server_minor(version.minor)
     }
 
     /// The newest build modelled (1.37).
@@ -160,39 +166,6 @@ impl Verdict {
     }
 }
 
-/// Go's `%q` for a string (`strconv.Quote`): double quotes with Go escapes.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => {
-                let n = c as u32;
-                if n <= 0xffff {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The enforce rejection: `pods "NAME" is forbidden: violates PodSecurity "restricted:latest": <detail>`
 /// (`pods is forbidden: …` when `pod_name` is empty).
 pub fn enforce_message(pod_name: &str, lv: &LevelVersion, detail: &str) -> String {
@@ -228,81 +201,56 @@ pub fn would_violate_message(lv: &LevelVersion, detail: &str) -> String {
     )
 }
 
-/// Parses an enforce message back into `(pod_name, "level:version", detail)`.
+/// An enforce rejection as the apiserver words it, parsed: `pods "NAME" is forbidden: violates
+/// PodSecurity "restricted:latest": <detail>`. Its [`Display`](std::fmt::Display) writes the
+/// message back exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnforceRejection {
+    /// The pod's name; empty for `pods is forbidden: …` (a pod created with `generateName`
+    /// before the name was set, or a dry run).
+    pub pod: String,
+    /// The namespace's enforce policy that rejected it.
+    pub policy: LevelVersion,
+    /// What was violated, e.g. `allowPrivilegeEscalation != false (container "c" must set …)`.
+    pub detail: String,
+}
+
+impl std::fmt::Display for EnforceRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&enforce_message(&self.pod, &self.policy, &self.detail))
+    }
+}
+
+/// Parses an enforce message back into its parts.
 ///
 /// Accepts the bare apiserver message, optionally preceded by kubectl's
-/// `Error from server (Forbidden): ` prefix. The pod name is empty for `pods is forbidden: …`.
-pub fn parse_enforce_message(msg: &str) -> Option<(String, String, String)> {
+/// `Error from server (Forbidden): ` prefix, and ignores a trailing newline. `None` when the
+/// text is not a Pod Security enforce rejection.
+pub fn parse_enforce_message(msg: &str) -> Option<EnforceRejection> {
     let msg = msg.trim_end_matches(['\n', '\r']);
     let msg = msg
         .strip_prefix("Error from server (Forbidden): ")
         .unwrap_or(msg);
     let rest = msg.strip_prefix("pods ")?;
-    let (name, rest) = if let Some(r) = rest.strip_prefix("is forbidden: ") {
+    let (pod, rest) = if let Some(r) = rest.strip_prefix("is forbidden: ") {
         (String::new(), r)
     } else {
         let (name, after) = parse_go_quoted(rest)?;
         (name, after.strip_prefix(" is forbidden: ")?)
     };
     let rest = rest.strip_prefix("violates PodSecurity ")?;
-    let (lv, rest) = parse_go_quoted(rest)?;
+    let (policy, rest) = parse_go_quoted(rest)?;
     let detail = rest.strip_prefix(": ")?;
-    Some((name, lv, detail.to_string()))
-}
-
-/// Parses a leading Go-quoted string; returns the unquoted text and the remainder.
-fn parse_go_quoted(s: &str) -> Option<(String, &str)> {
-    let body = s.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = body.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' => return Some((out, &body[i + 1..])),
-            '\\' => {
-                let (_, e) = chars.next()?;
-                match e {
-                    'n' => out.push('\n'),
-                    't' => out.push('\t'),
-                    'r' => out.push('\r'),
-                    'a' => out.push('\u{7}'),
-                    'b' => out.push('\u{8}'),
-                    'f' => out.push('\u{c}'),
-                    'v' => out.push('\u{b}'),
-                    'x' | 'u' | 'U' => {
-                        let n = match e {
-                            'x' => 2,
-                            'u' => 4,
-                            _ => 8,
-                        };
-                        let mut hex = String::new();
-                        for _ in 0..n {
-                            hex.push(chars.next()?.1);
-                        }
-                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                    }
-                    other => out.push(other),
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    None
+    Some(EnforceRejection {
+        pod,
+        policy: policy.parse().ok()?,
+        detail: detail.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_quote_escapes_like_strconv_quote() {
-        assert_eq!(go_quote("plain"), r#""plain""#);
-        assert_eq!(go_quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(go_quote("l1\nl2\t\u{1}"), r#""l1\nl2\t\x01""#);
-        assert_eq!(go_quote("é"), "\"é\"");
-        let quoted = format!("{} tail", go_quote("x\"\n\u{1}é"));
-        let (s, rest) = parse_go_quoted(&quoted).unwrap();
-        assert_eq!((s.as_str(), rest), ("x\"\n\u{1}é", " tail"));
-    }
 
     #[test]
     fn verdict_rendering() {

@@ -16,19 +16,25 @@
 
 mod checks;
 mod eval;
+mod go;
 mod policy;
 mod templates;
+mod version;
 mod yaml;
 
 pub use eval::{
-    CheckFailure, EvalOptions, Evaluator, NEWEST_SERVER_MINOR, OLDEST_SERVER_MINOR, Verdict,
-    enforce_message, go_quote, parse_enforce_message, violates_message, would_violate_message,
+    CheckFailure, EnforceRejection, EvalOptions, Evaluator, NEWEST_SERVER_MINOR,
+    OLDEST_SERVER_MINOR, Verdict, enforce_message, parse_enforce_message, violates_message,
+    would_violate_message,
 };
+pub use go::go_quote;
 pub use policy::{
-    AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL, Level,
-    LevelVersion, NamespacePolicy, ParseError, PolicyVersion, WARN_LEVEL_LABEL, WARN_VERSION_LABEL,
+    AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_LEVEL_LABEL,
+    ENFORCE_POLICY_ANNOTATION, ENFORCE_VERSION_LABEL, Level, LevelVersion, NamespacePolicy,
+    ParseError, PolicyVersion, WARN_LEVEL_LABEL, WARN_VERSION_LABEL,
 };
 pub use templates::{PodTemplate, TemplateOptions, pod_templates};
+pub use version::{KubeVersion, VersionError};
 pub use yaml::{Entry, InputError, evaluate_yaml, render_text};
 
 /// IDs of every check modelled, in message order (baseline, then restricted; each sorted).

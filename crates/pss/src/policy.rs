@@ -162,6 +162,13 @@ pub const WARN_LEVEL_LABEL: &str = "pod-security.kubernetes.io/warn";
 /// Namespace label key for the warn version.
 pub const WARN_VERSION_LABEL: &str = "pod-security.kubernetes.io/warn-version";
 
+/// Audit annotation that Pod Security admission adds to every pod it evaluates: the enforce
+/// policy it applied, e.g. `restricted:latest`.
+pub const ENFORCE_POLICY_ANNOTATION: &str = "pod-security.kubernetes.io/enforce-policy";
+/// Audit annotation it adds when the namespace's audit policy is violated: the
+/// `would violate PodSecurity …` text.
+pub const AUDIT_VIOLATIONS_ANNOTATION: &str = "pod-security.kubernetes.io/audit-violations";
+
 /// The three effective policies of a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespacePolicy {
@@ -251,6 +258,6 @@ fn version_label(
 fn field_invalid(key: &str, value: &str, reason: &str) -> String {
     format!(
         "metadata.labels[{key}]: Invalid value: {}: {reason}",
-        crate::eval::go_quote(value)
+        crate::go::go_quote(value)
     )
 }

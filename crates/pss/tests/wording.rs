@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use pss::{
-    Evaluator, LevelVersion, TemplateOptions, enforce_message, parse_enforce_message,
-    pod_templates, would_violate_message,
+    EnforceRejection, Evaluator, LevelVersion, TemplateOptions, enforce_message,
+    parse_enforce_message, pod_templates, would_violate_message,
 };
 use serde_json::{Value, json};
 
@@ -180,17 +180,19 @@ fn pss_example_audit_annotation_from_real_log() {
 fn enforce_message_round_trip() {
     let lvr = lv("restricted:v1.26");
     let msg = enforce_message("raycluster-complete-head-fkbf5", &lvr, RAY_HEAD_DETAIL);
+    let parsed = parse_enforce_message(&msg).unwrap();
     assert_eq!(
-        parse_enforce_message(&msg),
-        Some((
-            "raycluster-complete-head-fkbf5".to_string(),
-            "restricted:v1.26".to_string(),
-            RAY_HEAD_DETAIL.to_string()
-        ))
+        parsed,
+        EnforceRejection {
+            pod: "raycluster-complete-head-fkbf5".to_string(),
+            policy: lvr,
+            detail: RAY_HEAD_DETAIL.to_string()
+        }
     );
+    assert_eq!(parsed.to_string(), msg);
     let kubectl = format!("Error from server (Forbidden): {msg}\n");
     assert_eq!(
-        parse_enforce_message(&kubectl).unwrap().0,
+        parse_enforce_message(&kubectl).unwrap().pod,
         "raycluster-complete-head-fkbf5"
     );
     let anonymous = enforce_message(
@@ -203,9 +205,14 @@ fn enforce_message_round_trip() {
             "pods is forbidden: violates PodSecurity \"restricted:v1.26\": privileged"
         )
     );
-    let (name, level, d) = parse_enforce_message(&anonymous).unwrap();
-    assert_eq!((name.as_str(), level.as_str()), ("", "restricted:v1.26"));
-    assert!(d.starts_with("privileged ("));
+    let parsed = parse_enforce_message(&anonymous).unwrap();
+    assert_eq!((parsed.pod.as_str(), parsed.policy), ("", lvr));
+    assert!(parsed.detail.starts_with("privileged ("));
+    assert_eq!(
+        parse_enforce_message(&anonymous.replace("restricted:v1.26", "strict:v1.26")),
+        None,
+        "an unknown level is not a Pod Security rejection"
+    );
     assert_eq!(
         parse_enforce_message("pods \"x\" is forbidden: User cannot create"),
         None
