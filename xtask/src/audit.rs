@@ -1,10 +1,10 @@
 //! The API server's audit log (audit.k8s.io/v1 events, one JSON object per line), read from the
 //! kind control-plane node, and the selections the tutorial's claims need.
 
-use std::{collections::BTreeMap, sync::LazyLock};
+use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use regex::Regex;
+use pss::{AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_POLICY_ANNOTATION, EnforceRejection};
 use serde::Deserialize;
 use xshell::{Shell, cmd};
 
@@ -16,11 +16,6 @@ pub struct AuditLog {
     pub node: String,
     pub path: String,
 }
-
-/// The audit annotation the Pod Security admission plugin adds to every pod create it evaluates.
-pub const ENFORCE_POLICY: &str = "pod-security.kubernetes.io/enforce-policy";
-/// The audit annotation it adds when the audit level is violated.
-pub const AUDIT_VIOLATIONS: &str = "pod-security.kubernetes.io/audit-violations";
 
 impl AuditLog {
     pub fn read_command(&self, sh: &Shell) -> Command {
@@ -176,18 +171,11 @@ pub fn in_namespace<'a>(
 /// A pod create that Pod Security admission refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PsaRejection {
-    /// The generated name; only the 403 message carries it (the objectRef of a generateName create has none).
-    pub pod_name: String,
-    /// `restricted:latest`, as the message quotes the namespace's enforce level and version.
-    pub policy: String,
-    /// What the policy found, e.g. `allowPrivilegeEscalation != false (container "ray-head" …), …`.
-    pub detail: String,
+    /// The 403's message, parsed. The pod's generated name is only there: the objectRef of a
+    /// `generateName` create has none.
+    pub rejection: EnforceRejection,
     pub username: String,
 }
-
-static ENFORCE_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^pods "([^"]+)" is forbidden: violates PodSecurity "([a-z]+:(?:latest|v1\.\d+))": (.*)$"#).unwrap()
-});
 
 /// Pod creates in `namespace` refused by Pod Security: 403, Forbidden, PSA's own annotation, and
 /// PSA's message. (RBAC denials are 403 too, but carry neither.)
@@ -197,15 +185,12 @@ pub fn psa_rejections(events: &[AuditEvent], namespace: &str) -> Vec<PsaRejectio
         .filter(|e| {
             e.is_pod_create_in(namespace)
                 && e.code() == Some(403)
-                && e.annotations.contains_key(ENFORCE_POLICY)
+                && e.annotations.contains_key(ENFORCE_POLICY_ANNOTATION)
         })
         .filter_map(|e| {
             let msg = e.response_status.as_ref()?.message.as_deref()?;
-            let c = ENFORCE_MESSAGE.captures(msg)?;
             Some(PsaRejection {
-                pod_name: c[1].to_string(),
-                policy: c[2].to_string(),
-                detail: c[3].to_string(),
+                rejection: pss::parse_enforce_message(msg)?,
                 username: e.user.username.clone(),
             })
         })
@@ -226,8 +211,8 @@ pub fn admitted_pod_creates(events: &[AuditEvent], namespace: &str) -> Vec<Admit
         .filter(|e| e.is_pod_create_in(namespace) && matches!(e.code(), Some(200..=299)))
         .map(|e| AdmittedPodCreate {
             username: e.user.username.clone(),
-            enforce_policy: e.annotations.get(ENFORCE_POLICY).cloned(),
-            audit_violations: e.annotations.get(AUDIT_VIOLATIONS).cloned(),
+            enforce_policy: e.annotations.get(ENFORCE_POLICY_ANNOTATION).cloned(),
+            audit_violations: e.annotations.get(AUDIT_VIOLATIONS_ANNOTATION).cloned(),
         })
         .collect()
 }
@@ -236,15 +221,15 @@ pub fn admitted_pod_creates(events: &[AuditEvent], namespace: &str) -> Vec<Admit
 pub(crate) mod tests {
     use super::*;
 
-    /// A real line (psa-audit-facts.md §4.3, 1): an allowed pod with an audit violation.
+    /// A real line (a kube-apiserver v1.30 audit log, kubectl run in a labelled namespace): an allowed pod with an audit violation.
     pub const ALLOWED_WITH_VIOLATION: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"0cf28c0d-7508-4ff0-b65a-d59f5fbfb710","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods?fieldManager=kubectl-run","verb":"create","user":{"username":"kubernetes-admin","groups":["kubeadm:cluster-admins","system:authenticated"]},"sourceIPs":["172.18.0.1"],"userAgent":"kubectl/v1.30.3 (linux/amd64) kubernetes/6fc0a69","objectRef":{"resource":"pods","namespace":"default","name":"pss-example","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestReceivedTimestamp":"2024-08-14T05:40:56.794659Z","stageTimestamp":"2024-08-14T05:40:56.801855Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"kubeadm:cluster-admins\" of ClusterRole \"cluster-admin\" to Group \"kubeadm:cluster-admins\"","pod-security.kubernetes.io/audit-violations":"would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"pss-example\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"pss-example\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"pss-example\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"pss-example\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")","pod-security.kubernetes.io/enforce-policy":"privileged:latest"}}"#;
 
-    /// A real line (§4.3, 2): an RBAC 403, which is not a Pod Security rejection.
+    /// A real line (kube-apiserver v1.24): an RBAC 403, which is not a Pod Security rejection.
     pub const RBAC_FORBIDDEN: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"9151d8b4-0630-4020-8e18-c65369a13249","stage":"ResponseComplete","requestURI":"/apis/policy/v1/poddisruptionbudgets?limit=500\u0026resourceVersion=0","verb":"list","user":{"username":"system:kube-scheduler","groups":["system:authenticated"]},"sourceIPs":["10.0.60.42"],"userAgent":"kube-scheduler/v1.24.13 (linux/amd64) kubernetes/6305d65/scheduler","objectRef":{"resource":"poddisruptionbudgets","apiGroup":"policy","apiVersion":"v1"},"responseStatus":{"metadata":{},"status":"Failure","message":"poddisruptionbudgets.policy is forbidden: User \"system:kube-scheduler\" cannot list resource \"poddisruptionbudgets\" in API group \"policy\" at the cluster scope","reason":"Forbidden","details":{"group":"policy","kind":"poddisruptionbudgets"},"code":403},"requestReceivedTimestamp":"2023-05-20T04:14:53.795931Z","stageTimestamp":"2023-05-20T04:14:53.798812Z","annotations":{"authorization.k8s.io/decision":"forbid","authorization.k8s.io/reason":""}}"#;
 
     pub const HEAD_DETAIL: &str = r#"allowPrivilegeEscalation != false (container "ray-head" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "ray-head" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "ray-head" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "ray-head" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#;
 
-    /// The operator's refused head-pod create, shaped as §4.1/§4.2 describe (no name in objectRef).
+    /// The operator's refused head-pod create, shaped as kube-apiserver writes a refused `generateName` create (no name in objectRef).
     pub fn head_rejected_line(pod: &str) -> String {
         let message = format!(
             r#"pods "{pod}" is forbidden: violates PodSecurity "restricted:latest": {HEAD_DETAIL}"#
@@ -324,9 +309,9 @@ pub(crate) mod tests {
             1,
             "the RBAC 403 and the allowed pod are not PSA rejections"
         );
-        assert_eq!(r[0].pod_name, "raycluster-complete-head-fkbf5");
-        assert_eq!(r[0].policy, "restricted:latest");
-        assert_eq!(r[0].detail, HEAD_DETAIL);
+        assert_eq!(r[0].rejection.pod, "raycluster-complete-head-fkbf5");
+        assert_eq!(r[0].rejection.policy.to_string(), "restricted:latest");
+        assert_eq!(r[0].rejection.detail, HEAD_DETAIL);
         assert_eq!(
             r[0].username,
             "system:serviceaccount:pod-security:kuberay-operator"

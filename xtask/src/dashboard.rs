@@ -22,6 +22,71 @@ pub struct RayVersion {
     pub session_name: Option<String>,
 }
 
+/// A Ray job's status (`ray.job_submission.JobStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RayJobStatus {
+    Pending,
+    Running,
+    Stopped,
+    Succeeded,
+    Failed,
+}
+
+impl RayJobStatus {
+    pub const ALL: [RayJobStatus; 5] = [
+        RayJobStatus::Pending,
+        RayJobStatus::Running,
+        RayJobStatus::Stopped,
+        RayJobStatus::Succeeded,
+        RayJobStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RayJobStatus::Pending => "PENDING",
+            RayJobStatus::Running => "RUNNING",
+            RayJobStatus::Stopped => "STOPPED",
+            RayJobStatus::Succeeded => "SUCCEEDED",
+            RayJobStatus::Failed => "FAILED",
+        }
+    }
+
+    /// Whether the job has ended (it will not change any more).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RayJobStatus::Succeeded | RayJobStatus::Failed | RayJobStatus::Stopped
+        )
+    }
+}
+
+impl std::fmt::Display for RayJobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RayJobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RayJobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = RayJobStatus::ALL.iter().map(|s| s.as_str()).collect();
+                format!("{s:?} is not a Ray job status ({})", all.join(", "))
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for RayJobStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// One entry of `GET /api/jobs/` (Ray's `JobDetails`); only `type`, `entrypoint` and `status` are
 /// required by Ray's OpenAPI document, and unknown fields are ignored.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -29,7 +94,7 @@ pub struct RayJob {
     #[serde(rename = "type")]
     pub job_type: String,
     pub entrypoint: String,
-    pub status: String,
+    pub status: RayJobStatus,
     #[serde(default)]
     pub job_id: Option<String>,
     #[serde(default)]
@@ -45,9 +110,6 @@ pub struct RayJob {
 }
 
 impl RayJob {
-    pub fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "SUCCEEDED" | "FAILED" | "STOPPED")
-    }
     pub fn id(&self) -> &str {
         self.job_id
             .as_deref()
@@ -158,9 +220,9 @@ mod tests {
         ] {
             let d = driver_jobs(&jobs, &format!("python3 {script}"));
             assert_eq!(d.len(), 1, "{script}");
-            assert_eq!(d[0].status, "SUCCEEDED", "{script}");
+            assert_eq!(d[0].status, RayJobStatus::Succeeded, "{script}");
             assert_eq!(d[0].driver_exit_code, None, "{script}");
-            assert!(d[0].is_terminal());
+            assert!(d[0].status.is_terminal());
         }
         assert!(driver_jobs(&jobs, "python3 samples/xgboost_example.py").is_empty());
     }
@@ -170,6 +232,22 @@ mod tests {
         let v = parse_version(&fixture("api-version.ray-2.60.0.json")).unwrap();
         assert_eq!(v.ray_version, "2.60.0");
         assert_eq!(v.version, "4");
+    }
+
+    #[test]
+    fn job_statuses_are_rays_five() {
+        for st in RayJobStatus::ALL {
+            assert_eq!(st.as_str().parse::<RayJobStatus>(), Ok(st));
+        }
+        assert!(!RayJobStatus::Running.is_terminal());
+        let err = "DONE".parse::<RayJobStatus>().unwrap_err();
+        assert!(
+            err.contains("not a Ray job status (PENDING, RUNNING"),
+            "{err}"
+        );
+        assert!(
+            parse_jobs(r#"[{"type": "DRIVER", "entrypoint": "x", "status": "DONE"}]"#).is_err()
+        );
     }
 
     #[test]

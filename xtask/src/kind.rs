@@ -20,6 +20,10 @@ impl Cluster {
     pub fn context(&self) -> String {
         format!("kind-{}", self.name)
     }
+    /// The Kubernetes version the node image runs, when its tag says (`kindest/node:v1.26.15`).
+    pub fn node_image_version(&self) -> Option<pss::KubeVersion> {
+        pss::KubeVersion::from_node_image(&self.node_image)
+    }
     /// kind names the control-plane node container `<cluster>-control-plane`.
     pub fn control_plane_node(&self) -> String {
         format!("{}-control-plane", self.name)
@@ -58,10 +62,7 @@ impl Cluster {
 /// silently creates a directory for a missing source, which leaves the API server without its audit
 /// policy; so every mount source must also exist.)
 pub fn absolute_config(config: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
-    let mut doc: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))?;
+    let mut doc = read_config(config)?;
     let dir = config.parent().unwrap_or(Path::new("."));
     for (path, mount) in mounts_mut(&mut doc) {
         let Some(host) = mount.get("hostPath").and_then(Value::as_str) else {
@@ -87,10 +88,7 @@ pub fn absolute_config(config: &Path) -> Result<String> {
 /// The relative mount sources, as `sed` expressions that make them absolute: what `--dry-run` shows
 /// in place of the generated file.
 pub fn relative_mounts(config: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read {}", config.display()))?;
-    let mut doc: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))?;
+    let mut doc = read_config(config)?;
     let dir = config.parent().unwrap_or(Path::new("."));
     Ok(mounts_mut(&mut doc)
         .into_iter()
@@ -107,6 +105,13 @@ pub fn relative_mounts(config: &Path) -> Result<Vec<(String, PathBuf)>> {
         .collect())
 }
 
+fn read_config(config: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", config.display(), e.without_snippet()))
+}
+
 fn mounts_mut(doc: &mut Value) -> Vec<(String, &mut Value)> {
     let mut out = Vec::new();
     if let Some(nodes) = doc.get_mut("nodes").and_then(Value::as_array_mut) {
@@ -119,14 +124,6 @@ fn mounts_mut(doc: &mut Value) -> Vec<(String, &mut Value)> {
         }
     }
     out
-}
-
-/// The Kubernetes minor version a `kindest/node:v1.N.P[@sha256:…]` image runs, if the tag says.
-pub fn node_image_minor(image: &str) -> Option<u32> {
-    let tag = image.split('@').next()?.rsplit(':').next()?;
-    let mut parts = tag.strip_prefix('v')?.split('.');
-    (parts.next()? == "1").then_some(())?;
-    parts.next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -168,16 +165,6 @@ mod tests {
             err.contains("nodes[0].extraMounts[0].hostPath nope.yaml does not exist"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn node_image_minor_reads_the_tag() {
-        assert_eq!(
-            node_image_minor("kindest/node:v1.26.15@sha256:c79602a4"),
-            Some(26)
-        );
-        assert_eq!(node_image_minor("kindest/node:v1.35.0"), Some(35));
-        assert_eq!(node_image_minor("registry:5000/kindest/node:latest"), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! KubeRay's vocabulary: how the operator names and labels a RayCluster's pods, and how it reports
-//! a pod it could not create (kuberay-ray-facts.md §2, §3).
+//! a pod it could not create (KubeRay's `ray-operator/controllers/ray/utils/constant.go` and
+//! `raycluster_controller.go`, v1.2 to v1.5).
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::DynamicObject;
 
-use crate::kube_api::custom_conditions;
+use crate::kube_api::conditions::custom_conditions;
 
 /// Head pods are created with `generateName: <cluster>-head-`.
 pub fn head_pod_prefix(cluster: &str) -> String {
@@ -38,21 +39,19 @@ pub fn head_pod_failure_event(event: &Event, cluster: &str) -> Option<String> {
 
 /// The RayCluster's `ReplicaFailure` condition with reason `FailedCreateHeadPod`, if set.
 pub fn head_pod_failure_condition(raycluster: &DynamicObject) -> Option<String> {
-    custom_conditions(raycluster)
-        .into_iter()
-        .find_map(|(ty, status, reason, message)| {
-            (ty == "ReplicaFailure" && status == "True" && reason == FAILED_CREATE_HEAD_POD).then(
-                || {
-                    // The message is `FailedCreateHeadPod\n<API error>` (errors.Join).
-                    let detail = message
-                        .lines()
-                        .filter(|l| l.trim() != FAILED_CREATE_HEAD_POD)
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    format!("condition ReplicaFailure ({FAILED_CREATE_HEAD_POD}): {detail}")
-                },
-            )
-        })
+    custom_conditions(raycluster).into_iter().find_map(|c| {
+        (c.type_ == "ReplicaFailure" && c.status == "True" && c.reason == FAILED_CREATE_HEAD_POD)
+            .then(|| {
+                // The message is `FailedCreateHeadPod\n<API error>` (errors.Join).
+                let detail = c
+                    .message
+                    .lines()
+                    .filter(|l| l.trim() != FAILED_CREATE_HEAD_POD)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                format!("condition ReplicaFailure ({FAILED_CREATE_HEAD_POD}): {detail}")
+            })
+    })
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ fn main() -> ExitCode {
 }
 
 fn e2e(a: E2eArgs) -> ExitCode {
-    let loaded = match scenario::load(&a.scenario) {
+    let loaded = match scenario::load::<steps::ActionSpec>(&a.scenario) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -169,6 +169,8 @@ fn e2e(a: E2eArgs) -> ExitCode {
         kuberay_version: a.kuberay_version,
         kuberay_chart: a.kuberay_chart,
         ray_image: a.ray_image,
+    };
+    let options = plan::ClusterOptions {
         reuse_cluster: a.reuse_cluster,
         keep_cluster: a.keep_cluster,
     };
@@ -181,7 +183,7 @@ fn e2e(a: E2eArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let plan = match plan::build(&loaded, &overrides) {
+    let plan = match plan::build(&loaded, &overrides, options) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -250,13 +252,9 @@ fn pss(a: PssArgs) -> ExitCode {
     };
     let evaluator = match &a.kubernetes {
         None => pss::Evaluator::newest(),
-        Some(v) => match v
-            .trim_start_matches('v')
-            .strip_prefix("1.")
-            .and_then(|m| m.parse::<u32>().ok())
-        {
-            Some(minor) => pss::Evaluator::for_server_minor(minor),
-            None => {
+        Some(v) => match v.parse::<pss::KubeVersion>() {
+            Ok(version) if version.major == 1 => pss::Evaluator::for_server(version),
+            _ => {
                 eprintln!("error: --kubernetes {v}: write 1.N, e.g. 1.26");
                 return ExitCode::from(EXIT_USAGE);
             }

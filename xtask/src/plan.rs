@@ -1,21 +1,19 @@
 //! The plan: the scenario resolved into steps the runner executes, with absolute paths, pinned
 //! versions (after overrides) and the expectations each step derives from the others (e.g. the
-//! enforce policy a namespace step's labels imply).
+//! enforce policy a namespace step's labels imply). Each step kind plans itself (`steps`); this
+//! module applies the command line and orders the work: the preflight is planned last, from what
+//! the other steps claim.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
-
-use pss::LevelVersion;
+use std::path::PathBuf;
 
 use crate::{
     audit::AuditLog,
-    helm,
     kind::Cluster,
-    pod_security,
-    scenario::{self, LoadedScenario, ScenarioError, SourceLocation, Versions},
-    verdict::ExecExpectation,
+    scenario::{DocStep, ScenarioError, SourceLocation, Versions},
+    steps::{ActionSpec, PlanContext, Planned, Scenario, session::Environment},
 };
 
-/// Command-line choices that change the plan.
+/// Command-line choices that change what is pinned.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub cluster_name: Option<String>,
@@ -23,6 +21,11 @@ pub struct Overrides {
     pub kuberay_version: Option<String>,
     pub kuberay_chart: Option<PathBuf>,
     pub ray_image: Option<String>,
+}
+
+/// Command-line choices about the cluster's life.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClusterOptions {
     pub reuse_cluster: bool,
     pub keep_cluster: bool,
 }
@@ -32,93 +35,19 @@ pub struct Plan {
     pub root: PathBuf,
     pub name: String,
     pub tutorial: Option<String>,
-    pub cluster: Cluster,
     pub versions: Versions,
-    pub audit: AuditLog,
-    pub reuse_cluster: bool,
-    pub keep_cluster: bool,
-    /// The namespaces the scenario creates: a reused cluster must not have them yet.
-    pub namespaces: Vec<String>,
+    pub env: Environment,
     pub steps: Vec<PlannedStep>,
 }
 
+#[derive(Debug)]
 pub struct PlannedStep {
     pub id: String,
-    pub doc: String,
+    pub doc: DocStep,
     pub title: String,
-    pub timeout: Duration,
+    pub timeout: std::time::Duration,
     pub at: SourceLocation,
-    pub action: Action,
-}
-
-pub enum Action {
-    Preflight(Preflight),
-    KindCluster {
-        config: PathBuf,
-    },
-    AuditQuiet {
-        namespace: String,
-    },
-    Namespace {
-        name: String,
-        labels: BTreeMap<String, String>,
-    },
-    HelmInstall {
-        install: helm::Install,
-        deployment: String,
-        crd: Option<String>,
-    },
-    ApplyRejected {
-        manifest: PathBuf,
-        namespace: String,
-        raycluster: String,
-        settle: Duration,
-        policy: LevelVersion,
-    },
-    ApplyAdmitted(ApplyAdmitted),
-    PortForward {
-        namespace: String,
-        service: String,
-        port: u16,
-        probe: String,
-    },
-    Exec(Exec),
-    Delete {
-        manifest: PathBuf,
-        namespace: String,
-    },
-}
-
-pub struct ApplyAdmitted {
-    pub manifest: PathBuf,
-    pub namespace: String,
-    pub raycluster: String,
-    pub ray_image: Option<String>,
-    pub heads: usize,
-    pub workers: usize,
-    pub policy: LevelVersion,
-}
-
-pub struct Exec {
-    pub namespace: String,
-    pub selector: String,
-    pub container: String,
-    pub command: Vec<String>,
-    pub expect: ExecExpectation,
-    /// The port-forwarded service whose dashboard lists the job.
-    pub dashboard: Option<String>,
-}
-
-/// What the preflight predicts, before any cluster exists.
-pub struct Preflight {
-    /// Manifests whose RayCluster head must be predicted forbidden, with the namespace's policy.
-    pub rejected: Vec<(PathBuf, LevelVersion)>,
-    /// Manifests whose every pod template must be predicted allowed (with the image override).
-    pub admitted: Vec<(PathBuf, Option<String>, LevelVersion)>,
-    /// The operator chart, rendered with `helm template`, whose pods must be predicted allowed.
-    pub chart: Option<(helm::Install, LevelVersion)>,
-    /// The Kubernetes minor of the pinned node image: whose rules `latest` means.
-    pub server_minor: Option<u32>,
+    pub action: Planned,
 }
 
 #[cfg(test)]
@@ -128,231 +57,116 @@ impl Plan {
     }
 }
 
-/// Resolves a validated scenario and the command line's overrides into a plan.
-pub fn build(loaded: &LoadedScenario, o: &Overrides) -> Result<Plan, ScenarioError> {
-    let s = &loaded.scenario;
-    let mut versions = s.versions.clone();
-    if let Some(v) = &o.node_image {
-        versions.node_image = v.clone();
-    }
-    if let Some(v) = &o.kuberay_version {
-        versions.kuberay_chart = v.clone();
-    }
-    if let Some(v) = &o.ray_image {
-        versions.ray_image = v.clone();
-    }
+/// Resolves a scenario and the command line's choices into a plan.
+pub fn build(
+    scenario: &Scenario,
+    overrides: &Overrides,
+    options: ClusterOptions,
+) -> Result<Plan, ScenarioError> {
+    let versions = pinned(&scenario.versions, overrides);
     let cluster = Cluster {
-        name: o
+        name: overrides
             .cluster_name
             .clone()
-            .unwrap_or_else(|| s.cluster.name.value.clone()),
+            .unwrap_or_else(|| scenario.cluster_name.clone()),
         node_image: versions.node_image.clone(),
     };
-    let audit = AuditLog {
-        node: cluster.control_plane_node(),
-        path: s.audit_log.path.clone(),
+    let context = |index: usize, claims| PlanContext {
+        source: &scenario.source,
+        versions: &versions,
+        local_chart: overrides.kuberay_chart.as_deref(),
+        steps: &scenario.steps,
+        index,
+        node_image_version: cluster.node_image_version(),
+        claims,
     };
-
-    // The labels each namespace step gives, so that later steps know the policy to expect.
-    let labels_of: BTreeMap<&str, &BTreeMap<String, String>> = s
-        .steps
+    // Every step but the preflight first: the preflight predicts what they claim.
+    let mut planned: Vec<Option<Planned>> = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        planned.push(match step.action {
+            ActionSpec::Preflight(_) => None,
+            _ => Some(step.action.plan(&context(index, &[]))?),
+        });
+    }
+    let claims: Vec<_> = planned
         .iter()
-        .filter_map(|st| {
-            st.value
-                .namespace
-                .as_ref()
-                .map(|n| (n.name.as_str(), &n.labels))
-        })
+        .flatten()
+        .filter_map(Planned::claim)
         .collect();
-    let empty = BTreeMap::new();
-    let policy_in =
-        |ns: &str| pod_security::enforce_policy(labels_of.get(ns).copied().unwrap_or(&empty));
-
     let mut steps = Vec::new();
-    for st in &s.steps {
-        let spec = &st.value;
-        let action = if spec.preflight.is_some() {
-            Action::Preflight(Preflight {
-                rejected: vec![],
-                admitted: vec![],
-                chart: None,
-                server_minor: None,
-            })
-        } else if let Some(k) = &spec.kind_cluster {
-            Action::KindCluster {
-                config: loaded.resolve(&k.config)?,
-            }
-        } else if let Some(a) = &spec.audit_log {
-            Action::AuditQuiet {
-                namespace: a.no_events_in_namespace.clone(),
-            }
-        } else if let Some(n) = &spec.namespace {
-            Action::Namespace {
-                name: n.name.clone(),
-                labels: n.labels.clone(),
-            }
-        } else if let Some(h) = &spec.helm_install {
-            let chart = match (&o.kuberay_chart, &h.repo) {
-                (Some(dir), _) => {
-                    helm::Chart::Local(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
-                }
-                (None, Some(repo)) => helm::Chart::Repo {
-                    repo: repo.clone(),
-                    name: h.chart.clone(),
-                    version: versions.kuberay_chart.clone(),
-                },
-                (None, None) => helm::Chart::Local(loaded.root.join(&h.chart)),
-            };
-            Action::HelmInstall {
-                install: helm::Install {
-                    release: h.release.clone(),
-                    chart,
-                    namespace: h.namespace.clone(),
-                    values: loaded.resolve(&h.values)?,
-                },
-                deployment: h.deployment.clone(),
-                crd: h.crd.clone(),
-            }
-        } else if let Some(a) = &spec.apply_rejected {
-            Action::ApplyRejected {
-                manifest: loaded.resolve(&a.manifest)?,
-                namespace: a.namespace.clone(),
-                raycluster: a.raycluster.clone(),
-                settle: scenario::parse_duration(loaded, &a.settle)?,
-                policy: policy_in(&a.namespace),
-            }
-        } else if let Some(a) = &spec.apply_admitted {
-            Action::ApplyAdmitted(ApplyAdmitted {
-                manifest: loaded.resolve(&a.manifest)?,
-                namespace: a.namespace.clone(),
-                raycluster: a.raycluster.clone(),
-                ray_image: a.ray_image.then(|| versions.ray_image.clone()),
-                heads: a.head_pods as usize,
-                workers: a.worker_pods as usize,
-                policy: policy_in(&a.namespace),
-            })
-        } else if let Some(p) = &spec.port_forward {
-            Action::PortForward {
-                namespace: p.namespace.clone(),
-                service: p.service.clone(),
-                port: p.port,
-                probe: p.probe.clone(),
-            }
-        } else if let Some(e) = &spec.exec {
-            if let Some(d) = &e.dashboard {
-                let forwarded = s
-                    .steps
-                    .iter()
-                    .take_while(|x| !std::ptr::eq(*x, st))
-                    .any(|x| {
-                        x.value
-                            .port_forward
-                            .as_ref()
-                            .is_some_and(|p| p.service == d.value)
-                    });
-                if !forwarded {
-                    return Err(loaded.error(
-                        d,
-                        format!(
-                            "no port_forward step of service {:?} comes before this step",
-                            d.value
-                        ),
-                    ));
-                }
-            }
-            Action::Exec(Exec {
-                namespace: e.namespace.clone(),
-                selector: e.pod.clone(),
-                container: e.container.clone(),
-                command: e.command.clone(),
-                expect: ExecExpectation {
-                    command_line: e.command.join(" "),
-                    exit_code: e.exit_code,
-                    stdout: e
-                        .stdout
-                        .as_ref()
-                        .map(|r| regex::Regex::new(&r.value).expect("validated when loaded")),
-                    dashboard_status: e.dashboard_job.as_ref().map(|s| s.value.clone()),
-                },
-                dashboard: e.dashboard.as_ref().map(|d| d.value.clone()),
-            })
-        } else if let Some(d) = &spec.delete {
-            Action::Delete {
-                manifest: loaded.resolve(&d.manifest)?,
-                namespace: d.namespace.clone(),
-            }
-        } else {
-            unreachable!("validated: every step has one action")
+    for (index, (step, action)) in scenario.steps.iter().zip(planned).enumerate() {
+        let action = match action {
+            Some(action) => action,
+            None => step.action.plan(&context(index, &claims))?,
         };
         steps.push(PlannedStep {
-            id: spec.id.value.clone(),
-            doc: spec.doc.value.clone(),
-            title: spec.title.clone(),
-            timeout: scenario::parse_duration(loaded, &spec.timeout)?,
-            at: loaded.at(st),
+            id: step.id.clone(),
+            doc: step.doc.clone(),
+            title: step.title.clone(),
+            timeout: step.timeout,
+            at: step.at.clone(),
             action,
         });
     }
-
-    // The preflight predicts what the apply and install steps will meet.
-    let server_minor = crate::kind::node_image_minor(&versions.node_image);
-    let mut rejected = Vec::new();
-    let mut admitted = Vec::new();
-    let mut chart = None;
-    for step in &steps {
-        match &step.action {
-            Action::ApplyRejected {
-                manifest, policy, ..
-            } => rejected.push((manifest.clone(), *policy)),
-            Action::ApplyAdmitted(a) => {
-                admitted.push((a.manifest.clone(), a.ray_image.clone(), a.policy))
-            }
-            Action::HelmInstall { install, .. } => {
-                chart = Some((install.clone(), policy_in(&install.namespace)))
-            }
-            _ => {}
-        }
-    }
-    for step in &mut steps {
-        if let Action::Preflight(p) = &mut step.action {
-            *p = Preflight {
-                rejected: rejected.clone(),
-                admitted: admitted.clone(),
-                chart: chart.clone(),
-                server_minor,
-            };
-        }
-    }
-
-    Ok(Plan {
-        scenario_file: loaded.path.clone(),
-        root: loaded.root.clone(),
-        name: s.name.clone(),
-        tutorial: s.tutorial.clone(),
+    let env = Environment {
+        audit: AuditLog {
+            node: cluster.control_plane_node(),
+            path: scenario.audit_log.path.clone(),
+        },
         cluster,
-        versions,
-        audit,
-        reuse_cluster: o.reuse_cluster,
-        keep_cluster: o.keep_cluster,
-        namespaces: steps
+        reuse_cluster: options.reuse_cluster,
+        keep_cluster: options.keep_cluster,
+        scenario_namespaces: steps
             .iter()
-            .filter_map(|st| match &st.action {
-                Action::Namespace { name, .. } => Some(name.clone()),
-                _ => None,
-            })
+            .filter_map(|s| s.action.created_namespace().map(str::to_string))
             .collect(),
+    };
+    Ok(Plan {
+        scenario_file: scenario.source.path.clone(),
+        root: scenario.source.root.clone(),
+        name: scenario.name.clone(),
+        tutorial: scenario.tutorial.clone(),
+        versions,
+        env,
         steps,
     })
+}
+
+/// The scenario's versions with the command line's overrides applied.
+fn pinned(versions: &Versions, o: &Overrides) -> Versions {
+    Versions {
+        node_image: o
+            .node_image
+            .clone()
+            .unwrap_or_else(|| versions.node_image.clone()),
+        kuberay_chart: o
+            .kuberay_version
+            .clone()
+            .unwrap_or_else(|| versions.kuberay_chart.clone()),
+        ray_image: o
+            .ray_image
+            .clone()
+            .unwrap_or_else(|| versions.ray_image.clone()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+    use crate::{helm, scenario, steps::preflight::Claim};
+    use std::{path::Path, time::Duration};
+
+    fn project_scenario_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pod-security.yaml")
+    }
 
     fn project_plan(o: &Overrides) -> Plan {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pod-security.yaml");
-        build(&scenario::load(&path).unwrap(), o).unwrap()
+        let scenario = scenario::load(&project_scenario_path()).unwrap();
+        build(&scenario, o, ClusterOptions::default()).unwrap()
+    }
+
+    fn action<'p>(plan: &'p Plan, id: &str) -> &'p Planned {
+        &plan.step(id).unwrap().action
     }
 
     #[test]
@@ -363,40 +177,47 @@ mod tests {
             kuberay_version: Some("1.7.0".into()),
             ..Default::default()
         });
-        assert_eq!(plan.cluster.node_image, "kindest/node:v1.35.0");
-        let Action::HelmInstall { install, .. } = &plan.step("operator").unwrap().action else {
+        assert_eq!(plan.env.cluster.node_image, "kindest/node:v1.35.0");
+        let Planned::HelmInstall(h) = action(&plan, "operator") else {
             panic!()
         };
-        assert!(matches!(&install.chart, helm::Chart::Repo { version, .. } if version == "1.7.0"));
-        let Action::ApplyAdmitted(a) = &plan.step("pod-security-running").unwrap().action else {
+        assert!(
+            matches!(&h.install.chart, helm::Chart::Repo { version, .. } if version == "1.7.0")
+        );
+        let Planned::ApplyAdmitted(a) = action(&plan, "pod-security-running") else {
             panic!()
         };
         assert_eq!(a.ray_image.as_deref(), Some("rayproject/ray-ml:2.9.0-cpu"));
-        let Action::Preflight(p) = &plan.step("preflight").unwrap().action else {
+        let Planned::Preflight(p) = action(&plan, "preflight") else {
             panic!()
         };
-        assert_eq!(p.server_minor, Some(35));
+        assert_eq!(p.node_image_version.map(|v| v.minor), Some(35));
     }
 
     #[test]
     fn apply_steps_expect_the_policy_of_their_namespace_labels() {
         let plan = project_plan(&Overrides::default());
-        let Action::ApplyRejected { policy, settle, .. } =
-            &plan.step("complete-rejected").unwrap().action
-        else {
+        let Planned::ApplyRejected(r) = action(&plan, "complete-rejected") else {
             panic!()
         };
-        assert_eq!(policy.to_string(), "restricted:latest");
-        assert_eq!(*settle, Duration::from_secs(10));
-        let Action::Preflight(p) = &plan.step("preflight").unwrap().action else {
+        assert_eq!(r.policy.to_string(), "restricted:latest");
+        assert_eq!(r.settle, Duration::from_secs(10));
+        let Planned::Preflight(p) = action(&plan, "preflight") else {
             panic!()
         };
-        assert_eq!(
-            (p.rejected.len(), p.admitted.len(), p.server_minor),
-            (1, 1, Some(26))
-        );
-        assert!(p.chart.is_some());
-        assert_eq!(plan.audit.node, "kuberay-pod-security-control-plane");
+        let kinds: Vec<&str> = p
+            .claims
+            .iter()
+            .map(|c| match c {
+                Claim::HeadForbidden { .. } => "head forbidden",
+                Claim::Allowed { .. } => "allowed",
+                Claim::ChartAllowed { .. } => "chart allowed",
+            })
+            .collect();
+        assert_eq!(kinds, ["chart allowed", "head forbidden", "allowed"]);
+        assert_eq!(p.node_image_version.map(|v| v.minor), Some(26));
+        assert_eq!(plan.env.audit.node, "kuberay-pod-security-control-plane");
+        assert_eq!(plan.env.scenario_namespaces, ["pod-security"]);
     }
 
     #[test]
@@ -405,28 +226,43 @@ mod tests {
             kuberay_chart: Some("/src/kuberay/helm-chart/kuberay-operator".into()),
             ..Default::default()
         });
-        let Action::HelmInstall { install, .. } = &plan.step("operator").unwrap().action else {
+        let Planned::HelmInstall(h) = action(&plan, "operator") else {
             panic!()
         };
         assert_eq!(
-            install.chart,
+            h.install.chart,
             helm::Chart::Local("/src/kuberay/helm-chart/kuberay-operator".into())
         );
     }
 
     #[test]
     fn the_dashboard_needs_an_earlier_port_forward() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pod-security.yaml");
+        let path = project_scenario_path();
         let text = std::fs::read_to_string(&path).unwrap().replace(
             "dashboard: raycluster-pod-security-head-svc",
             "dashboard: other-svc",
         );
-        let loaded = scenario::parse(&path, &text).unwrap();
-        let err = build(&loaded, &Overrides::default()).err().unwrap();
+        let scenario = scenario::parse(&path, &text).unwrap();
+        let err = build(&scenario, &Overrides::default(), ClusterOptions::default())
+            .err()
+            .unwrap();
         assert!(
             err.message
                 .contains("no port_forward step of service \"other-svc\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn an_exec_reaches_the_dashboard_through_its_port_forward() {
+        let plan = project_plan(&Overrides::default());
+        let Planned::Exec(e) = action(&plan, "xgboost") else {
+            panic!()
+        };
+        let d = e.dashboard.as_ref().unwrap();
+        assert_eq!(
+            (d.service.as_str(), d.port),
+            ("raycluster-pod-security-head-svc", 8265)
         );
     }
 }

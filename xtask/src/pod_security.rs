@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kube::api::DynamicObject;
-use pss::{Evaluator, LevelVersion, NamespacePolicy, TemplateOptions};
+use pss::{Evaluator, KubeVersion, LevelVersion, NamespacePolicy, TemplateOptions};
 
 /// The enforce policy Pod Security admission applies in a namespace with these labels.
 pub fn enforce_policy(labels: &BTreeMap<String, String>) -> LevelVersion {
@@ -34,16 +34,21 @@ impl TemplatePrediction {
     }
 }
 
+/// The evaluator of an API server of `version`; the newest rules modelled when it is unknown.
+pub fn evaluator(version: Option<KubeVersion>) -> Evaluator {
+    version
+        .map(Evaluator::for_server)
+        .unwrap_or_else(Evaluator::newest)
+}
+
 /// Predicts every pod template in `objects`, as pods created from them would be evaluated by an
-/// API server of `server_minor` under `policy`.
+/// API server of `server` (its version) under `policy`.
 pub fn predict(
     objects: &[DynamicObject],
-    server_minor: Option<u32>,
+    server: Option<KubeVersion>,
     policy: &LevelVersion,
 ) -> Vec<TemplatePrediction> {
-    let evaluator = server_minor
-        .map(Evaluator::for_server_minor)
-        .unwrap_or_else(Evaluator::newest);
+    let evaluator = evaluator(server);
     let mut out = Vec::new();
     for obj in objects {
         let Ok(value) = serde_json::to_value(obj) else {
@@ -106,7 +111,7 @@ mod tests {
     fn the_complete_cluster_is_predicted_forbidden_with_the_tutorials_reasons() {
         let p = predict(
             &manifest("ray-cluster.complete.yaml"),
-            Some(26),
+            Some(KubeVersion::new(1, 26)),
             &restricted_latest(),
         );
         let head = p.iter().find(|t| t.template == HEAD_TEMPLATE).unwrap();
@@ -129,7 +134,7 @@ mod tests {
     fn the_pod_security_cluster_is_predicted_allowed() {
         let p = predict(
             &manifest("ray-cluster.pod-security.yaml"),
-            Some(26),
+            Some(KubeVersion::new(1, 26)),
             &restricted_latest(),
         );
         assert_eq!(p.len(), 2, "{p:?}");

@@ -11,7 +11,7 @@ use crate::{
     plan::{Plan, PlannedStep},
     progress::Status,
     report::{Outcome, RunReport, StepResult},
-    steps::Session,
+    steps::session::Session,
 };
 
 /// Counts SIGINT/SIGTERM deliveries.
@@ -54,7 +54,7 @@ enum StepEnd {
 
 /// Runs the plan and returns the report (the caller prints and writes it).
 pub async fn run(plan: &Plan) -> Result<RunReport> {
-    let mut session = Session::new(plan)?;
+    let mut session = Session::new(&plan.env)?;
     let interrupts = Interrupts::install()?;
     let mut results = Vec::new();
     let mut stopped: Option<String> = None;
@@ -64,7 +64,7 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
         if let Some(why) = &stopped {
             results.push(StepResult {
                 id: step.id.clone(),
-                doc: step.doc.clone(),
+                doc: step.doc.to_string(),
                 title: step.title.clone(),
                 outcome: Outcome::Skipped,
                 message: format!("skipped: {why}"),
@@ -77,7 +77,7 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
         eprintln!("▶ [doc {}] {}: {}", step.doc, step.id, step.title);
         let started = Instant::now();
         let end = tokio::select! {
-            r = session.run(step, &status) => StepEnd::Done(r),
+            r = step.action.run(&mut session, &status) => StepEnd::Done(r),
             _ = tokio::time::sleep(step.timeout) => StepEnd::TimedOut,
             _ = interrupts.count(1) => StepEnd::Interrupted,
         };
@@ -135,7 +135,7 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
         }
         results.push(StepResult {
             id: step.id.clone(),
-            doc: step.doc.clone(),
+            doc: step.doc.to_string(),
             title: step.title.clone(),
             outcome,
             message,
@@ -146,7 +146,7 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
 
     session.close_forwards();
     let mut cleanup = Vec::new();
-    let name = &plan.cluster.name;
+    let name = &plan.env.cluster.name;
     if let Some(cmd) = session.cleanup_command() {
         let line = cmd.shell_line();
         if interrupted {

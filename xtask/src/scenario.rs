@@ -1,16 +1,22 @@
 //! The scenario file: the tutorial's steps and their expectations, as data.
 //!
 //! Parsing is strict: unknown fields and bad values are errors that name `file:line:column`.
-//! This module only reads and validates the file; `plan` turns it into steps the runner executes.
+//! Values are parsed once, into types (durations, doc step numbers, patterns), where they are
+//! read. This module knows the file's frame (name, versions, steps with id, doc, title and
+//! timeout); what each step kind's action says is read by `steps`, through [`Action`].
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::HashSet,
     fmt,
+    marker::PhantomData,
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, MapAccess, Visitor},
+};
 use serde_saphyr::Spanned;
 
 /// Where something is in a file: what errors point at.
@@ -42,19 +48,31 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// A step kind's action, as the step writes it under its key (`namespace: {...}`). The set of
+/// kinds is `steps`' business; this module only needs to hand it the key and the value.
+pub trait Action: Sized {
+    /// Every action key, for "give one of" messages.
+    const KEYS: &'static [&'static str];
+    /// Reads the value under `key` as an action; `None` when `key` names no action.
+    fn next_value<'de, M: MapAccess<'de>>(key: &str, map: &mut M)
+    -> Result<Option<Self>, M::Error>;
+    /// What the action is missing beyond its shape (e.g. an empty command), said in a sentence.
+    fn check(&self) -> Result<(), String>;
+}
+
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    pub name: String,
+#[serde(deny_unknown_fields, bound(deserialize = "A: Action"))]
+struct ScenarioFile<A> {
+    name: String,
     #[serde(default)]
-    pub tutorial: Option<String>,
+    tutorial: Option<String>,
     /// Directory the scenario's paths resolve against, relative to the scenario file.
     #[serde(default)]
-    pub root: Option<String>,
-    pub cluster: ClusterSpec,
-    pub versions: Versions,
-    pub audit_log: AuditLogSpec,
-    pub steps: Vec<Spanned<StepSpec>>,
+    root: Option<String>,
+    cluster: ClusterSpec,
+    versions: Versions,
+    audit_log: AuditLogSpec,
+    steps: Vec<Spanned<StepFile<A>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +81,7 @@ pub struct ClusterSpec {
     pub name: Spanned<String>,
 }
 
+/// The one place versions are pinned.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Versions {
@@ -78,144 +97,143 @@ pub struct AuditLogSpec {
     pub path: String,
 }
 
-/// One step as written. Exactly one of the action fields must be set.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StepSpec {
-    pub id: Spanned<String>,
-    pub doc: Spanned<String>,
+/// A tutorial step number (`1`, `5.2`), or `-` for a step the tutorial does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocStep(String);
+
+impl fmt::Display for DocStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for DocStep {
+    type Err = String;
+    fn from_str(doc: &str) -> Result<Self, Self::Err> {
+        let valid = doc == "-"
+            || (!doc.is_empty()
+                && doc
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())));
+        if valid {
+            Ok(DocStep(doc.to_string()))
+        } else {
+            Err(format!(
+                "doc {doc:?} must be a tutorial step number like \"1\" or \"5.2\", or \"-\""
+            ))
+        }
+    }
+}
+
+/// A duration as written (`10s`, `5m`), parsed when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenDuration(pub Duration);
+
+/// A regular expression, compiled when read.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+macro_rules! parsed_from_str {
+    ($t:ty, $parse:expr) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let parse: fn(&str) -> Result<$t, String> = $parse;
+                parse(&text).map_err(de::Error::custom)
+            }
+        }
+    };
+}
+parsed_from_str!(DocStep, |s| s.parse());
+parsed_from_str!(WrittenDuration, |s| humantime::parse_duration(s)
+    .map(WrittenDuration)
+    .map_err(|e| format!("bad duration {s:?}: {e} (write e.g. 30s, 5m)")));
+parsed_from_str!(Pattern, |s| regex::Regex::new(s)
+    .map(Pattern)
+    .map_err(|e| format!("bad pattern: {e}")));
+
+/// One step as written: its frame and its action, of which there may be none or several until
+/// [`parse`] checks there is exactly one.
+#[derive(Debug)]
+struct StepFile<A> {
+    id: Spanned<String>,
+    doc: DocStep,
+    title: String,
+    timeout: WrittenDuration,
+    actions: Vec<(&'static str, A)>,
+    /// Keys that are neither a frame field nor an action, reported where they stand.
+    unknown: Vec<Spanned<String>>,
+}
+
+impl<'de, A: Action> Deserialize<'de> for StepFile<A> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(StepVisitor(PhantomData))
+    }
+}
+
+struct StepVisitor<A>(PhantomData<A>);
+
+const STEP_FIELDS: [&str; 4] = ["id", "doc", "title", "timeout"];
+
+impl<'de, A: Action> Visitor<'de> for StepVisitor<A> {
+    type Value = StepFile<A>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a step: id, doc, title, timeout and one action")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<StepFile<A>, M::Error> {
+        let (mut id, mut doc, mut title, mut timeout) = (None, None, None, None);
+        let (mut actions, mut unknown) = (Vec::new(), Vec::new());
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            match key.value.as_str() {
+                "id" => id = Some(map.next_value()?),
+                "doc" => doc = Some(map.next_value()?),
+                "title" => title = Some(map.next_value()?),
+                "timeout" => timeout = Some(map.next_value()?),
+                other => match A::next_value(other, &mut map)? {
+                    Some(action) => {
+                        let name = A::KEYS.iter().find(|k| **k == other).copied();
+                        actions.push((name.unwrap_or("?"), action));
+                    }
+                    None => {
+                        map.next_value::<de::IgnoredAny>()?;
+                        unknown.push(key);
+                    }
+                },
+            }
+        }
+        Ok(StepFile {
+            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            doc: doc.ok_or_else(|| de::Error::missing_field("doc"))?,
+            title: title.ok_or_else(|| de::Error::missing_field("title"))?,
+            timeout: timeout.ok_or_else(|| de::Error::missing_field("timeout"))?,
+            actions,
+            unknown,
+        })
+    }
+}
+
+/// A step, read and checked.
+#[derive(Debug)]
+pub struct Step<A> {
+    /// Where the step begins in the file.
+    pub at: SourceLocation,
+    pub id: String,
+    pub doc: DocStep,
     pub title: String,
-    pub timeout: Spanned<String>,
-    #[serde(default)]
-    pub preflight: Option<PreflightSpec>,
-    #[serde(default)]
-    pub kind_cluster: Option<KindClusterSpec>,
-    #[serde(default)]
-    pub audit_log: Option<AuditQuietSpec>,
-    #[serde(default)]
-    pub namespace: Option<NamespaceSpec>,
-    #[serde(default)]
-    pub helm_install: Option<HelmInstallSpec>,
-    #[serde(default)]
-    pub apply_rejected: Option<ApplyRejectedSpec>,
-    #[serde(default)]
-    pub apply_admitted: Option<ApplyAdmittedSpec>,
-    #[serde(default)]
-    pub port_forward: Option<PortForwardSpec>,
-    #[serde(default)]
-    pub exec: Option<ExecSpec>,
-    #[serde(default)]
-    pub delete: Option<DeleteSpec>,
+    pub timeout: Duration,
+    pub action: A,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreflightSpec {}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KindClusterSpec {
-    pub config: Spanned<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuietSpec {
-    pub no_events_in_namespace: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NamespaceSpec {
-    pub name: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HelmInstallSpec {
-    pub release: String,
-    pub chart: String,
-    #[serde(default)]
-    pub repo: Option<String>,
-    pub namespace: String,
-    pub values: Spanned<String>,
-    /// The Deployment the chart creates, which must become Available.
-    pub deployment: String,
-    /// A CRD the chart installs, which must become Established.
-    #[serde(default)]
-    pub crd: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyRejectedSpec {
-    pub manifest: Spanned<String>,
-    pub namespace: String,
-    pub raycluster: String,
-    pub settle: Spanned<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyAdmittedSpec {
-    pub manifest: Spanned<String>,
-    pub namespace: String,
-    pub raycluster: String,
-    #[serde(default)]
-    pub ray_image: bool,
-    pub head_pods: u32,
-    pub worker_pods: u32,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortForwardSpec {
-    pub namespace: String,
-    pub service: String,
-    pub port: u16,
-    pub probe: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExecSpec {
-    pub namespace: String,
-    /// Label selector that must match exactly one running pod.
-    pub pod: String,
-    pub container: String,
-    pub command: Vec<String>,
-    pub exit_code: i32,
-    /// A regular expression stdout must match.
-    #[serde(default)]
-    pub stdout: Option<Spanned<String>>,
-    /// Status the Ray dashboard must report for a DRIVER job with this command as entrypoint.
-    #[serde(default)]
-    pub dashboard_job: Option<Spanned<String>>,
-    /// The service whose port-forward reaches the dashboard (a `port_forward` step before this one).
-    #[serde(default)]
-    pub dashboard: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteSpec {
-    pub manifest: Spanned<String>,
-    pub namespace: String,
-}
-
-/// Job statuses of the Ray Jobs API (`ray.job_submission.JobStatus`).
-pub const RAY_JOB_STATUSES: [&str; 5] = ["PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED"];
-
-/// A scenario read from disk, with where it came from.
-pub struct LoadedScenario {
+/// Where the scenario came from: what its paths resolve against and its errors point at.
+#[derive(Debug, Clone)]
+pub struct Source {
     pub path: PathBuf,
     pub root: PathBuf,
-    pub scenario: Scenario,
 }
 
-impl LoadedScenario {
+impl Source {
     pub fn location(&self, line: u64, column: u64) -> SourceLocation {
         SourceLocation {
             file: self.path.clone(),
@@ -232,7 +250,7 @@ impl LoadedScenario {
             message: message.into(),
         }
     }
-    /// A path from the scenario, resolved against the scenario's root.
+    /// A path from the scenario, resolved against the scenario's root; it must exist.
     pub fn resolve(&self, path: &Spanned<String>) -> Result<PathBuf, ScenarioError> {
         let resolved = self.root.join(&path.value);
         if !resolved.exists() {
@@ -249,8 +267,20 @@ impl LoadedScenario {
     }
 }
 
-/// Reads and validates a scenario file.
-pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+/// A scenario read from disk and checked.
+#[derive(Debug)]
+pub struct LoadedScenario<A> {
+    pub source: Source,
+    pub name: String,
+    pub tutorial: Option<String>,
+    pub cluster_name: String,
+    pub versions: Versions,
+    pub audit_log: AuditLogSpec,
+    pub steps: Vec<Step<A>>,
+}
+
+/// Reads and checks a scenario file.
+pub fn load<A: Action>(path: &Path) -> Result<LoadedScenario<A>, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         location: SourceLocation {
             file: path.to_path_buf(),
@@ -262,9 +292,9 @@ pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
     parse(path, &text)
 }
 
-/// Parses and validates scenario text; `path` names it in errors and anchors its relative paths.
-pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
-    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
+/// Parses and checks scenario text; `path` names it in errors and anchors its relative paths.
+pub fn parse<A: Action>(path: &Path, text: &str) -> Result<LoadedScenario<A>, ScenarioError> {
+    let file: ScenarioFile<A> = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -275,23 +305,35 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedScenario, ScenarioError> {
                 line,
                 column,
             },
-            message: e.without_snippet().to_string(),
+            // The message repeats the location we already lead with.
+            message: e
+                .without_snippet()
+                .to_string()
+                .trim_end_matches(&format!(" at line {line}, column {column}"))
+                .to_string(),
         }
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let root = match &scenario.root {
+    let root = match &file.root {
         Some(r) => base.join(r),
         None => base.to_path_buf(),
     };
     let root = std::path::absolute(&root).unwrap_or(root);
-    let root = normalize(&root);
-    let loaded = LoadedScenario {
+    let source = Source {
         path: path.to_path_buf(),
-        root,
-        scenario,
+        root: normalize(&root),
     };
-    validate(&loaded)?;
-    Ok(loaded)
+    check_cluster_name(&source, &file.cluster.name)?;
+    let steps = steps(&source, file.steps)?;
+    Ok(LoadedScenario {
+        source,
+        name: file.name,
+        tutorial: file.tutorial,
+        cluster_name: file.cluster.name.value,
+        versions: file.versions,
+        audit_log: file.audit_log,
+        steps,
+    })
 }
 
 /// Removes `.` and `..` components without touching the file system (so paths print cleanly).
@@ -309,161 +351,142 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Checks that go beyond the shape: one action per step, unique ids, parseable durations.
-fn validate(loaded: &LoadedScenario) -> Result<(), ScenarioError> {
-    let s = &loaded.scenario;
-    if s.steps.is_empty() {
-        return Err(ScenarioError {
-            location: loaded.location(1, 1),
-            message: "the scenario has no steps".into(),
-        });
-    }
-    let name = &s.cluster.name;
-    if name.value.is_empty()
-        || !name
+fn check_cluster_name(source: &Source, name: &Spanned<String>) -> Result<(), ScenarioError> {
+    let valid = !name.value.is_empty()
+        && name
             .value
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(loaded.error(
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(source.error(
             name,
             format!(
                 "cluster name {:?} must be lowercase letters, digits and '-'",
                 name.value
             ),
-        ));
+        ))
+    }
+}
+
+/// Checks that go beyond the shape: at least one step, unique ids, exactly one action each.
+fn steps<A: Action>(
+    source: &Source,
+    written: Vec<Spanned<StepFile<A>>>,
+) -> Result<Vec<Step<A>>, ScenarioError> {
+    if written.is_empty() {
+        return Err(ScenarioError {
+            location: source.location(1, 1),
+            message: "the scenario has no steps".into(),
+        });
     }
     let mut ids = HashSet::new();
-    for step in &s.steps {
-        let spec = &step.value;
-        if !ids.insert(spec.id.value.as_str()) {
-            return Err(loaded.error(&spec.id, format!("duplicate step id {:?}", spec.id.value)));
+    let mut steps = Vec::new();
+    for spanned in written {
+        let at = source.at(&spanned);
+        let step = spanned.value;
+        if !ids.insert(step.id.value.clone()) {
+            return Err(source.error(&step.id, format!("duplicate step id {:?}", step.id.value)));
         }
-        if !valid_doc(&spec.doc.value) {
-            return Err(loaded.error(
-                &spec.doc,
+        if let Some(key) = step.unknown.first() {
+            let expected: Vec<&str> = STEP_FIELDS.iter().chain(A::KEYS).copied().collect();
+            return Err(source.error(
+                key,
                 format!(
-                    "doc {:?} must be a tutorial step number like \"1\" or \"5.2\", or \"-\"",
-                    spec.doc.value
+                    "unknown field `{}`, expected one of {}",
+                    key.value,
+                    expected.join(", ")
                 ),
             ));
         }
-        parse_duration(loaded, &spec.timeout)?;
-        let actions = spec.action_names();
-        match actions.len() {
-            1 => {}
+        let id = step.id.value;
+        let mut actions = step.actions;
+        let action = match actions.len() {
+            1 => actions.remove(0).1,
             0 => {
-                return Err(loaded.error(
-                    step,
-                    format!(
-                        "step {:?} has no action; give one of: {}",
-                        spec.id.value,
-                        StepSpec::ACTIONS.join(", ")
+                return Err(ScenarioError {
+                    location: at,
+                    message: format!(
+                        "step {id:?} has no action; give one of: {}",
+                        A::KEYS.join(", ")
                     ),
-                ));
+                });
             }
             _ => {
-                return Err(loaded.error(
-                    step,
-                    format!(
-                        "step {:?} has several actions ({}); give exactly one",
-                        spec.id.value,
-                        actions.join(", ")
+                let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
+                return Err(ScenarioError {
+                    location: at,
+                    message: format!(
+                        "step {id:?} has several actions ({}); give exactly one",
+                        names.join(", ")
                     ),
-                ));
+                });
             }
+        };
+        if let Err(why) = action.check() {
+            return Err(ScenarioError {
+                location: at,
+                message: format!("step {id:?}: {why}"),
+            });
         }
-        if let Some(a) = &spec.apply_rejected {
-            parse_duration(loaded, &a.settle)?;
-        }
-        if let Some(e) = &spec.exec {
-            if e.command.is_empty() {
-                return Err(loaded.error(step, "exec.command is empty"));
-            }
-            if let Some(re) = &e.stdout {
-                regex::Regex::new(&re.value)
-                    .map_err(|err| loaded.error(re, format!("bad stdout pattern: {err}")))?;
-            }
-            if let Some(st) = &e.dashboard_job {
-                if !RAY_JOB_STATUSES.contains(&st.value.as_str()) {
-                    return Err(loaded.error(
-                        st,
-                        format!(
-                            "dashboard_job {:?} is not a Ray job status ({})",
-                            st.value,
-                            RAY_JOB_STATUSES.join(", ")
-                        ),
-                    ));
-                }
-                if e.dashboard.is_none() {
-                    return Err(loaded.error(st, "dashboard_job needs `dashboard: <service>` (a port_forward step's service)"));
-                }
-            }
-        }
+        steps.push(Step {
+            at,
+            id,
+            doc: step.doc,
+            title: step.title,
+            timeout: step.timeout.0,
+            action,
+        });
     }
-    Ok(())
-}
-
-fn valid_doc(doc: &str) -> bool {
-    doc == "-"
-        || (!doc.is_empty()
-            && doc
-                .split('.')
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
-}
-
-/// Parses a duration like `10s` or `5m`, pointing at the value on error.
-pub fn parse_duration(
-    loaded: &LoadedScenario,
-    value: &Spanned<String>,
-) -> Result<Duration, ScenarioError> {
-    humantime::parse_duration(&value.value).map_err(|e| {
-        loaded.error(
-            value,
-            format!("bad duration {:?}: {e} (write e.g. 30s, 5m)", value.value),
-        )
-    })
-}
-
-impl StepSpec {
-    pub const ACTIONS: [&'static str; 10] = [
-        "preflight",
-        "kind_cluster",
-        "audit_log",
-        "namespace",
-        "helm_install",
-        "apply_rejected",
-        "apply_admitted",
-        "port_forward",
-        "exec",
-        "delete",
-    ];
-
-    fn action_names(&self) -> Vec<&'static str> {
-        let set = [
-            self.preflight.is_some(),
-            self.kind_cluster.is_some(),
-            self.audit_log.is_some(),
-            self.namespace.is_some(),
-            self.helm_install.is_some(),
-            self.apply_rejected.is_some(),
-            self.apply_admitted.is_some(),
-            self.port_forward.is_some(),
-            self.exec.is_some(),
-            self.delete.is_some(),
-        ];
-        Self::ACTIONS
-            .iter()
-            .zip(set)
-            .filter(|(_, s)| *s)
-            .map(|(n, _)| *n)
-            .collect()
-    }
+    Ok(steps)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    /// Two step kinds, enough to test the frame; the real kinds are tested in `steps`.
+    #[derive(Debug)]
+    enum TestAction {
+        Preflight,
+        Namespace(NamespaceSpec),
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NamespaceSpec {
+        name: String,
+        #[serde(default)]
+        #[allow(dead_code)]
+        labels: BTreeMap<String, String>,
+    }
+
+    impl Action for TestAction {
+        const KEYS: &'static [&'static str] = &["preflight", "namespace"];
+        fn next_value<'de, M: MapAccess<'de>>(
+            key: &str,
+            map: &mut M,
+        ) -> Result<Option<Self>, M::Error> {
+            Ok(match key {
+                "preflight" => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    Some(TestAction::Preflight)
+                }
+                "namespace" => Some(TestAction::Namespace(map.next_value()?)),
+                _ => None,
+            })
+        }
+        fn check(&self) -> Result<(), String> {
+            match self {
+                TestAction::Namespace(n) if n.name.is_empty() => {
+                    Err("namespace.name is empty".into())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
 
     const MINIMAL: &str = "\
 name: t
@@ -484,25 +507,27 @@ steps:
       name: pod-security
 ";
 
-    fn parse_str(text: &str) -> Result<LoadedScenario, ScenarioError> {
+    fn parse_str(text: &str) -> Result<LoadedScenario<TestAction>, ScenarioError> {
         parse(Path::new("/tmp/scenarios/s.yaml"), text)
     }
 
     #[test]
     fn minimal_scenario_parses_and_root_defaults_to_the_files_directory() {
         let s = parse_str(MINIMAL).unwrap();
-        assert_eq!(s.root, PathBuf::from("/tmp/scenarios"));
-        assert_eq!(s.scenario.steps.len(), 1);
+        assert_eq!(s.source.root, PathBuf::from("/tmp/scenarios"));
+        assert_eq!(s.steps.len(), 1);
+        let step = &s.steps[0];
+        assert!(matches!(&step.action, TestAction::Namespace(n) if n.name == "pod-security"));
         assert_eq!(
-            s.scenario.steps[0].value.namespace.as_ref().unwrap().name,
-            "pod-security"
+            (step.doc.to_string(), step.timeout, step.at.line),
+            ("3".to_string(), Duration::from_secs(60), 11)
         );
     }
 
     #[test]
     fn root_resolves_relative_to_the_scenario_file() {
         let s = parse_str(&MINIMAL.replace("name: t\n", "name: t\nroot: ..\n")).unwrap();
-        assert_eq!(s.root, PathBuf::from("/tmp"));
+        assert_eq!(s.source.root, PathBuf::from("/tmp"));
     }
 
     #[test]
@@ -527,6 +552,7 @@ steps:
             .unwrap();
         assert_eq!((err.location.line, err.location.column), (14, 14), "{err}");
         assert!(err.message.contains("bad duration \"soon\""), "{err}");
+        assert!(!err.message.contains("at line"), "the location is said once: {err}");
     }
 
     #[test]
@@ -543,7 +569,7 @@ steps:
         let err = parse_str(&text).err().unwrap();
         assert!(
             err.message
-                .contains("several actions (preflight, namespace)"),
+                .contains("several actions (namespace, preflight)"),
             "{err}"
         );
     }
@@ -584,26 +610,28 @@ steps:
     }
 
     #[test]
-    fn dashboard_job_must_be_a_ray_status_and_name_the_dashboard() {
-        let exec = "    exec:\n      namespace: n\n      pod: a=b\n      container: c\n      command: [python3, x.py]\n      exit_code: 0\n      dashboard_job: DONE\n      dashboard: svc\n";
-        let text = MINIMAL.replace("    namespace:\n      name: pod-security\n", exec);
-        let err = parse_str(&text).err().unwrap();
-        assert!(err.message.contains("not a Ray job status"), "{err}");
-        let err = parse_str(
-            &text
-                .replace("DONE", "SUCCEEDED")
-                .replace("      dashboard: svc\n", ""),
-        )
-        .err()
-        .unwrap();
-        assert!(err.message.contains("needs `dashboard"), "{err}");
+    fn an_unknown_key_in_a_step_names_the_keys_it_may_have() {
+        let err = parse_str(&MINIMAL.replace("    namespace:\n", "    namespaces:\n"))
+            .err()
+            .unwrap();
+        assert!(
+            err.message.contains(
+                "unknown field `namespaces`, expected one of id, doc, title, timeout, preflight, namespace"
+            ),
+            "{err}"
+        );
+        assert_eq!((err.location.line, err.location.column), (15, 5), "{err}");
     }
 
     #[test]
-    fn the_projects_scenario_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pod-security.yaml");
-        let s = load(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(s.root.join("manifests").is_dir());
-        assert_eq!(s.scenario.cluster.name.value, "kuberay-pod-security");
+    fn an_actions_own_check_fails_at_the_step() {
+        let err = parse_str(&MINIMAL.replace("name: pod-security", "name: \"\""))
+            .err()
+            .unwrap();
+        assert_eq!(err.location.line, 11, "{err}");
+        assert!(
+            err.message.contains("step \"ns\": namespace.name is empty"),
+            "{err}"
+        );
     }
 }

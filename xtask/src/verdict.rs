@@ -6,9 +6,12 @@
 //! settle window; a run needs Ready pods and their allowed creates in the audit log; a script
 //! needs its own exit code, whatever the dashboard says.
 
+use pss::LevelVersion;
+
 use crate::{
     audit::{AdmittedPodCreate, PsaRejection},
-    dashboard::RayJob,
+    dashboard::{RayJob, RayJobStatus},
+    kube_api::exec::ExecOutput,
 };
 
 /// Where a step stands.
@@ -38,13 +41,14 @@ pub struct RejectionEvidence {
 /// What the rejection must look like.
 #[derive(Debug, Clone)]
 pub struct RejectionExpectation {
-    /// The namespace's enforce policy as the message quotes it, e.g. `restricted:latest`.
-    pub policy: String,
+    /// The namespace's enforce policy, which the message must quote, e.g. `restricted:latest`.
+    pub policy: LevelVersion,
     /// The offline evaluator's prediction of the head pod's detail, when available.
     pub predicted_detail: Option<String>,
 }
 
-pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judgement {
+pub fn judge_rejection(seen: &RejectionEvidence, expect: &RejectionExpectation) -> Judgement {
+    let (e, x) = (seen, expect);
     if !e.pods_seen.is_empty() {
         return Judgement::Failed(format!(
             "pods were admitted ({}): Pod Security did not reject them",
@@ -62,10 +66,11 @@ pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judge
     let Some(r) = rejection else {
         return Judgement::Pending(missing.join(" and "));
     };
+    let r = &r.rejection;
     if r.policy != x.policy {
         return Judgement::Failed(format!(
-            "pod {} was rejected under {:?}, expected {:?}",
-            r.pod_name, r.policy, x.policy
+            "pod {} was rejected under \"{}\", expected \"{}\"",
+            r.pod, r.policy, x.policy
         ));
     }
     if let Some(predicted) = &x.predicted_detail
@@ -76,6 +81,11 @@ pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judge
             r.detail
         ));
     }
+    let by = &e
+        .rejections
+        .last()
+        .map(|r| r.username.as_str())
+        .unwrap_or_default();
     if !missing.is_empty() {
         return Judgement::Pending(missing.join(" and "));
     }
@@ -84,10 +94,9 @@ pub fn judge_rejection(e: &RejectionEvidence, x: &RejectionExpectation) -> Judge
     }
     let mut evidence = vec![
         format!(
-            "audit: {} pod create(s) refused with 403, e.g. pods \"{}\" by {}: violates PodSecurity \"{}\": {}",
+            "audit: {} pod create(s) refused with 403, e.g. pods \"{}\" by {by}: violates PodSecurity \"{}\": {}",
             e.rejections.len(),
-            r.pod_name,
-            r.username,
+            r.pod,
             r.policy,
             r.detail
         ),
@@ -118,15 +127,14 @@ pub struct AdmissionEvidence {
 pub struct AdmissionExpectation {
     pub heads: usize,
     pub workers: usize,
-    pub policy: String,
+    /// The namespace's enforce policy, under which every pod create must be evaluated.
+    pub policy: LevelVersion,
 }
 
-pub fn judge_admission(e: &AdmissionEvidence, x: &AdmissionExpectation) -> Judgement {
+pub fn judge_admission(seen: &AdmissionEvidence, expect: &AdmissionExpectation) -> Judgement {
+    let (e, x) = (seen, expect);
     if let Some(r) = e.rejections.last() {
-        return Judgement::Failed(format!(
-            "pods \"{}\" is forbidden: violates PodSecurity \"{}\": {}",
-            r.pod_name, r.policy, r.detail
-        ));
+        return Judgement::Failed(r.rejection.to_string());
     }
     if let Some(c) = e.creates.iter().find(|c| c.audit_violations.is_some()) {
         return Judgement::Failed(format!(
@@ -135,13 +143,12 @@ pub fn judge_admission(e: &AdmissionEvidence, x: &AdmissionExpectation) -> Judge
             c.audit_violations.as_deref().unwrap_or_default()
         ));
     }
-    if let Some(c) = e
-        .creates
-        .iter()
-        .find(|c| c.enforce_policy.as_deref() != Some(x.policy.as_str()))
-    {
+    let under_policy = |c: &AdmittedPodCreate| {
+        c.enforce_policy.as_deref().and_then(|p| p.parse().ok()) == Some(x.policy)
+    };
+    if let Some(c) = e.creates.iter().find(|c| !under_policy(c)) {
         return Judgement::Failed(format!(
-            "a pod create by {} was evaluated under enforce-policy {:?}, expected {:?}",
+            "a pod create by {} was evaluated under enforce-policy {:?}, expected \"{}\"",
             c.username, c.enforce_policy, x.policy
         ));
     }
@@ -196,18 +203,23 @@ pub struct ExecExpectation {
     pub command_line: String,
     pub exit_code: i32,
     pub stdout: Option<regex::Regex>,
-    pub dashboard_status: Option<String>,
+    /// The status the dashboard must list for the DRIVER job of this command.
+    pub dashboard_status: Option<RayJobStatus>,
 }
 
 /// Judges an exec from its exit code, its output and, if asked, the dashboard's DRIVER job.
 /// The exit code is checked first and on its own: the dashboard cannot vouch for it.
 pub fn judge_exec(
-    x: &ExecExpectation,
-    exit_code: i32,
-    stdout: &str,
-    stderr: &str,
+    expect: &ExecExpectation,
+    output: &ExecOutput,
     dashboard_job: Option<&RayJob>,
 ) -> Judgement {
+    let x = expect;
+    let (exit_code, stdout, stderr) = (
+        output.exit_code,
+        output.stdout.as_str(),
+        output.stderr.as_str(),
+    );
     let job_text =
         dashboard_job.map(|j| format!("the dashboard lists DRIVER job {} as {}", j.id(), j.status));
     if exit_code != x.exit_code {
@@ -260,14 +272,14 @@ pub fn judge_exec(
                     x.command_line
                 ));
             }
-            Some(j) if !j.is_terminal() => {
+            Some(j) if !j.status.is_terminal() => {
                 return Judgement::Pending(format!(
                     "DRIVER job {} to finish (now {})",
                     j.id(),
                     j.status
                 ));
             }
-            Some(j) if &j.status != want => {
+            Some(j) if j.status != *want => {
                 return Judgement::Failed(format!(
                     "the dashboard lists DRIVER job {} as {}, expected {want}",
                     j.id(),
@@ -304,18 +316,24 @@ mod tests {
     use super::*;
     use crate::audit::tests::HEAD_DETAIL;
 
+    fn restricted() -> LevelVersion {
+        "restricted:latest".parse().unwrap()
+    }
+
     fn rejection(pod: &str, detail: &str) -> PsaRejection {
         PsaRejection {
-            pod_name: pod.into(),
-            policy: "restricted:latest".into(),
-            detail: detail.into(),
+            rejection: pss::EnforceRejection {
+                pod: pod.into(),
+                policy: restricted(),
+                detail: detail.into(),
+            },
             username: "system:serviceaccount:pod-security:kuberay-operator".into(),
         }
     }
 
     fn expect(predicted: Option<&str>) -> RejectionExpectation {
         RejectionExpectation {
-            policy: "restricted:latest".into(),
+            policy: restricted(),
             predicted_detail: predicted.map(str::to_string),
         }
     }
@@ -393,7 +411,7 @@ mod tests {
         };
         assert!(m.contains("differ from the prediction"), "{m}");
         let wrong_policy = RejectionExpectation {
-            policy: "baseline:latest".into(),
+            policy: "baseline:latest".parse().unwrap(),
             predicted_detail: None,
         };
         assert!(matches!(
@@ -414,7 +432,7 @@ mod tests {
         AdmissionExpectation {
             heads: 1,
             workers: 1,
-            policy: "restricted:latest".into(),
+            policy: restricted(),
         }
     }
 
@@ -462,7 +480,12 @@ mod tests {
         let Judgement::Failed(m) = judge_admission(&e, &admission_expect()) else {
             panic!()
         };
-        assert!(m.contains("runAsNonRoot"), "{m}");
+        assert_eq!(
+            m,
+            format!(
+                "pods \"raycluster-pod-security-head-abcde\" is forbidden: violates PodSecurity \"restricted:latest\": {detail}"
+            )
+        );
 
         let mut audited = allowed("op");
         audited.audit_violations =
@@ -488,6 +511,14 @@ mod tests {
         ));
     }
 
+    fn ran(exit_code: i32, stdout: &str, stderr: &str) -> ExecOutput {
+        ExecOutput {
+            exit_code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
     fn driver(status: &str) -> RayJob {
         serde_json::from_value(serde_json::json!({
             "type": "DRIVER", "job_id": "04000000", "status": status, "entrypoint": "python3 samples/xgboost_example.py"
@@ -500,7 +531,7 @@ mod tests {
             command_line: "python3 samples/xgboost_example.py".into(),
             exit_code: 0,
             stdout: Some(regex::Regex::new("'valid-error'").unwrap()),
-            dashboard_status: Some("SUCCEEDED".into()),
+            dashboard_status: Some(RayJobStatus::Succeeded),
         }
     }
 
@@ -508,7 +539,7 @@ mod tests {
     fn a_failed_script_fails_even_when_the_dashboard_says_succeeded() {
         let stderr = "TypeError: XGBoostTrainer.__init__() missing 1 required positional argument: 'train_loop_per_worker'";
         let Judgement::Failed(m) =
-            judge_exec(&xgboost(), 1, "", stderr, Some(&driver("SUCCEEDED")))
+            judge_exec(&xgboost(), &ran(1, "", stderr), Some(&driver("SUCCEEDED")))
         else {
             panic!()
         };
@@ -521,23 +552,27 @@ mod tests {
     fn a_good_run_needs_its_output_and_a_finished_driver_job() {
         let out = "…\n{'train-logloss': 0.01, 'train-error': 0.0, 'valid-logloss': 0.08, 'valid-error': 0.03}\n";
         assert!(matches!(
-            judge_exec(&xgboost(), 0, out, "", Some(&driver("SUCCEEDED"))),
+            judge_exec(&xgboost(), &ran(0, out, ""), Some(&driver("SUCCEEDED"))),
             Judgement::Passed(_)
         ));
         assert!(matches!(
-            judge_exec(&xgboost(), 0, out, "", Some(&driver("RUNNING"))),
+            judge_exec(&xgboost(), &ran(0, out, ""), Some(&driver("RUNNING"))),
             Judgement::Pending(_)
         ));
         assert!(matches!(
-            judge_exec(&xgboost(), 0, out, "", None),
+            judge_exec(&xgboost(), &ran(0, out, ""), None),
             Judgement::Pending(_)
         ));
         assert!(matches!(
-            judge_exec(&xgboost(), 0, out, "", Some(&driver("STOPPED"))),
+            judge_exec(&xgboost(), &ran(0, out, ""), Some(&driver("STOPPED"))),
             Judgement::Failed(_)
         ));
         assert!(matches!(
-            judge_exec(&xgboost(), 0, "no metrics", "", Some(&driver("SUCCEEDED"))),
+            judge_exec(
+                &xgboost(),
+                &ran(0, "no metrics", ""),
+                Some(&driver("SUCCEEDED"))
+            ),
             Judgement::Failed(_)
         ));
     }
@@ -551,10 +586,15 @@ mod tests {
             dashboard_status: None,
         };
         assert!(matches!(
-            judge_exec(&pip, 0, "Successfully installed jsonpatch-1.33", "", None),
+            judge_exec(
+                &pip,
+                &ran(0, "Successfully installed jsonpatch-1.33", ""),
+                None
+            ),
             Judgement::Passed(_)
         ));
-        let Judgement::Failed(m) = judge_exec(&pip, 1, "", "ERROR: Could not find a version", None)
+        let Judgement::Failed(m) =
+            judge_exec(&pip, &ran(1, "", "ERROR: Could not find a version"), None)
         else {
             panic!()
         };

@@ -1,0 +1,216 @@
+//! `apply_admitted`: apply a RayCluster whose pods Pod Security must admit (step 5.2). Proven by
+//! the expected head and worker pods Running and Ready, and their creates in the audit log allowed
+//! under the namespace's enforce policy with no audit violation.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use anyhow::{Result, bail};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::{ResourceExt, runtime::watcher};
+use pss::LevelVersion;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{
+    PlanContext, ShellContext, apply_rejected::AUDIT_POLL, file_name, preflight::Claim,
+    session::Session,
+};
+use crate::{
+    audit,
+    cmd::quote,
+    kube_api::{conditions, objects, streams},
+    kuberay, manifest,
+    progress::Status,
+    scenario::ScenarioError,
+    verdict::{self, AdmissionEvidence, AdmissionExpectation, Judgement},
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub manifest: Spanned<String>,
+    pub namespace: String,
+    pub raycluster: String,
+    /// Every container of the RayCluster's pod templates gets `versions.ray_image`.
+    #[serde(default)]
+    pub ray_image: bool,
+    pub head_pods: u32,
+    pub worker_pods: u32,
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    pub manifest: PathBuf,
+    pub namespace: String,
+    pub raycluster: String,
+    pub ray_image: Option<String>,
+    pub heads: usize,
+    pub workers: usize,
+    /// The namespace's enforce policy, under which every pod create must be allowed.
+    pub policy: LevelVersion,
+}
+
+impl Spec {
+    pub fn plan(&self, ctx: &PlanContext) -> Result<Planned, ScenarioError> {
+        Ok(Planned {
+            manifest: ctx.source.resolve(&self.manifest)?,
+            namespace: self.namespace.clone(),
+            raycluster: self.raycluster.clone(),
+            ray_image: self.ray_image.then(|| ctx.versions.ray_image.clone()),
+            heads: self.head_pods as usize,
+            workers: self.worker_pods as usize,
+            policy: ctx.policy_in(&self.namespace),
+        })
+    }
+}
+
+impl Planned {
+    pub fn claim(&self) -> Claim {
+        Claim::Allowed {
+            manifest: self.manifest.clone(),
+            ray_image: self.ray_image.clone(),
+            policy: self.policy,
+        }
+    }
+
+    pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        let client = session.client()?;
+        let mut objs = manifest::read(&self.manifest)?;
+        let mut evidence = Vec::new();
+        if let Some(image) = &self.ray_image {
+            let replaced = manifest::set_ray_image(&mut objs, image);
+            if !replaced.is_empty() {
+                evidence.push(format!(
+                    "Ray containers use the pinned image {image} (instead of {})",
+                    replaced.join(", ")
+                ));
+            }
+        }
+        let cursor = session.audit_events_after(0).await?.len();
+        status.awaiting(format!(
+            "server-side apply of {}",
+            file_name(&self.manifest)
+        ));
+        let applied = objects::apply(&client, &self.namespace, &objs).await?;
+        evidence.insert(
+            0,
+            format!(
+                "applied {} to namespace {}",
+                applied.join(", "),
+                self.namespace
+            ),
+        );
+        evidence.extend(self.observe(session, status, &client, cursor).await?);
+        Ok(evidence)
+    }
+
+    /// Watches the cluster's pods and polls the audit log until the verdict.
+    async fn observe(
+        &self,
+        session: &Session<'_>,
+        status: &Status,
+        client: &kube::Client,
+        cursor: usize,
+    ) -> Result<Vec<String>> {
+        let expectation = AdmissionExpectation {
+            heads: self.heads,
+            workers: self.workers,
+            policy: self.policy,
+        };
+        let prefix = format!("{}-", self.raycluster);
+        let selector = kuberay::cluster_selector(&self.raycluster);
+        let mut pod_events = streams::pod_events(client, &self.namespace, &selector).boxed();
+        let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+        let mut audit_tick = tokio::time::interval(AUDIT_POLL);
+        let mut seen = AdmissionEvidence::default();
+        loop {
+            match verdict::judge_admission(&seen, &expectation) {
+                Judgement::Passed(evidence) => return Ok(evidence),
+                Judgement::Failed(why) => bail!(why),
+                Judgement::Pending(what) => status.awaiting(what),
+            }
+            tokio::select! {
+                Some(ev) = pod_events.next() => {
+                    match ev {
+                        Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => { pods.insert(p.name_any(), p); }
+                        Ok(watcher::Event::Delete(p)) => { pods.remove(&p.name_any()); }
+                        Ok(watcher::Event::Init) => pods.clear(),
+                        Ok(watcher::Event::InitDone) => {}
+                        Err(e) => status.observed(format!("pod watch error (retrying): {e}")),
+                    }
+                    seen.ready_heads = ready_of_type(&pods, "head");
+                    seen.ready_workers = ready_of_type(&pods, "worker");
+                    if let Some(stuck) = pods.values().find_map(conditions::unrecoverable_container_state) {
+                        bail!(stuck);
+                    }
+                    status.observed(pods.values().map(conditions::pod_summary).collect::<Vec<_>>().join("; "));
+                }
+                _ = audit_tick.tick() => {
+                    let fresh = &session.audit_events_after(cursor).await?;
+                    seen.creates = audit::admitted_pod_creates(fresh, &self.namespace);
+                    seen.rejections = audit::psa_rejections(fresh, &self.namespace).into_iter().filter(|r| r.rejection.pod.starts_with(&prefix)).collect();
+                }
+            }
+        }
+    }
+
+    pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
+        let apply = format!(
+            "{} apply --server-side -n {} -f",
+            ctx.kubectl,
+            quote(&self.namespace)
+        );
+        let replaced = match &self.ray_image {
+            Some(image) => {
+                let mut objs = manifest::read(&self.manifest)?;
+                manifest::set_ray_image(&mut objs, image)
+            }
+            None => vec![],
+        };
+        let first = match (&self.ray_image, replaced.is_empty()) {
+            (Some(image), false) => {
+                let exprs: Vec<String> = replaced
+                    .iter()
+                    .map(|old| {
+                        let edit = format!("s#image: {}#image: {image}#", old.replace('.', "\\."));
+                        format!("-e {}", quote(edit))
+                    })
+                    .collect();
+                format!(
+                    "sed {} {} | {apply} -",
+                    exprs.join(" "),
+                    quote(&self.manifest)
+                )
+            }
+            _ => format!("{apply} {}", quote(&self.manifest)),
+        };
+        Ok(vec![
+            first,
+            format!(
+                "{} wait --for=condition=Ready pod -l {} --timeout={}s   # expect: {} head, {} worker",
+                ctx.kubectl_in(&self.namespace),
+                kuberay::cluster_selector(&self.raycluster),
+                ctx.timeout.as_secs(),
+                self.heads,
+                self.workers
+            ),
+            format!(
+                "{}   # expect: their pod creates allowed under enforce-policy {}, no audit-violations",
+                ctx.env.audit.read_command(ctx.sh).shell_line(),
+                self.policy
+            ),
+        ])
+    }
+}
+
+/// The Ready pods whose `ray.io/node-type` is `node_type`.
+fn ready_of_type(pods: &BTreeMap<String, Pod>, node_type: &str) -> Vec<String> {
+    pods.values()
+        .filter(|p| {
+            p.labels().get(kuberay::NODE_TYPE_LABEL).map(String::as_str) == Some(node_type)
+                && conditions::is_pod_ready(p)
+        })
+        .map(|p| p.name_any())
+        .collect()
+}

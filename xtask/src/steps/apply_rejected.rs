@@ -1,0 +1,201 @@
+//! `apply_rejected`: apply a RayCluster whose pods Pod Security must reject (step 5.1). Proven by
+//! positive evidence and a quiet settle window: the 403 in the audit log (with the reasons the
+//! offline evaluator predicts for this API server), the operator's Warning event or
+//! `ReplicaFailure` condition, and no pod of the cluster for the settle window after both.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Result, anyhow, bail};
+use futures::{StreamExt, future};
+use kube::ResourceExt;
+use pss::LevelVersion;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{PlanContext, ShellContext, file_name, preflight::Claim, session::Session};
+use crate::{
+    audit,
+    cmd::quote,
+    kube_api::{objects, streams},
+    kuberay, manifest, pod_security,
+    progress::Status,
+    scenario::{ScenarioError, WrittenDuration},
+    verdict::{self, Judgement, RejectionEvidence, RejectionExpectation},
+};
+
+/// Why the audit log is polled rather than watched: it is a file inside the node container, with
+/// no API to watch; each read is one `docker exec … cat`.
+pub const AUDIT_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub manifest: Spanned<String>,
+    pub namespace: String,
+    pub raycluster: String,
+    /// After the 403 and the operator's report, how long no pod may appear.
+    pub settle: WrittenDuration,
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    pub manifest: PathBuf,
+    pub namespace: String,
+    pub raycluster: String,
+    pub settle: Duration,
+    /// The namespace's enforce policy, which the 403 must quote.
+    pub policy: LevelVersion,
+}
+
+impl Spec {
+    pub fn plan(&self, ctx: &PlanContext) -> Result<Planned, ScenarioError> {
+        Ok(Planned {
+            manifest: ctx.source.resolve(&self.manifest)?,
+            namespace: self.namespace.clone(),
+            raycluster: self.raycluster.clone(),
+            settle: self.settle.0,
+            policy: ctx.policy_in(&self.namespace),
+        })
+    }
+}
+
+impl Planned {
+    pub fn claim(&self) -> Claim {
+        Claim::HeadForbidden {
+            manifest: self.manifest.clone(),
+            policy: self.policy,
+        }
+    }
+
+    pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        let client = session.client()?;
+        let (ns, raycluster) = (&self.namespace, &self.raycluster);
+        let objs = manifest::read(&self.manifest)?;
+        let rc = objs
+            .iter()
+            .find(|o| manifest::kind_of(o) == "RayCluster" && o.name_any() == *raycluster)
+            .ok_or_else(|| anyhow!("{} has no RayCluster {raycluster}", self.manifest.display()))?;
+        let predicted = pod_security::predict(
+            std::slice::from_ref(rc),
+            session.server_version(),
+            &self.policy,
+        )
+        .into_iter()
+        .find(|t| t.template == pod_security::HEAD_TEMPLATE)
+        .and_then(|t| t.detail);
+        let cursor = session.audit_events_after(0).await?.len();
+        status.awaiting(format!(
+            "server-side apply of {}",
+            file_name(&self.manifest)
+        ));
+        let applied = objects::apply(&client, ns, &objs).await?;
+        status.observed(format!("applied {}", applied.join(", ")));
+        let expectation = RejectionExpectation {
+            policy: self.policy,
+            predicted_detail: predicted,
+        };
+        let rc_api = objects::api_for(&client, rc, ns).await?;
+        let mut evidence = vec![format!("applied {} to namespace {ns}", applied.join(", "))];
+        evidence.extend(
+            self.observe(session, status, &client, rc_api, cursor, &expectation)
+                .await?,
+        );
+        Ok(evidence)
+    }
+
+    /// Watches pods, events and the RayCluster, and polls the audit log, until the verdict.
+    async fn observe(
+        &self,
+        session: &Session<'_>,
+        status: &Status,
+        client: &kube::Client,
+        rc_api: kube::Api<kube::api::DynamicObject>,
+        cursor: usize,
+        expectation: &RejectionExpectation,
+    ) -> Result<Vec<String>> {
+        let (ns, raycluster) = (&self.namespace, &self.raycluster);
+        let head_prefix = kuberay::head_pod_prefix(raycluster);
+        let selector = kuberay::cluster_selector(raycluster);
+        let mut pods = streams::pod_names_stream(client, ns, &selector).boxed();
+        let mut events = streams::event_stream(client, ns).boxed();
+        let mut rc_versions = streams::object_stream(rc_api, raycluster).boxed();
+        let mut audit_tick = tokio::time::interval(AUDIT_POLL);
+        let mut seen = RejectionEvidence::default();
+        let mut settle_until: Option<tokio::time::Instant> = None;
+        loop {
+            match verdict::judge_rejection(&seen, expectation) {
+                Judgement::Passed(evidence) => return Ok(evidence),
+                Judgement::Failed(why) => bail!(why),
+                Judgement::Pending(what) => status.awaiting(what),
+            }
+            if settle_until.is_none()
+                && !seen.rejections.is_empty()
+                && seen.operator_report.is_some()
+            {
+                settle_until = Some(tokio::time::Instant::now() + self.settle);
+                status.awaiting(format!(
+                    "no pod with {selector} for the {}s settle window",
+                    self.settle.as_secs()
+                ));
+            }
+            let settle_timer = async {
+                match settle_until {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(p) = pods.next() => match p {
+                    Ok(names) => { status.observed(format!("pod appeared: {}", names.join(", "))); seen.pods_seen.extend(names) }
+                    Err(e) => status.observed(format!("pod watch error (retrying): {e}")),
+                },
+                Some(e) = events.next() => if let Ok(e) = e
+                    && let Some(report) = kuberay::head_pod_failure_event(&e, raycluster) {
+                        status.observed(report.clone());
+                        seen.operator_report = Some(report);
+                    },
+                Some(o) = rc_versions.next() => if let Ok(o) = o
+                    && let (None, Some(report)) = (&seen.operator_report, kuberay::head_pod_failure_condition(&o)) {
+                        status.observed(report.clone());
+                        seen.operator_report = Some(report);
+                    },
+                _ = audit_tick.tick() => {
+                    let fresh = &session.audit_events_after(cursor).await?;
+                    seen.rejections = audit::psa_rejections(fresh, ns).into_iter().filter(|r| r.rejection.pod.starts_with(&head_prefix)).collect();
+                    if let Some(r) = seen.rejections.last() {
+                        status.observed(format!("audit: 403 for pods {:?} under {}", r.rejection.pod, r.rejection.policy));
+                    }
+                }
+                _ = settle_timer => seen.settled = true,
+            }
+        }
+    }
+
+    pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
+        let kubectl = ctx.kubectl_in(&self.namespace);
+        let raycluster = &self.raycluster;
+        vec![
+            format!(
+                "{} apply --server-side -n {} -f {}",
+                ctx.kubectl,
+                quote(&self.namespace),
+                quote(&self.manifest)
+            ),
+            format!(
+                "{} | grep '\"code\":403' | grep -F {}   # expect: violates PodSecurity \"{}\" for the head pod",
+                ctx.env.audit.read_command(ctx.sh).shell_line(),
+                quote(kuberay::head_pod_prefix(raycluster)),
+                self.policy
+            ),
+            format!(
+                "{kubectl} get events --field-selector involvedObject.name={raycluster}   # expect: Warning {} (or the RayCluster's ReplicaFailure condition)",
+                kuberay::FAILED_TO_CREATE_HEAD_POD
+            ),
+            format!(
+                "{kubectl} get pods -l {}   # expect: none, for {}s",
+                kuberay::cluster_selector(raycluster),
+                self.settle.as_secs()
+            ),
+        ]
+    }
+}

@@ -1,0 +1,70 @@
+//! `audit_log`: the API server's audit log is readable (audit logging is configured) and has no
+//! event about the tutorial's namespace yet.
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+
+use super::{ShellContext, session::Session};
+use crate::{
+    audit::{self, AuditEvent},
+    progress::Status,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub no_events_in_namespace: String,
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    /// The namespace no event may be about yet.
+    pub namespace: String,
+}
+
+impl Spec {
+    pub fn plan(&self) -> Planned {
+        Planned {
+            namespace: self.no_events_in_namespace.clone(),
+        }
+    }
+}
+
+impl Planned {
+    pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        let (log, namespace) = (&session.env.audit, &self.namespace);
+        status.awaiting(format!(
+            "the audit log ({})",
+            log.read_command(&session.sh).shell_line()
+        ));
+        let events = session.audit_events_after(0).await?;
+        let about: Vec<&AuditEvent> = audit::in_namespace(&events, namespace).collect();
+        if let Some(first) = about.first() {
+            bail!(
+                "the audit log already has {} event(s) about namespace {namespace}, e.g. {} {} by {}",
+                about.len(),
+                first.verb,
+                first.request_uri,
+                first.user.username
+            );
+        }
+        let scope = match session.audit_baseline() {
+            0 => String::new(),
+            older => format!(" (since this run began; {older} older events skipped)"),
+        };
+        Ok(vec![format!(
+            "audit log {} in {} is readable: {} event(s){scope}, none about namespace {namespace}",
+            log.path,
+            log.node,
+            events.len()
+        )])
+    }
+
+    pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
+        vec![format!(
+            "{}   # expect: no event whose objectRef.namespace is {}",
+            ctx.env.audit.read_command(ctx.sh).shell_line(),
+            self.namespace
+        )]
+    }
+}

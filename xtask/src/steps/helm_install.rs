@@ -1,0 +1,151 @@
+//! `helm_install`: install the KubeRay operator chart into the restricted namespace with no
+//! PodSecurity warning; its CRD becomes Established and its Deployment Available.
+
+use anyhow::{Result, anyhow, bail};
+use kube::ResourceExt;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{PlanContext, ShellContext, preflight::Claim, selector, session::Session};
+use crate::{cmd::quote, helm, kube_api::wait, progress::Status, scenario::ScenarioError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub release: String,
+    pub chart: String,
+    #[serde(default)]
+    pub repo: Option<String>,
+    pub namespace: String,
+    pub values: Spanned<String>,
+    /// The Deployment the chart creates, which must become Available.
+    pub deployment: String,
+    /// A CRD the chart installs, which must become Established.
+    #[serde(default)]
+    pub crd: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    pub install: helm::Install,
+    pub deployment: String,
+    pub crd: Option<String>,
+    /// The namespace's enforce policy, which the chart's pods must pass.
+    pub policy: pss::LevelVersion,
+}
+
+impl Spec {
+    pub fn plan(&self, ctx: &PlanContext) -> Result<Planned, ScenarioError> {
+        let chart = match (ctx.local_chart, &self.repo) {
+            (Some(dir), _) => {
+                helm::Chart::Local(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
+            }
+            (None, Some(repo)) => helm::Chart::Repo {
+                repo: repo.clone(),
+                name: self.chart.clone(),
+                version: ctx.versions.kuberay_chart.clone(),
+            },
+            (None, None) => helm::Chart::Local(ctx.source.root.join(&self.chart)),
+        };
+        Ok(Planned {
+            install: helm::Install {
+                release: self.release.clone(),
+                chart,
+                namespace: self.namespace.clone(),
+                values: ctx.source.resolve(&self.values)?,
+            },
+            deployment: self.deployment.clone(),
+            crd: self.crd.clone(),
+            policy: ctx.policy_in(&self.namespace),
+        })
+    }
+}
+
+impl Planned {
+    pub fn claim(&self) -> Claim {
+        Claim::ChartAllowed {
+            install: self.install.clone(),
+            policy: self.policy,
+        }
+    }
+
+    pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        let client = session.client()?;
+        let (install, deployment) = (&self.install, &self.deployment);
+        let context = session.env.cluster.context();
+        let target = helm::Target {
+            kubeconfig: Some(&session.kubeconfig),
+            context: &context,
+        };
+        status.awaiting(format!("helm install {}", install.release));
+        let out = install.install(&session.sh, &target).checked().await?;
+        let warnings = helm::pod_security_warnings(&out.stderr);
+        if !warnings.is_empty() {
+            bail!(
+                "the install produced {} PodSecurity warning(s): {}",
+                warnings.len(),
+                warnings.join(" | ")
+            );
+        }
+        let status_line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("STATUS:"))
+            .unwrap_or("STATUS: (not printed)")
+            .trim()
+            .to_string();
+        let mut evidence = vec![format!(
+            "helm install {}: {status_line}; no PodSecurity warning",
+            install.release
+        )];
+        if let Some(crd) = &self.crd {
+            wait::crd_established(&client, crd, status).await?;
+            evidence.push(format!("CRD {crd} Established"));
+        }
+        let d = wait::deployment_available(&client, &install.namespace, deployment, status).await?;
+        let pod_selector = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_labels.as_ref())
+            .map(selector)
+            .ok_or_else(|| anyhow!("deployment {deployment} has no matchLabels selector"))?;
+        let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) as usize;
+        let pods =
+            wait::pods_ready(&client, &install.namespace, &pod_selector, replicas, status).await?;
+        evidence.push(format!(
+            "Deployment {deployment} Available; pod {} Running and Ready in namespace {}",
+            pods.iter()
+                .map(|p| p.name_any())
+                .collect::<Vec<_>>()
+                .join(", "),
+            install.namespace
+        ));
+        Ok(evidence)
+    }
+
+    pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
+        let context = ctx.env.cluster.context();
+        let target = helm::Target {
+            kubeconfig: None,
+            context: &context,
+        };
+        let mut lines = vec![format!(
+            "{}   # expect: no PodSecurity warning on stderr",
+            self.install.install(ctx.sh, &target).shell_line()
+        )];
+        if let Some(crd) = &self.crd {
+            lines.push(format!(
+                "{} wait --for=condition=Established crd/{crd} --timeout={}s",
+                ctx.kubectl,
+                ctx.timeout.as_secs()
+            ));
+        }
+        lines.push(format!(
+            "{} wait --for=condition=Available deployment/{} --timeout={}s",
+            ctx.kubectl_in(&self.install.namespace),
+            quote(&self.deployment),
+            ctx.timeout.as_secs()
+        ));
+        lines
+    }
+}

@@ -1,0 +1,145 @@
+//! `kind_cluster`: create the kind cluster from the tutorial's config (with API audit logging),
+//! or reuse one with `--reuse-cluster`; the API answers and every node is Ready.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{PlanContext, ShellContext, session::Session};
+use crate::{
+    cmd::quote,
+    kind,
+    kube_api::{client, objects, wait},
+    progress::Status,
+    scenario::ScenarioError,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The kind config, relative to the scenario's root.
+    pub config: Spanned<String>,
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    pub config: PathBuf,
+}
+
+impl Spec {
+    pub fn plan(&self, ctx: &PlanContext) -> Result<Planned, ScenarioError> {
+        Ok(Planned {
+            config: ctx.source.resolve(&self.config)?,
+        })
+    }
+}
+
+impl Planned {
+    pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        let cluster = &session.env.cluster;
+        status.awaiting("kind get clusters");
+        let mut evidence = vec![if cluster.exists(&session.sh).await? {
+            reuse(session).await?
+        } else {
+            self.create(session, status).await?
+        }];
+        let cluster = &session.env.cluster;
+        let client = client::connect(&session.kubeconfig, &cluster.context()).await?;
+        let info = wait::api_answers(&client, status).await?;
+        evidence.push(format!(
+            "API server {} answers (context {})",
+            info.git_version,
+            cluster.context()
+        ));
+        let nodes = wait::nodes_ready(&client, status).await?;
+        evidence.push(format!("nodes Ready: {}", nodes.join(", ")));
+        if session.reused_cluster {
+            // An earlier run's namespaces would make step 3 fail and its pods pollute the audit
+            // log; deleting them (and with them the operator's release) makes the re-run clean.
+            for ns in &session.env.scenario_namespaces {
+                if objects::namespace_exists(&client, ns).await? {
+                    objects::delete_namespace_and_wait(&client, ns, status).await?;
+                    evidence.push(format!("deleted namespace {ns}, left by an earlier run"));
+                }
+            }
+        }
+        let server_version = pss::KubeVersion::from_server_info(&info.major, &info.minor);
+        session.connected(client, server_version).await;
+        Ok(evidence)
+    }
+
+    async fn create(&self, session: &mut Session<'_>, status: &Status) -> Result<String> {
+        let cluster = &session.env.cluster;
+        let generated = session.workdir.path().join("kind-config.yaml");
+        std::fs::write(&generated, kind::absolute_config(&self.config)?)?;
+        status.awaiting(format!(
+            "kind create cluster --name {} (pulls {} the first time)",
+            cluster.name, cluster.node_image
+        ));
+        session.cluster_created = true;
+        cluster
+            .create(&session.sh, &generated, &session.kubeconfig)
+            .checked()
+            .await?;
+        Ok(format!(
+            "kind created cluster {:?} from {} with node image {}",
+            cluster.name,
+            self.config.display(),
+            cluster.node_image
+        ))
+    }
+
+    pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
+        let config = &self.config;
+        let mut rewritten = format!("cat {}", quote(config));
+        let mounts = kind::relative_mounts(config)?;
+        if !mounts.is_empty() {
+            let exprs: Vec<String> = mounts
+                .iter()
+                .map(|(rel, abs)| {
+                    format!(
+                        "-e {}",
+                        quote(format!("s#hostPath: {rel}#hostPath: {}#", abs.display()))
+                    )
+                })
+                .collect();
+            rewritten = format!("sed {} {}", exprs.join(" "), quote(config));
+        }
+        let create = ctx
+            .env
+            .cluster
+            .create(ctx.sh, Path::new("CONFIG"), Path::new("KUBECONFIG"))
+            .shell_line()
+            .replace(" --kubeconfig KUBECONFIG", "")
+            .replace("--config CONFIG", &format!("--config <({rewritten})"));
+        Ok(vec![
+            create,
+            format!(
+                "{} wait --for=condition=Ready nodes --all --timeout={}s",
+                ctx.kubectl,
+                ctx.timeout.as_secs()
+            ),
+        ])
+    }
+}
+
+/// An existing cluster: only with `--reuse-cluster`; its kubeconfig comes from kind.
+async fn reuse(session: &mut Session<'_>) -> Result<String> {
+    let cluster = &session.env.cluster;
+    if !session.env.reuse_cluster {
+        bail!(
+            "a kind cluster named {:?} already exists; delete it (kind delete cluster --name {}) or pass --reuse-cluster",
+            cluster.name,
+            cluster.name
+        );
+    }
+    let out = cluster.get_kubeconfig(&session.sh).checked().await?;
+    std::fs::write(&session.kubeconfig, out.stdout)?;
+    session.reused_cluster = true;
+    Ok(format!(
+        "reused the existing kind cluster {:?} (it is kept at the end)",
+        cluster.name
+    ))
+}

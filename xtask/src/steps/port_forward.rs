@@ -1,0 +1,96 @@
+//! `port_forward`: a loopback port-forward to the Ray head service's dashboard port, kept open for
+//! later steps; the dashboard answers its probe.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use super::{ShellContext, session::Session};
+use crate::{
+    dashboard::{self, Dashboard},
+    kube_api::port_forward::port_forward_service,
+    progress::Status,
+};
+
+/// Why the dashboard is polled: the Ray Jobs API has no watch.
+pub const DASHBOARD_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub namespace: String,
+    pub service: String,
+    pub port: u16,
+    /// A path the dashboard must answer, e.g. `/api/version`.
+    pub probe: String,
+}
+
+#[derive(Debug)]
+pub struct Planned {
+    pub namespace: String,
+    pub service: String,
+    pub port: u16,
+    pub probe: String,
+}
+
+impl Spec {
+    pub fn plan(&self) -> Planned {
+        Planned {
+            namespace: self.namespace.clone(),
+            service: self.service.clone(),
+            port: self.port,
+            probe: self.probe.clone(),
+        }
+    }
+}
+
+impl Planned {
+    pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        let client = session.client()?;
+        let (ns, service, port, probe) = (&self.namespace, &self.service, self.port, &self.probe);
+        status.awaiting(format!("a Ready pod behind service {ns}/{service}"));
+        let pf = port_forward_service(&client, ns, service, port).await?;
+        let dash = Dashboard::new(pf.local)?;
+        status.awaiting(format!("GET {} to answer", dash.url(probe)));
+        let mut tick = tokio::time::interval(DASHBOARD_POLL);
+        let body = loop {
+            tick.tick().await;
+            match dash.get(probe).await {
+                Ok(body) => break body,
+                Err(e) => status.observed(match pf.last_error() {
+                    Some(tunnel) => format!("{e:#} (port-forward: {tunnel})"),
+                    None => format!("{e:#}"),
+                }),
+            }
+        };
+        let answer = match dashboard::parse_version(&body) {
+            Ok(v) => format!(
+                "Ray {} (dashboard API version {})",
+                v.ray_version, v.version
+            ),
+            Err(_) => body.chars().take(120).collect(),
+        };
+        let evidence = vec![
+            format!(
+                "port-forward {} → pod {}:{} (service {service} port {port}), bound to loopback only",
+                pf.local, pf.pod, pf.pod_port
+            ),
+            format!("GET {probe} answers: {answer}"),
+        ];
+        session.keep_forward(service, pf, dash);
+        Ok(evidence)
+    }
+
+    pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
+        let port = self.port;
+        vec![
+            format!(
+                "{} port-forward --address 127.0.0.1 svc/{} {port}:{port} &",
+                ctx.kubectl_in(&self.namespace),
+                self.service
+            ),
+            format!("curl -fsS http://127.0.0.1:{port}{}", self.probe),
+        ]
+    }
+}

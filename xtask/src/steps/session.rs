@@ -1,0 +1,133 @@
+//! What the steps of one run share: the shell, a private work dir and kubeconfig, and the values
+//! one step hands to later ones, each behind a method that says which step provides it.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use kube::Client;
+use pss::KubeVersion;
+use xshell::Shell;
+
+use crate::{
+    audit::{AuditEvent, AuditLog},
+    dashboard::Dashboard,
+    kind,
+    kube_api::port_forward::PortForward,
+};
+
+/// The cluster a run works on, and what it may do to it.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub cluster: kind::Cluster,
+    pub audit: AuditLog,
+    /// `--reuse-cluster`: an existing cluster of that name may be used.
+    pub reuse_cluster: bool,
+    /// `--keep-cluster`: the cluster is not deleted at the end.
+    pub keep_cluster: bool,
+    /// The namespaces the scenario creates: an earlier run's are deleted from a reused cluster.
+    pub scenario_namespaces: Vec<String>,
+}
+
+/// Everything steps share during one run.
+pub struct Session<'e> {
+    pub env: &'e Environment,
+    pub sh: Shell,
+    pub workdir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    /// Whether this run may have created the cluster (and so must delete it).
+    pub cluster_created: bool,
+    /// Whether the cluster existed before and `--reuse-cluster` was given.
+    pub reused_cluster: bool,
+    client: Option<Client>,
+    /// The version the API server reports: whose Pod Security rules `latest` means there.
+    server_version: Option<KubeVersion>,
+    /// Audit events that predate this run (a reused cluster's), which no check looks at.
+    audit_baseline: usize,
+    forwards: HashMap<String, (PortForward, Dashboard)>,
+}
+
+impl<'e> Session<'e> {
+    pub fn new(env: &'e Environment) -> Result<Session<'e>> {
+        let workdir = tempfile::Builder::new()
+            .prefix("xtask-e2e-")
+            .tempdir()
+            .context("cannot create a temp dir")?;
+        let kubeconfig = workdir.path().join("kubeconfig");
+        Ok(Session {
+            env,
+            sh: Shell::new()?,
+            workdir,
+            kubeconfig,
+            cluster_created: false,
+            reused_cluster: false,
+            client: None,
+            server_version: None,
+            audit_baseline: 0,
+            forwards: HashMap::new(),
+        })
+    }
+
+    /// The API client (from the `kind_cluster` step).
+    pub fn client(&self) -> Result<Client> {
+        self.client
+            .clone()
+            .ok_or_else(|| anyhow!("no cluster: the kind_cluster step has not run"))
+    }
+
+    /// The API server's version (from the `kind_cluster` step), if it reported one.
+    pub fn server_version(&self) -> Option<KubeVersion> {
+        self.server_version
+    }
+
+    /// Records the cluster the `kind_cluster` step reached, and the audit events that predate
+    /// this run on a cluster it did not create.
+    pub async fn connected(&mut self, client: Client, server_version: Option<KubeVersion>) {
+        self.client = Some(client);
+        self.server_version = server_version;
+        if !self.cluster_created {
+            self.audit_baseline = self
+                .env
+                .audit
+                .read(&self.sh)
+                .await
+                .map(|e| e.len())
+                .unwrap_or(0);
+        }
+    }
+
+    /// How many audit events predate this run.
+    pub fn audit_baseline(&self) -> usize {
+        self.audit_baseline
+    }
+
+    /// The audit events of this run, after the first `seen` of them.
+    pub async fn audit_events_after(&self, seen: usize) -> Result<Vec<AuditEvent>> {
+        let mut events = self.env.audit.read(&self.sh).await?;
+        Ok(events.split_off((self.audit_baseline + seen).min(events.len())))
+    }
+
+    /// Keeps a port-forward (from a `port_forward` step) open for later steps.
+    pub fn keep_forward(&mut self, service: &str, forward: PortForward, dashboard: Dashboard) {
+        self.forwards
+            .insert(service.to_string(), (forward, dashboard));
+    }
+
+    /// The dashboard behind the port-forward of `service`, and the forward itself.
+    pub fn dashboard(&self, service: &str) -> Result<(&Dashboard, &PortForward)> {
+        self.forwards
+            .get(service)
+            .map(|(pf, d)| (d, pf))
+            .ok_or_else(|| anyhow!("no port-forward to {service}: its step did not pass"))
+    }
+
+    /// Deletes the cluster if this run created it and the user did not ask to keep it.
+    pub fn cleanup_command(&self) -> Option<crate::cmd::Command> {
+        (self.cluster_created && !self.env.keep_cluster)
+            .then(|| self.env.cluster.delete(&self.sh, &self.kubeconfig))
+    }
+
+    /// Stops the port-forwards (their listeners close).
+    pub fn close_forwards(&mut self) {
+        self.forwards.clear();
+    }
+}
