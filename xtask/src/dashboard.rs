@@ -11,6 +11,9 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+/// Why the dashboard is polled: the Ray Jobs API has no watch.
+pub const DASHBOARD_POLL: Duration = Duration::from_secs(1);
+
 /// `GET /api/version`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct RayVersion {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::{cmd::quote, plan::Plan, steps::ShellContext};
+use crate::{cmd::quote, plan::Plan, steps::context::ShellContext};
 
 pub fn render(plan: &Plan) -> Result<String> {
     let sh = Shell::new()?;

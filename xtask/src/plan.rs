@@ -1,8 +1,7 @@
 //! The plan: the scenario resolved into steps the runner executes, with absolute paths, pinned
 //! versions (after overrides) and the expectations each step derives from the others (e.g. the
 //! enforce policy a namespace step's labels imply). Each step kind plans itself (`steps`); this
-//! module applies the command line and orders the work: the preflight is planned last, from what
-//! the other steps claim.
+//! module applies the command line and names the steps.
 
 use std::path::PathBuf;
 
@@ -10,7 +9,7 @@ use crate::{
     audit::AuditLog,
     kind::Cluster,
     scenario::{DocStep, ScenarioError, SourceLocation, Versions},
-    steps::{ActionSpec, PlanContext, Planned, Scenario, session::Environment},
+    steps::{self, Planned, Scenario, session::Environment},
 };
 
 /// Command-line choices that change what is pinned.
@@ -71,43 +70,25 @@ pub fn build(
             .unwrap_or_else(|| scenario.cluster_name.clone()),
         node_image: versions.node_image.clone(),
     };
-    let context = |index: usize, claims| PlanContext {
-        source: &scenario.source,
-        versions: &versions,
-        local_chart: overrides.kuberay_chart.as_deref(),
-        steps: &scenario.steps,
-        index,
-        node_image_version: cluster.node_image_version(),
-        claims,
-    };
-    // Every step but the preflight first: the preflight predicts what they claim.
-    let mut planned: Vec<Option<Planned>> = Vec::new();
-    for (index, step) in scenario.steps.iter().enumerate() {
-        planned.push(match step.action {
-            ActionSpec::Preflight(_) => None,
-            _ => Some(step.action.plan(&context(index, &[]))?),
-        });
-    }
-    let claims: Vec<_> = planned
+    let actions = steps::plan_all(
+        scenario,
+        &versions,
+        overrides.kuberay_chart.as_deref(),
+        cluster.node_image_version(),
+    )?;
+    let steps: Vec<PlannedStep> = scenario
+        .steps
         .iter()
-        .flatten()
-        .filter_map(Planned::claim)
-        .collect();
-    let mut steps = Vec::new();
-    for (index, (step, action)) in scenario.steps.iter().zip(planned).enumerate() {
-        let action = match action {
-            Some(action) => action,
-            None => step.action.plan(&context(index, &claims))?,
-        };
-        steps.push(PlannedStep {
+        .zip(actions)
+        .map(|(step, action)| PlannedStep {
             id: step.id.clone(),
             doc: step.doc.clone(),
             title: step.title.clone(),
             timeout: step.timeout,
             at: step.at.clone(),
             action,
-        });
-    }
+        })
+        .collect();
     let env = Environment {
         audit: AuditLog {
             node: cluster.control_plane_node(),
@@ -153,7 +134,7 @@ fn pinned(versions: &Versions, o: &Overrides) -> Versions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{helm, scenario, steps::preflight::Claim};
+    use crate::{helm, scenario, steps::context::Claim};
     use std::{path::Path, time::Duration};
 
     fn project_scenario_path() -> PathBuf {

@@ -552,7 +552,10 @@ steps:
             .unwrap();
         assert_eq!((err.location.line, err.location.column), (14, 14), "{err}");
         assert!(err.message.contains("bad duration \"soon\""), "{err}");
-        assert!(!err.message.contains("at line"), "the location is said once: {err}");
+        assert!(
+            !err.message.contains("at line"),
+            "the location is said once: {err}"
+        );
     }
 
     #[test]

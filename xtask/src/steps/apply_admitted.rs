@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{
-    PlanContext, ShellContext, apply_rejected::AUDIT_POLL, file_name, preflight::Claim,
-    session::Session,
+    context::{Claim, PlanContext, ShellContext, file_name},
+    session::{AUDIT_POLL, Session},
 };
 use crate::{
     audit,

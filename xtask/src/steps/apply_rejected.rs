@@ -12,7 +12,10 @@ use pss::LevelVersion;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{PlanContext, ShellContext, file_name, preflight::Claim, session::Session};
+use super::{
+    context::{Claim, PlanContext, ShellContext, file_name},
+    session::{AUDIT_POLL, Session},
+};
 use crate::{
     audit,
     cmd::quote,
@@ -22,10 +25,6 @@ use crate::{
     scenario::{ScenarioError, WrittenDuration},
     verdict::{self, Judgement, RejectionEvidence, RejectionExpectation},
 };
-
-/// Why the audit log is polled rather than watched: it is a file inside the node container, with
-/// no API to watch; each read is one `docker exec … cat`.
-pub const AUDIT_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use super::{ShellContext, session::Session};
+use super::{context::ShellContext, session::Session};
 use crate::{
     audit::{self, AuditEvent},
     progress::Status,

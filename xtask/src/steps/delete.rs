@@ -6,7 +6,10 @@ use anyhow::Result;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{PlanContext, ShellContext, file_name, session::Session};
+use super::{
+    context::{PlanContext, ShellContext, file_name},
+    session::Session,
+};
 use crate::{cmd::quote, kube_api::objects, manifest, progress::Status, scenario::ScenarioError};
 
 #[derive(Debug, Deserialize)]

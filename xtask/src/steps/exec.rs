@@ -10,11 +10,12 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{
-    ActionSpec, PlanContext, ShellContext, port_forward::DASHBOARD_POLL, session::Session,
+    context::{PlanContext, ShellContext},
+    session::Session,
 };
 use crate::{
     cmd::quote,
-    dashboard::{self, RayJob, RayJobStatus},
+    dashboard::{self, DASHBOARD_POLL, RayJob, RayJobStatus},
     kube_api::{conditions, exec, objects},
     progress::Status,
     scenario::{Pattern, ScenarioError},
@@ -95,24 +96,19 @@ impl Spec {
 
 /// The port-forward of `service` that an earlier step opens.
 fn forwarded(ctx: &PlanContext, service: &Spanned<String>) -> Result<DashboardRef, ScenarioError> {
-    ctx.earlier()
-        .iter()
-        .find_map(|s| match &s.action {
-            ActionSpec::PortForward(p) if p.service == service.value => Some(DashboardRef {
-                service: p.service.clone(),
-                port: p.port,
-            }),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            ctx.source.error(
-                service,
-                format!(
-                    "no port_forward step of service {:?} comes before this step",
-                    service.value
-                ),
-            )
-        })
+    match ctx.forwarded_port(&service.value) {
+        Some(port) => Ok(DashboardRef {
+            service: service.value.clone(),
+            port,
+        }),
+        None => Err(ctx.source.error(
+            service,
+            format!(
+                "no port_forward step of service {:?} comes before this step",
+                service.value
+            ),
+        )),
+    }
 }
 
 impl Planned {

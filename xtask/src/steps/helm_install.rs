@@ -6,7 +6,10 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{PlanContext, ShellContext, preflight::Claim, selector, session::Session};
+use super::{
+    context::{Claim, PlanContext, ShellContext, selector},
+    session::Session,
+};
 use crate::{cmd::quote, helm, kube_api::wait, progress::Status, scenario::ScenarioError};
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,10 @@ use anyhow::{Result, bail};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{PlanContext, ShellContext, session::Session};
+use super::{
+    context::{PlanContext, ShellContext},
+    session::Session,
+};
 use crate::{
     cmd::quote,
     kind,

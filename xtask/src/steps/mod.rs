@@ -8,6 +8,7 @@
 pub mod apply_admitted;
 pub mod apply_rejected;
 pub mod audit_log;
+pub mod context;
 pub mod delete;
 pub mod exec;
 pub mod helm_install;
@@ -17,20 +18,19 @@ pub mod port_forward;
 pub mod preflight;
 pub mod session;
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path};
 
 use anyhow::Result;
 use pss::{KubeVersion, LevelVersion};
 use serde::de::MapAccess;
-use xshell::Shell;
 
 use crate::{
-    cmd::quote,
     pod_security,
     progress::Status,
-    scenario::{self, ScenarioError, Source, Step, Versions},
+    scenario::{self, ScenarioError, Versions},
 };
-use session::{Environment, Session};
+use context::{PlanContext, ShellContext};
+use session::Session;
 
 /// A step's action as the scenario writes it: one variant per step kind, named by its key.
 #[derive(Debug)]
@@ -91,40 +91,59 @@ impl scenario::Action for ActionSpec {
 /// The scenario as this harness reads it.
 pub type Scenario = scenario::LoadedScenario<ActionSpec>;
 
-/// What planning a step may look at besides its own spec.
-pub struct PlanContext<'a> {
-    pub source: &'a Source,
-    /// The pinned versions, after command-line overrides.
-    pub versions: &'a Versions,
-    /// `--kuberay-chart`: a local chart instead of the scenario's repository.
-    pub local_chart: Option<&'a Path>,
-    /// Every step, in order; `index` is the one being planned.
-    pub steps: &'a [Step<ActionSpec>],
-    pub index: usize,
-    /// The Kubernetes version of the node image: whose rules the preflight predicts with.
-    pub node_image_version: Option<KubeVersion>,
-    /// What the other steps claim about Pod Security (for the preflight; empty before them).
-    pub claims: &'a [preflight::Claim],
-}
-
-impl PlanContext<'_> {
-    /// The enforce policy of `namespace`, from the labels a namespace step gives it.
-    pub fn policy_in(&self, namespace: &str) -> LevelVersion {
-        let labels = self
-            .steps
+/// Plans every step: each kind resolves its own spec; the preflight comes last, from what the
+/// other steps claim about Pod Security.
+pub fn plan_all(
+    scenario: &Scenario,
+    versions: &Versions,
+    local_chart: Option<&Path>,
+    node_image_version: Option<KubeVersion>,
+) -> Result<Vec<Planned>, ScenarioError> {
+    let policies: BTreeMap<String, LevelVersion> = scenario
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            ActionSpec::Namespace(n) => {
+                Some((n.name.clone(), pod_security::enforce_policy(&n.labels)))
+            }
+            _ => None,
+        })
+        .collect();
+    let context = |index: usize, claims| PlanContext {
+        source: &scenario.source,
+        versions,
+        local_chart,
+        node_image_version,
+        policies: &policies,
+        forwards_before: scenario.steps[..index]
             .iter()
-            .find_map(|s| match &s.action {
-                ActionSpec::Namespace(n) if n.name == namespace => Some(n.labels.clone()),
+            .filter_map(|s| match &s.action {
+                ActionSpec::PortForward(p) => Some((p.service.clone(), p.port)),
                 _ => None,
             })
-            .unwrap_or_default();
-        pod_security::enforce_policy(&labels)
+            .collect(),
+        claims,
+    };
+    let mut planned: Vec<Option<Planned>> = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        planned.push(match step.action {
+            ActionSpec::Preflight(_) => None,
+            _ => Some(step.action.plan(&context(index, &[]))?),
+        });
     }
-
-    /// The steps before the one being planned.
-    pub fn earlier(&self) -> &[Step<ActionSpec>] {
-        &self.steps[..self.index]
+    let claims: Vec<_> = planned
+        .iter()
+        .flatten()
+        .filter_map(Planned::claim)
+        .collect();
+    let mut all = Vec::new();
+    for (index, (step, action)) in scenario.steps.iter().zip(planned).enumerate() {
+        all.push(match action {
+            Some(action) => action,
+            None => step.action.plan(&context(index, &claims))?,
+        });
     }
+    Ok(all)
 }
 
 /// A step's action, resolved for running.
@@ -156,23 +175,6 @@ impl ActionSpec {
             ActionSpec::Exec(s) => Planned::Exec(s.plan(ctx)?),
             ActionSpec::Delete(s) => Planned::Delete(s.plan(ctx)?),
         })
-    }
-}
-
-/// What `--dry-run` needs to print a step.
-pub struct ShellContext<'a> {
-    pub sh: &'a Shell,
-    pub env: &'a Environment,
-    /// `kubectl --context kind-NAME`.
-    pub kubectl: String,
-    /// The step's timeout, for the `--timeout` of kubectl's waits.
-    pub timeout: Duration,
-}
-
-impl ShellContext<'_> {
-    /// `kubectl --context C -n NS` with the namespace quoted.
-    pub fn kubectl_in(&self, namespace: &str) -> String {
-        format!("{} -n {}", self.kubectl, quote(namespace))
     }
 }
 
@@ -210,7 +212,7 @@ impl Planned {
     }
 
     /// What the step claims about Pod Security, for the preflight to predict.
-    pub fn claim(&self) -> Option<preflight::Claim> {
+    pub fn claim(&self) -> Option<context::Claim> {
         match self {
             Planned::ApplyRejected(p) => Some(p.claim()),
             Planned::ApplyAdmitted(p) => Some(p.claim()),
@@ -226,22 +228,6 @@ impl Planned {
             _ => None,
         }
     }
-}
-
-/// A file's name, for evidence lines.
-pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-/// `k1=v1,k2=v2`, as kubectl and the API take label selectors.
-pub fn selector(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use super::{ShellContext, session::Session};
+use super::{context::ShellContext, session::Session};
 use crate::{cmd::quote, kube_api::objects, pod_security, progress::Status};
 
 #[derive(Debug, Deserialize)]

@@ -1,20 +1,15 @@
 //! `port_forward`: a loopback port-forward to the Ray head service's dashboard port, kept open for
 //! later steps; the dashboard answers its probe.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use serde::Deserialize;
 
-use super::{ShellContext, session::Session};
+use super::{context::ShellContext, session::Session};
 use crate::{
-    dashboard::{self, Dashboard},
+    dashboard::{self, DASHBOARD_POLL, Dashboard},
     kube_api::port_forward::port_forward_service,
     progress::Status,
 };
-
-/// Why the dashboard is polled: the Ray Jobs API has no watch.
-pub const DASHBOARD_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

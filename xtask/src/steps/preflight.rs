@@ -3,39 +3,21 @@
 //! node image's version would: the rejected RayCluster's head forbidden, the admitted RayCluster
 //! and the operator chart allowed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 use pss::{KubeVersion, LevelVersion};
 use serde::Deserialize;
 
-use super::{PlanContext, ShellContext, file_name, session::Session};
+use super::{
+    context::{Claim, PlanContext, ShellContext, file_name},
+    session::Session,
+};
 use crate::{cmd::quote, helm, manifest, pod_security, progress::Status};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {}
-
-/// What a step claims Pod Security will do, which the preflight predicts.
-#[derive(Debug, Clone)]
-pub enum Claim {
-    /// The head pod of this manifest's RayCluster is forbidden under the policy.
-    HeadForbidden {
-        manifest: PathBuf,
-        policy: LevelVersion,
-    },
-    /// Every pod template of this manifest (with the Ray image override) is allowed.
-    Allowed {
-        manifest: PathBuf,
-        ray_image: Option<String>,
-        policy: LevelVersion,
-    },
-    /// Every pod template of the chart, as `helm template` renders it, is allowed.
-    ChartAllowed {
-        install: helm::Install,
-        policy: LevelVersion,
-    },
-}
 
 #[derive(Debug)]
 pub struct Planned {

@@ -1,7 +1,7 @@
 //! What the steps of one run share: the shell, a private work dir and kubeconfig, and the values
 //! one step hands to later ones, each behind a method that says which step provides it.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, anyhow};
 use kube::Client;
@@ -14,6 +14,10 @@ use crate::{
     kind,
     kube_api::port_forward::PortForward,
 };
+
+/// Why the audit log is polled rather than watched: it is a file inside the node container, with
+/// no API to watch; each read is one `docker exec … cat`.
+pub const AUDIT_POLL: Duration = Duration::from_secs(1);
 
 /// The cluster a run works on, and what it may do to it.
 #[derive(Debug, Clone)]
