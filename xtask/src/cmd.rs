@@ -50,6 +50,12 @@ impl From<xshell::Cmd<'_>> for Command {
     }
 }
 
+impl From<std::process::Command> for Command {
+    fn from(inner: std::process::Command) -> Self {
+        Command { inner }
+    }
+}
+
 impl Command {
     /// The command as a line a person can paste into a POSIX shell.
     pub fn shell_line(&self) -> String {
@@ -75,6 +81,14 @@ impl Command {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
+    }
+
+    /// Runs the command in the foreground, its output going straight to ours, and waits for it.
+    pub fn interactive(mut self) -> Result<ExitStatus> {
+        let line = self.shell_line();
+        self.inner
+            .status()
+            .with_context(|| format!("cannot run `{line}`"))
     }
 
     /// Runs the command and fails, quoting its last words, unless it exits 0.

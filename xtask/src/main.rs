@@ -146,23 +146,44 @@ fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// How a command ends when it does not pass.
+enum Failure {
+    /// Bad input or usage: exit 2.
+    Usage(String),
+    /// The work failed: exit 1.
+    Failed(String),
+}
+
+fn usage(e: impl std::fmt::Display) -> Failure {
+    Failure::Usage(e.to_string())
+}
+
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::Failed(e.to_string())
+}
+
 fn main() -> ExitCode {
     let args = Xtask::parse();
-    match args.command {
+    let ended = match args.command {
         Command::E2e(a) => e2e(a),
         Command::Pss(a) => pss(a),
         Command::Sim(a) => sim(a),
+    };
+    match ended {
+        Ok(code) => code,
+        Err(Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Failed(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }
 
-fn e2e(a: E2eArgs) -> ExitCode {
-    let loaded = match scenario::load::<steps::ActionSpec>(&a.scenario) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
+    let loaded = scenario::load::<steps::ActionSpec>(&a.scenario).map_err(usage)?;
     let overrides = plan::Overrides {
         cluster_name: a.cluster_name,
         node_image: a.node_image,
@@ -177,48 +198,26 @@ fn e2e(a: E2eArgs) -> ExitCode {
     if let Some(dir) = &overrides.kuberay_chart
         && !dir.join("Chart.yaml").is_file()
     {
-        eprintln!(
-            "error: --kuberay-chart {}: no Chart.yaml there",
+        return Err(usage(format!(
+            "--kuberay-chart {}: no Chart.yaml there",
             dir.display()
-        );
-        return ExitCode::from(EXIT_USAGE);
+        )));
     }
-    let plan = match plan::build(&loaded, &overrides, options) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let plan = plan::build(&loaded, &overrides, options).map_err(usage)?;
     if a.dry_run {
-        return match dry_run::render(&plan) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(EXIT_USAGE)
-            }
-        };
+        print!(
+            "{}",
+            dry_run::render(&plan).map_err(|e| usage(format!("{e:#}")))?
+        );
+        return Ok(ExitCode::SUCCESS);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
-    let report = match runtime.block_on(runner::run(&plan)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
+        .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
+    let report = runtime
+        .block_on(runner::run(&plan))
+        .map_err(|e| failed(format!("{e:#}")))?;
     println!("\n{}", report.table());
     let mut code = if report.interrupted {
         EXIT_INTERRUPTED
@@ -239,25 +238,18 @@ fn e2e(a: E2eArgs) -> ExitCode {
     }
     // Leftover work (watch tasks, port-forward listeners) ends with the runtime, not later.
     runtime.shutdown_background();
-    ExitCode::from(code)
+    Ok(ExitCode::from(code))
 }
 
-fn pss(a: PssArgs) -> ExitCode {
-    let lv: pss::LevelVersion = match format!("{}:{}", a.level, a.version).parse() {
-        Ok(lv) => lv,
-        Err(e) => {
-            eprintln!("error: --version {}: {e}", a.version);
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+fn pss(a: PssArgs) -> Result<ExitCode, Failure> {
+    let lv: pss::LevelVersion = format!("{}:{}", a.level, a.version)
+        .parse()
+        .map_err(|e| usage(format!("--version {}: {e}", a.version)))?;
     let evaluator = match &a.kubernetes {
         None => pss::Evaluator::newest(),
         Some(v) => match v.parse::<pss::KubeVersion>() {
             Ok(version) if version.major == 1 => pss::Evaluator::for_server(version),
-            _ => {
-                eprintln!("error: --kubernetes {v}: write 1.N, e.g. 1.26");
-                return ExitCode::from(EXIT_USAGE);
-            }
+            _ => return Err(usage(format!("--kubernetes {v}: write 1.N, e.g. 1.26"))),
         },
     };
     let opts = pss::TemplateOptions {
@@ -266,20 +258,8 @@ fn pss(a: PssArgs) -> ExitCode {
     let mut entries = Vec::new();
     for path in &a.paths {
         let label = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {label}: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        };
-        match pss::evaluate_yaml(&label, &text, &evaluator, &lv, &opts) {
-            Ok(e) => entries.extend(e),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        }
+        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{label}: {e}")))?;
+        entries.extend(pss::evaluate_yaml(&label, &text, &evaluator, &lv, &opts).map_err(usage)?);
     }
     match a.format {
         Format::Text => print!("{}", pss::render_text(&entries)),
@@ -288,42 +268,33 @@ fn pss(a: PssArgs) -> ExitCode {
             serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into())
         ),
     }
-    if entries.iter().all(|e| e.allowed) {
+    Ok(if entries.iter().all(|e| e.allowed) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
-    }
+    })
 }
 
 /// Builds the simulated world and runs this very binary's `e2e` inside it.
-fn sim(a: SimArgs) -> ExitCode {
+fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let release = !cfg!(debug_assertions);
     let mut build = std::process::Command::new(&cargo);
     build
         .args(["build", "--quiet", "--package", "sim", "--bins"])
         .current_dir(project_root());
-    if release {
+    if !cfg!(debug_assertions) {
         build.arg("--release");
     }
-    match build.status() {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            eprintln!("error: building the simulated world failed ({s})");
-            return ExitCode::from(EXIT_FAILED);
-        }
-        Err(e) => {
-            eprintln!("error: cannot run cargo: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
+    let built = cmd::Command::from(build)
+        .interactive()
+        .map_err(|e| failed(format!("{e:#}")))?;
+    if !built.success() {
+        return Err(failed(format!(
+            "building the simulated world failed ({built})"
+        )));
     }
-    let me = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot find this program: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
+    let me =
+        std::env::current_exe().map_err(|e| failed(format!("cannot find this program: {e}")))?;
     let sim_bin = me.with_file_name(format!("sim{}", std::env::consts::EXE_SUFFIX));
     let mut run = std::process::Command::new(&sim_bin);
     if a.list_faults {
@@ -335,11 +306,10 @@ fn sim(a: SimArgs) -> ExitCode {
         }
         run.arg("--").arg(&me).arg("e2e").args(&a.e2e_args);
     }
-    match run.status() {
-        Ok(s) => ExitCode::from(s.code().map(|c| c as u8).unwrap_or(EXIT_INTERRUPTED)),
-        Err(e) => {
-            eprintln!("error: cannot run {}: {e}", sim_bin.display());
-            ExitCode::from(EXIT_FAILED)
-        }
-    }
+    let status = cmd::Command::from(run)
+        .interactive()
+        .map_err(|e| failed(format!("{e:#}")))?;
+    Ok(ExitCode::from(
+        status.code().map(|c| c as u8).unwrap_or(EXIT_INTERRUPTED),
+    ))
 }

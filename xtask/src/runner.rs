@@ -56,129 +56,166 @@ enum StepEnd {
 pub async fn run(plan: &Plan) -> Result<RunReport> {
     let mut session = Session::new(&plan.env)?;
     let interrupts = Interrupts::install()?;
-    let mut results = Vec::new();
-    let mut stopped: Option<String> = None;
+    let mut results: Vec<StepResult> = Vec::new();
     let mut interrupted = false;
-
     for step in &plan.steps {
-        if let Some(why) = &stopped {
-            results.push(StepResult {
-                id: step.id.clone(),
-                doc: step.doc.to_string(),
-                title: step.title.clone(),
-                outcome: Outcome::Skipped,
-                message: format!("skipped: {why}"),
-                evidence: vec![],
-                duration: Default::default(),
-            });
+        let stopped = results.iter().rev().find(|r| r.outcome == Outcome::Failed);
+        if let Some(failed) = stopped {
+            let why = if interrupted {
+                "the run was interrupted".to_string()
+            } else {
+                format!("step {} failed", failed.id)
+            };
+            results.push(result(
+                step,
+                Outcome::Skipped,
+                format!("skipped: {why}"),
+                vec![],
+                Default::default(),
+            ));
             continue;
         }
-        let status = Status::shown(format!("[doc {}] {}", step.doc, step.id));
-        eprintln!("▶ [doc {}] {}: {}", step.doc, step.id, step.title);
-        let started = Instant::now();
-        let end = tokio::select! {
-            r = step.action.run(&mut session, &status) => StepEnd::Done(r),
-            _ = tokio::time::sleep(step.timeout) => StepEnd::TimedOut,
-            _ = interrupts.count(1) => StepEnd::Interrupted,
-        };
-        status.finish();
-        let duration = started.elapsed();
-        let snapshot = status.snapshot();
-        let (outcome, message, evidence) = match end {
-            StepEnd::Done(Ok(evidence)) => (Outcome::Passed, evidence.join("; "), evidence),
-            StepEnd::Done(Err(e)) => (
-                Outcome::Failed,
-                failure(step, &format!("failed: {e:#}"), &snapshot),
-                vec![],
-            ),
-            StepEnd::TimedOut => (
-                Outcome::Failed,
-                failure(
-                    step,
-                    &format!(
-                        "timed out after {}",
-                        humantime::format_duration(step.timeout)
-                    ),
-                    &snapshot,
-                ),
-                vec![],
-            ),
-            StepEnd::Interrupted => {
-                interrupted = true;
-                (
-                    Outcome::Failed,
-                    failure(step, "interrupted (Ctrl-C)", &snapshot),
-                    vec![],
-                )
-            }
-        };
-        match outcome {
-            Outcome::Passed => {
-                eprintln!(
-                    "✔ [doc {}] {} passed in {:.1}s",
-                    step.doc,
-                    step.id,
-                    duration.as_secs_f64()
-                );
-                for e in &evidence {
-                    eprintln!("    {e}");
-                }
-            }
-            _ => eprintln!("✘ {message}"),
-        }
-        if outcome == Outcome::Failed {
-            stopped = Some(if interrupted {
-                "the run was interrupted".into()
-            } else {
-                format!("step {} failed", step.id)
-            });
-        }
-        results.push(StepResult {
-            id: step.id.clone(),
-            doc: step.doc.to_string(),
-            title: step.title.clone(),
-            outcome,
-            message,
-            evidence,
-            duration,
-        });
+        let (r, was_interrupted) = run_step(step, &mut session, &interrupts).await;
+        interrupted |= was_interrupted;
+        results.push(r);
     }
-
     session.close_forwards();
-    let mut cleanup = Vec::new();
-    let name = &plan.env.cluster.name;
-    if let Some(cmd) = session.cleanup_command() {
-        let line = cmd.shell_line();
-        if interrupted {
-            eprintln!("cleaning up: {line} (Ctrl-C again to abort and leave the cluster)");
-        } else {
-            eprintln!("cleaning up: {line}");
-        }
-        tokio::select! {
-            r = cmd.output() => cleanup.push(match r {
-                Ok(out) if out.success() => format!("deleted kind cluster {name}"),
-                Ok(out) => format!("`{line}` failed ({}); kind cluster {name} may be left: delete it with `kind delete cluster --name {name}`", out.last_words()),
-                Err(e) => format!("`{line}` could not run ({e:#}); kind cluster {name} may be left"),
-            }),
-            _ = interrupts.count(if interrupted { 2 } else { 1 }) => {
-                interrupted = true;
-                cleanup.push(format!("aborted by Ctrl-C; left behind: kind cluster {name} (delete it with `kind delete cluster --name {name}`)"));
-            }
-        }
-    } else if session.cluster_created {
-        cleanup.push(format!("kept kind cluster {name} (--keep-cluster); delete it with `kind delete cluster --name {name}`"));
-    } else if session.reused_cluster {
-        cleanup.push(format!("kept the reused kind cluster {name}"));
-    }
+    let (cleanup, cleanup_interrupted) = cleanup(plan, &session, &interrupts, interrupted).await;
     for c in &cleanup {
         eprintln!("cleanup: {c}");
     }
     Ok(RunReport {
         scenario: plan.name.clone(),
         steps: results,
-        interrupted,
+        interrupted: interrupted || cleanup_interrupted,
         cleanup,
     })
+}
+
+fn result(
+    step: &PlannedStep,
+    outcome: Outcome,
+    message: String,
+    evidence: Vec<String>,
+    duration: std::time::Duration,
+) -> StepResult {
+    StepResult {
+        id: step.id.clone(),
+        doc: step.doc.to_string(),
+        title: step.title.clone(),
+        outcome,
+        message,
+        evidence,
+        duration,
+    }
+}
+
+/// Runs one step, bounded by its timeout and by Ctrl-C, and prints how it ended. Also says
+/// whether it was interrupted.
+async fn run_step(
+    step: &PlannedStep,
+    session: &mut Session<'_>,
+    interrupts: &Interrupts,
+) -> (StepResult, bool) {
+    let status = Status::shown(format!("[doc {}] {}", step.doc, step.id));
+    eprintln!("▶ [doc {}] {}: {}", step.doc, step.id, step.title);
+    let started = Instant::now();
+    let end = tokio::select! {
+        r = step.action.run(session, &status) => StepEnd::Done(r),
+        _ = tokio::time::sleep(step.timeout) => StepEnd::TimedOut,
+        _ = interrupts.count(1) => StepEnd::Interrupted,
+    };
+    status.finish();
+    let duration = started.elapsed();
+    let snapshot = status.snapshot();
+    let interrupted = matches!(end, StepEnd::Interrupted);
+    let failed = |what: &str| failure(step, what, &snapshot);
+    let r = match end {
+        StepEnd::Done(Ok(evidence)) => {
+            eprintln!(
+                "✔ [doc {}] {} passed in {:.1}s",
+                step.doc,
+                step.id,
+                duration.as_secs_f64()
+            );
+            for e in &evidence {
+                eprintln!("    {e}");
+            }
+            result(
+                step,
+                Outcome::Passed,
+                evidence.join("; "),
+                evidence,
+                duration,
+            )
+        }
+        StepEnd::Done(Err(e)) => result(
+            step,
+            Outcome::Failed,
+            failed(&format!("failed: {e:#}")),
+            vec![],
+            duration,
+        ),
+        StepEnd::TimedOut => {
+            let what = format!(
+                "timed out after {}",
+                humantime::format_duration(step.timeout)
+            );
+            result(step, Outcome::Failed, failed(&what), vec![], duration)
+        }
+        StepEnd::Interrupted => result(
+            step,
+            Outcome::Failed,
+            failed("interrupted (Ctrl-C)"),
+            vec![],
+            duration,
+        ),
+    };
+    if r.outcome == Outcome::Failed {
+        eprintln!("✘ {}", r.message);
+    }
+    (r, interrupted)
+}
+
+/// Deletes the cluster if this run created it (and was not asked to keep it); a Ctrl-C aborts
+/// the deletion and says what is left. Returns what happened, and whether a Ctrl-C aborted it.
+async fn cleanup(
+    plan: &Plan,
+    session: &Session<'_>,
+    interrupts: &Interrupts,
+    interrupted: bool,
+) -> (Vec<String>, bool) {
+    let name = &plan.env.cluster.name;
+    let delete_it = format!("delete it with `kind delete cluster --name {name}`");
+    let Some(cmd) = session.cleanup_command() else {
+        let kept = if session.cluster_created {
+            vec![format!(
+                "kept kind cluster {name} (--keep-cluster); {delete_it}"
+            )]
+        } else if session.reused_cluster {
+            vec![format!("kept the reused kind cluster {name}")]
+        } else {
+            vec![]
+        };
+        return (kept, false);
+    };
+    let line = cmd.shell_line();
+    if interrupted {
+        eprintln!("cleaning up: {line} (Ctrl-C again to abort and leave the cluster)");
+    } else {
+        eprintln!("cleaning up: {line}");
+    }
+    tokio::select! {
+        r = cmd.output() => (vec![match r {
+            Ok(out) if out.success() => format!("deleted kind cluster {name}"),
+            Ok(out) => format!("`{line}` failed ({}); kind cluster {name} may be left: {delete_it}", out.last_words()),
+            Err(e) => format!("`{line}` could not run ({e:#}); kind cluster {name} may be left"),
+        }], false),
+        _ = interrupts.count(if interrupted { 2 } else { 1 }) => (
+            vec![format!("aborted by Ctrl-C; left behind: kind cluster {name} ({delete_it})")],
+            true,
+        ),
+    }
 }
 
 /// `file:line:col: step ID (doc N) WHAT` and, when known, what it awaited and saw last.

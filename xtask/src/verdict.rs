@@ -264,32 +264,44 @@ pub fn judge_exec(
             matching_line(stdout, re)
         ));
     }
-    if let Some(want) = &x.dashboard_status {
-        match dashboard_job {
-            None => {
-                return Judgement::Pending(format!(
-                    "a DRIVER job with entrypoint `{}` in /api/jobs/",
-                    x.command_line
-                ));
-            }
-            Some(j) if !j.status.is_terminal() => {
-                return Judgement::Pending(format!(
-                    "DRIVER job {} to finish (now {})",
-                    j.id(),
-                    j.status
-                ));
-            }
-            Some(j) if j.status != *want => {
-                return Judgement::Failed(format!(
-                    "the dashboard lists DRIVER job {} as {}, expected {want}",
-                    j.id(),
-                    j.status
-                ));
-            }
-            Some(_) => evidence.push(format!("dashboard: {}", job_text.unwrap_or_default())),
+    match &x.dashboard_status {
+        Some(want) => judge_driver_job(x, *want, dashboard_job, evidence),
+        None => Judgement::Passed(evidence),
+    }
+}
+
+/// The dashboard's word on a command that did what it must: its DRIVER job listed, finished, in
+/// the wanted status. Only asked once the exit code has passed, which it cannot vouch for.
+fn judge_driver_job(
+    x: &ExecExpectation,
+    want: RayJobStatus,
+    job: Option<&RayJob>,
+    mut evidence: Vec<String>,
+) -> Judgement {
+    match job {
+        None => Judgement::Pending(format!(
+            "a DRIVER job with entrypoint `{}` in /api/jobs/",
+            x.command_line
+        )),
+        Some(j) if !j.status.is_terminal() => Judgement::Pending(format!(
+            "DRIVER job {} to finish (now {})",
+            j.id(),
+            j.status
+        )),
+        Some(j) if j.status != want => Judgement::Failed(format!(
+            "the dashboard lists DRIVER job {} as {}, expected {want}",
+            j.id(),
+            j.status
+        )),
+        Some(j) => {
+            evidence.push(format!(
+                "dashboard: the dashboard lists DRIVER job {} as {}",
+                j.id(),
+                j.status
+            ));
+            Judgement::Passed(evidence)
         }
     }
-    Judgement::Passed(evidence)
 }
 
 fn last_lines(text: &str, n: usize) -> String {

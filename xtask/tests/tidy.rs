@@ -55,7 +55,9 @@ fn references(module: &str, text: &str, modules: &BTreeSet<String>) -> BTreeSet<
         for (start, _) in text.match_indices(base) {
             let rest = &text[start + base.len()..];
             // The path, or the `{…}` group it opens, up to the end of the item.
-            let end = rest.find([';', '(', ')', '<', ' ', '\n', ',']).unwrap_or(rest.len());
+            let end = rest
+                .find([';', '(', ')', '<', ' ', '\n', ','])
+                .unwrap_or(rest.len());
             let end = if rest.starts_with('{') {
                 rest.find("};").map_or(end, |e| e + 1)
             } else {
@@ -164,12 +166,21 @@ fn the_cycle_finder_finds_a_cycle() {
     let modules: BTreeSet<String> = ["a", "b", "c", "d::e"].map(String::from).into();
     let refs = |m: &str, text: &str| references(m, text, &modules);
     assert_eq!(
-        refs("a", "use crate::{b::X, d::e::{f, g}};\nfn x() { super::c::y() }"),
+        refs(
+            "a",
+            "use crate::{b::X, d::e::{f, g}};\nfn x() { super::c::y() }"
+        ),
         ["b", "c", "d::e"].map(String::from).into(),
         "in a top-level module, super:: is the crate"
     );
-    assert!(refs("d::e", "use super::e::X;").is_empty(), "a module's own items are no edge");
-    assert_eq!(refs("d::e", "crate::a::f();"), ["a"].map(String::from).into());
+    assert!(
+        refs("d::e", "use super::e::X;").is_empty(),
+        "a module's own items are no edge"
+    );
+    assert_eq!(
+        refs("d::e", "crate::a::f();"),
+        ["a"].map(String::from).into()
+    );
     let edges: BTreeMap<String, BTreeSet<String>> = [
         ("a", refs("a", "use crate::b;")),
         ("b", refs("b", "use crate::c::x;")),
