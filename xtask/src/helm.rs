@@ -78,16 +78,27 @@ impl Install {
     }
 }
 
-/// The Pod Security warnings the API server sent back during an install. Helm prints them on
-/// stderr through client-go's warning handler (`W… warnings.go:70] would violate PodSecurity …`,
-/// or `Warning: would violate …`).
+/// The Pod Security warnings the API server sent back during an install, unquoted. Helm prints
+/// them on stderr through client-go's warning handler, in one of three forms:
+/// - helm v3 (klog text): `W1201 16:03:07.632924 6823 warnings.go:70] would violate PodSecurity …`;
+/// - helm v4 (klog structured): `I1201 15:53:26.912995 12685 warnings.go:107] "Warning: would
+///   violate PodSecurity \"restricted:latest\": …"`, the message Go-quoted;
+/// - kubectl-style: `Warning: would violate PodSecurity …`.
 pub fn pod_security_warnings(stderr: &str) -> Vec<String> {
     stderr
         .lines()
         .filter(|l| l.contains("would violate PodSecurity"))
-        .map(|l| match l.find("would violate") {
-            Some(i) => l[i..].trim().to_string(),
-            None => l.trim().to_string(),
+        .map(|l| {
+            let message = match l.split_once("] \"") {
+                Some((_, quoted)) => pss::parse_go_quoted(&format!("\"{quoted}"))
+                    .map(|(text, _)| text)
+                    .unwrap_or_else(|| l.to_string()),
+                None => l.to_string(),
+            };
+            match message.find("would violate") {
+                Some(i) => message[i..].trim().to_string(),
+                None => message.trim().to_string(),
+            }
         })
         .collect()
 }
@@ -139,5 +150,18 @@ mod tests {
             w[0].starts_with("would violate PodSecurity \"restricted:latest\": seccompProfile")
         );
         assert!(pod_security_warnings("NAME: kuberay-operator\n").is_empty());
+    }
+
+    #[test]
+    fn helm_v4s_quoted_warning_is_unquoted() {
+        // helm v4.1.4 against a restricted namespace (recorded; the detail shortened here).
+        let stderr = r#"I1201 15:53:26.912995   12685 warnings.go:107] "Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"kuberay-operator\" must set securityContext.allowPrivilegeEscalation=false)"
+"#;
+        assert_eq!(
+            pod_security_warnings(stderr),
+            [
+                r#"would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "kuberay-operator" must set securityContext.allowPrivilegeEscalation=false)"#
+            ]
+        );
     }
 }

@@ -33,8 +33,9 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
-/// Parses a leading Go-quoted string; returns the unquoted text and the remainder.
-pub(crate) fn parse_go_quoted(s: &str) -> Option<(String, &str)> {
+/// Parses a leading Go-quoted string (`strconv.Quote`'s form, as klog and the apiserver write
+/// it); returns the unquoted text and the remainder. `None` when `s` does not start with one.
+pub fn parse_go_quoted(s: &str) -> Option<(String, &str)> {
     let body = s.strip_prefix('"')?;
     let mut out = String::new();
     let mut chars = body.char_indices();

@@ -27,7 +27,7 @@ pub use eval::{
     OLDEST_SERVER_MINOR, Verdict, enforce_message, parse_enforce_message, violates_message,
     would_violate_message,
 };
-pub use go::go_quote;
+pub use go::{go_quote, parse_go_quoted};
 pub use policy::{
     AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL, AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_LEVEL_LABEL,
     ENFORCE_POLICY_ANNOTATION, ENFORCE_VERSION_LABEL, Level, LevelVersion, NamespacePolicy,
