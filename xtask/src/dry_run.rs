@@ -68,9 +68,11 @@ mod tests {
         let text = render(&plan).unwrap();
         let root = plan.root.display().to_string();
         for want in [
-            "kind create cluster --name kuberay-pod-security --config <(sed -e ",
-            &format!("hostPath: {root}/kind/audit-policy.yaml#' {root}/kind/kind-config.yaml)"),
-            "| grep '\"code\":403' | grep -F raycluster-complete-head-",
+            &format!(
+                "sed -e 's#hostPath: audit-policy.yaml#hostPath: {root}/kind/audit-policy.yaml#' {root}/kind/kind-config.yaml > /tmp/kuberay-pod-security.kind-config.yaml"
+            ),
+            "kind create cluster --name kuberay-pod-security --config /tmp/kuberay-pod-security.kind-config.yaml --image ",
+            "for _ in $(seq 180); do docker exec kuberay-pod-security-control-plane cat /var/log/kubernetes/kube-apiserver-audit.log | grep -F '\"code\":403' | grep -F raycluster-complete-head- && break; sleep 1; done",
             "--image kindest/node:v1.26.15@sha256:c79602a44b4056d7e48dc20f7504350f1e87530fe953428b792def00bc1076dd",
             "docker exec kuberay-pod-security-control-plane cat /var/log/kubernetes/kube-apiserver-audit.log",
             "kubectl --context kind-kuberay-pod-security create ns pod-security",
@@ -95,5 +97,6 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
         assert!(!text.contains("KUBECONFIG"), "{text}");
+        assert!(!text.contains("<("), "no process substitution: {text}");
     }
 }

@@ -185,12 +185,16 @@ impl Planned {
             }
             _ => format!("{apply} {}", quote(&self.manifest)),
         };
+        let kubectl = ctx.kubectl_in(&self.namespace);
+        let selector = kuberay::cluster_selector(&self.raycluster);
         Ok(vec![
             first,
+            // `kubectl wait` on a selector fails at once while nothing matches: first the pods.
+            ctx.until(&format!(
+                "{kubectl} get pod -l {selector} -o name | grep -q ."
+            )) + "   # expect: the operator creates the pods",
             format!(
-                "{} wait --for=condition=Ready pod -l {} --timeout={}s   # expect: {} head, {} worker",
-                ctx.kubectl_in(&self.namespace),
-                kuberay::cluster_selector(&self.raycluster),
+                "{kubectl} wait --for=condition=Ready pod -l {selector} --timeout={}s   # expect: {} head, {} worker",
                 ctx.timeout.as_secs(),
                 self.heads,
                 self.workers

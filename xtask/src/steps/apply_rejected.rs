@@ -173,6 +173,16 @@ impl Planned {
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let kubectl = ctx.kubectl_in(&self.namespace);
         let raycluster = &self.raycluster;
+        let audit_403 = format!(
+            "{} | grep -F {} | grep -F {}",
+            ctx.env.audit.read_command(ctx.sh).shell_line(),
+            quote("\"code\":403"),
+            quote(kuberay::head_pod_prefix(raycluster)),
+        );
+        let event = format!(
+            "{kubectl} get events --field-selector involvedObject.name={raycluster} | grep -F {}",
+            kuberay::FAILED_TO_CREATE_HEAD_POD
+        );
         vec![
             format!(
                 "{} apply --server-side -n {} -f {}",
@@ -181,19 +191,18 @@ impl Planned {
                 quote(&self.manifest)
             ),
             format!(
-                "{} | grep '\"code\":403' | grep -F {}   # expect: violates PodSecurity \"{}\" for the head pod",
-                ctx.env.audit.read_command(ctx.sh).shell_line(),
-                quote(kuberay::head_pod_prefix(raycluster)),
+                "{}   # expect: violates PodSecurity \"{}\" for the head pod",
+                ctx.until(&audit_403),
                 self.policy
             ),
             format!(
-                "{kubectl} get events --field-selector involvedObject.name={raycluster}   # expect: Warning {} (or the RayCluster's ReplicaFailure condition)",
-                kuberay::FAILED_TO_CREATE_HEAD_POD
+                "{}   # expect: the operator's Warning (or the RayCluster's ReplicaFailure condition)",
+                ctx.until(&event)
             ),
             format!(
-                "{kubectl} get pods -l {}   # expect: none, for {}s",
-                kuberay::cluster_selector(raycluster),
-                self.settle.as_secs()
+                "sleep {}; {kubectl} get pods -l {}   # expect: No resources found, after the settle window",
+                self.settle.as_secs(),
+                kuberay::cluster_selector(raycluster)
             ),
         ]
     }

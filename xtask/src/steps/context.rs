@@ -84,6 +84,15 @@ pub struct ShellContext<'a> {
 }
 
 impl ShellContext<'_> {
+    /// `CMD` retried every second until it succeeds, for at most the step's timeout: a wait
+    /// a person can paste (the harness itself watches instead).
+    pub fn until(&self, command: &str) -> String {
+        format!(
+            "for _ in $(seq {}); do {command} && break; sleep 1; done",
+            self.timeout.as_secs()
+        )
+    }
+
     /// `kubectl --context C -n NS` with the namespace quoted.
     pub fn kubectl_in(&self, namespace: &str) -> String {
         format!("{} -n {}", self.kubectl, quote(namespace))

@@ -96,9 +96,13 @@ impl Planned {
 
     pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
         let config = &self.config;
-        let mut rewritten = format!("cat {}", quote(config));
+        let cluster = &ctx.env.cluster;
         let mounts = kind::relative_mounts(config)?;
-        if !mounts.is_empty() {
+        let mut lines = Vec::new();
+        // Relative mount sources made absolute, as the run does, in a file of its own.
+        let config_arg = if mounts.is_empty() {
+            config.clone()
+        } else {
             let exprs: Vec<String> = mounts
                 .iter()
                 .map(|(rel, abs)| {
@@ -108,23 +112,27 @@ impl Planned {
                     )
                 })
                 .collect();
-            rewritten = format!("sed {} {}", exprs.join(" "), quote(config));
-        }
-        let create = ctx
-            .env
-            .cluster
-            .create(ctx.sh, Path::new("CONFIG"), Path::new("KUBECONFIG"))
-            .shell_line()
-            .replace(" --kubeconfig KUBECONFIG", "")
-            .replace("--config CONFIG", &format!("--config <({rewritten})"));
-        Ok(vec![
-            create,
-            format!(
-                "{} wait --for=condition=Ready nodes --all --timeout={}s",
-                ctx.kubectl,
-                ctx.timeout.as_secs()
-            ),
-        ])
+            let generated = PathBuf::from(format!("/tmp/{}.kind-config.yaml", cluster.name));
+            lines.push(format!(
+                "sed {} {} > {}",
+                exprs.join(" "),
+                quote(config),
+                quote(&generated)
+            ));
+            generated
+        };
+        lines.push(
+            cluster
+                .create(ctx.sh, &config_arg, Path::new("KUBECONFIG"))
+                .shell_line()
+                .replace(" --kubeconfig KUBECONFIG", ""),
+        );
+        lines.push(format!(
+            "{} wait --for=condition=Ready nodes --all --timeout={}s",
+            ctx.kubectl,
+            ctx.timeout.as_secs()
+        ));
+        Ok(lines)
     }
 }
 

@@ -85,7 +85,7 @@ impl Planned {
                 ctx.kubectl_in(&self.namespace),
                 self.service
             ),
-            format!("curl -fsS http://127.0.0.1:{port}{}", self.probe),
+            ctx.until(&format!("curl -fsS http://127.0.0.1:{port}{}", self.probe)),
         ]
     }
 }
