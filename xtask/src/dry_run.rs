@@ -7,11 +7,50 @@ use std::path::Path;
 use anyhow::Result;
 use xshell::Shell;
 
-use crate::{cmd::quote, plan::Plan, steps::context::ShellContext};
+use crate::{
+    cmd::quote,
+    plan::{Plan, PlannedStep},
+    steps::context::ShellContext,
+};
 
-pub fn render(plan: &Plan) -> Result<String> {
+/// Each step's shell lines, built as the run builds its commands. With `relative`, paths under
+/// the scenario's root are written relative to it (for a document read from the repository's
+/// root); otherwise they are absolute.
+pub fn step_lines(plan: &Plan, relative: bool) -> Result<Vec<(&PlannedStep, Vec<String>)>> {
     let sh = Shell::new()?;
     let kubectl = format!("kubectl --context {}", quote(plan.env.cluster.context()));
+    let root = format!("{}/", plan.root.display());
+    plan.steps
+        .iter()
+        .map(|step| {
+            let ctx = ShellContext {
+                sh: &sh,
+                env: &plan.env,
+                kubectl: kubectl.clone(),
+                timeout: step.timeout,
+            };
+            let mut lines = step.action.shell(&ctx)?;
+            if relative {
+                for line in &mut lines {
+                    *line = line.replace(&root, "");
+                }
+            }
+            Ok((step, lines))
+        })
+        .collect()
+}
+
+/// The cleanup line (`kind delete cluster`).
+pub fn cleanup_line(plan: &Plan) -> Result<String> {
+    Ok(plan
+        .env
+        .cluster
+        .delete(&Shell::new()?, Path::new("KUBECONFIG"))
+        .shell_line()
+        .replace(" --kubeconfig KUBECONFIG", ""))
+}
+
+pub fn render(plan: &Plan) -> Result<String> {
     let mut out = vec![
         format!(
             "# {} — the tutorial as shell commands (cargo xtask e2e --dry-run)",
@@ -28,26 +67,14 @@ pub fn render(plan: &Plan) -> Result<String> {
             plan.versions.node_image, plan.versions.kuberay_chart, plan.versions.ray_image
         ),
     ];
-    for step in &plan.steps {
+    for (step, lines) in step_lines(plan, false)? {
         out.push(String::new());
         out.push(format!("# [doc {}] {}: {}", step.doc, step.id, step.title));
-        let ctx = ShellContext {
-            sh: &sh,
-            env: &plan.env,
-            kubectl: kubectl.clone(),
-            timeout: step.timeout,
-        };
-        out.extend(step.action.shell(&ctx)?);
+        out.extend(lines);
     }
     out.push(String::new());
     out.push("# cleanup (skipped with --keep-cluster)".into());
-    out.push(
-        plan.env
-            .cluster
-            .delete(&sh, Path::new("KUBECONFIG"))
-            .shell_line()
-            .replace(" --kubeconfig KUBECONFIG", ""),
-    );
+    out.push(cleanup_line(plan)?);
     Ok(out.join("\n") + "\n")
 }
 
@@ -86,11 +113,11 @@ mod tests {
                 "apply --server-side -n pod-security -f {root}/manifests/ray-cluster.complete.yaml"
             ),
             &format!(
-                "sed -e 's#image: rayproject/ray-ml:2\\.4\\.0#image: rayproject/ray-ml:2.4.0-cpu#' {root}/manifests/ray-cluster.pod-security.yaml | kubectl"
+                "sed -e 's#image: rayproject/ray-ml:2\\.4\\.0#image: rayproject/ray-ml:2.4.0-cpu#' {root}/manifests/ray-cluster.pod-security.yaml > /tmp/ray-cluster.pod-security.yaml\nkubectl --context kind-kuberay-pod-security apply --server-side -n pod-security -f /tmp/ray-cluster.pod-security.yaml"
             ),
             "port-forward --address 127.0.0.1 svc/raycluster-pod-security-head-svc 8265:8265 &",
-            "-c ray-head -- python3 samples/xgboost_example.py; echo \"exit code: $?\"",
-            "-c ray-head -- pip3 install jsonpatch;",
+            "-c ray-head -- python3 samples/xgboost_example.py\necho \"exit code: $?\"   # expect: 0",
+            "-c ray-head -- pip3 install jsonpatch\n",
             "curl -fsS http://127.0.0.1:8265/api/jobs/",
             "kind delete cluster --name kuberay-pod-security",
         ] {

@@ -10,6 +10,8 @@
 mod audit;
 mod cmd;
 mod dashboard;
+mod doc_check;
+mod doc_page;
 mod dry_run;
 mod helm;
 mod kind;
@@ -57,6 +59,18 @@ enum Command {
     Pss(PssArgs),
     /// Run `cargo xtask e2e` against the simulated world (not a real cluster).
     Sim(SimArgs),
+    /// Check that the documentation page still says what the scenario runs.
+    DocCheck(DocCheckArgs),
+}
+
+#[derive(clap::Args)]
+struct DocCheckArgs {
+    /// The scenario (its steps, and the differences from the page it records).
+    #[arg(long, value_name = "PATH", default_value_os_t = project_root().join("scenarios/pod-security.yaml"))]
+    scenario: PathBuf,
+    /// The page to check, in Markdown (default: the scenario's `documentation.page`).
+    #[arg(long, value_name = "PATH")]
+    doc: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -168,6 +182,7 @@ fn main() -> ExitCode {
         Command::E2e(a) => e2e(a),
         Command::Pss(a) => pss(a),
         Command::Sim(a) => sim(a),
+        Command::DocCheck(a) => doc_check(a),
     };
     match ended {
         Ok(code) => code,
@@ -269,6 +284,44 @@ fn pss(a: PssArgs) -> Result<ExitCode, Failure> {
         ),
     }
     Ok(if entries.iter().all(|e| e.allowed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// Matches the documentation page's commands to the scenario's steps; no cluster, no network.
+fn doc_check(a: DocCheckArgs) -> Result<ExitCode, Failure> {
+    let scenario = scenario::load::<steps::ActionSpec>(&a.scenario).map_err(usage)?;
+    let Some(docs) = &scenario.documentation else {
+        return Err(usage(format!(
+            "{}: the scenario has no `documentation` section",
+            a.scenario.display()
+        )));
+    };
+    let page_path = match &a.doc {
+        Some(p) => p.clone(),
+        None => scenario.source.resolve(&docs.page).map_err(usage)?,
+    };
+    let text = std::fs::read_to_string(&page_path)
+        .map_err(|e| usage(format!("{}: {e}", page_path.display())))?;
+    let plan =
+        plan::build(&scenario, &plan::Overrides::default(), Default::default()).map_err(usage)?;
+    let ours: Vec<doc_check::OurLine> = dry_run::step_lines(&plan, true)
+        .map_err(|e| usage(format!("{e:#}")))?
+        .into_iter()
+        .flat_map(|(step, lines)| {
+            lines
+                .into_iter()
+                .map(|l| doc_check::OurLine::new(&step.id, &step.doc.to_string(), &l))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let differences: Vec<_> = docs.differences.iter().collect();
+    let report = doc_check::check(&doc_page::parse(&text), &ours, &differences);
+    println!("{}: {}\n", page_path.display(), docs.source);
+    print!("{}", report.table());
+    Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)

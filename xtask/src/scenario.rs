@@ -72,7 +72,41 @@ struct ScenarioFile<A> {
     cluster: ClusterSpec,
     versions: Versions,
     audit_log: AuditLogSpec,
+    #[serde(default)]
+    documentation: Option<Documentation>,
     steps: Vec<Spanned<StepFile<A>>>,
+}
+
+/// The documentation page the scenario reproduces, and every known way we differ from it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Documentation {
+    /// The page as published, kept in the repository (relative to the scenario's root).
+    pub page: Spanned<String>,
+    /// Where the page is published (the raw Markdown), for refreshing it.
+    pub source: String,
+    pub differences: Vec<Spanned<Difference>>,
+}
+
+/// One known difference between the page and what we run: what the page says, what we run
+/// instead, and why. Each `where` pair matches whole words of a command; one side may be empty
+/// when the other side has the words alone (we add a flag; the page says something we skip).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Difference {
+    pub id: String,
+    pub why: String,
+    #[serde(rename = "where")]
+    pub places: Vec<Place>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Place {
+    #[serde(default)]
+    pub page: String,
+    #[serde(default)]
+    pub ours: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,6 +310,7 @@ pub struct LoadedScenario<A> {
     pub cluster_name: String,
     pub versions: Versions,
     pub audit_log: AuditLogSpec,
+    pub documentation: Option<Documentation>,
     pub steps: Vec<Step<A>>,
 }
 
@@ -332,6 +367,7 @@ pub fn parse<A: Action>(path: &Path, text: &str) -> Result<LoadedScenario<A>, Sc
         cluster_name: file.cluster.name.value,
         versions: file.versions,
         audit_log: file.audit_log,
+        documentation: file.documentation,
         steps,
     })
 }

@@ -213,3 +213,54 @@ fn e2e_fails_at_the_first_step_without_a_cluster_tool_and_says_so() {
             .contains("<testcase")
     );
 }
+
+#[test]
+fn doc_check_accepts_the_upstream_page_with_every_difference_recorded() {
+    let out = xtask(&["doc-check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("0 not covered; 0 stale difference(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[node-image] kindest/node:v1.26.0 is not an image"),
+        "{text}"
+    );
+}
+
+#[test]
+fn doc_check_fails_on_a_changed_value_naming_the_line() {
+    let page = std::fs::read_to_string(root().join("docs/upstream/pod-security.md")).unwrap();
+    for (from, to, line) in [
+        (
+            "--image=kindest/node:v1.26.0",
+            "--image=kindest/node:v1.27.3",
+            "33",
+        ),
+        (
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/enforce=baseline",
+            "55",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let changed = dir.path().join("pod-security.md");
+        std::fs::write(&changed, page.replace(from, to)).unwrap();
+        let out = xtask(&["doc-check", "--doc", changed.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{line} ")))
+            .unwrap_or_else(|| panic!("no row for line {line}: {text}"));
+        assert!(row.contains("NOT COVERED"), "{row}");
+        assert!(text.contains(to.split('=').next_back().unwrap()), "{text}");
+    }
+}
+
+#[test]
+fn doc_check_without_the_page_is_bad_input() {
+    let out = xtask(&["doc-check", "--doc", "/nonexistent/page.md"]);
+    assert_eq!(out.status.code(), Some(2));
+}

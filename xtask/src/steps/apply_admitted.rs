@@ -156,11 +156,6 @@ impl Planned {
     }
 
     pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
-        let apply = format!(
-            "{} apply --server-side -n {} -f",
-            ctx.kubectl,
-            quote(&self.namespace)
-        );
         let replaced = match &self.ray_image {
             Some(image) => {
                 let mut objs = manifest::read(&self.manifest)?;
@@ -168,7 +163,9 @@ impl Planned {
             }
             None => vec![],
         };
-        let first = match (&self.ray_image, replaced.is_empty()) {
+        let mut lines = Vec::new();
+        // The manifest with the pinned Ray image, as a file of its own, like the run applies it.
+        let applied = match (&self.ray_image, replaced.is_empty()) {
             (Some(image), false) => {
                 let exprs: Vec<String> = replaced
                     .iter()
@@ -177,18 +174,26 @@ impl Planned {
                         format!("-e {}", quote(edit))
                     })
                     .collect();
-                format!(
-                    "sed {} {} | {apply} -",
+                let edited = PathBuf::from("/tmp").join(file_name(&self.manifest));
+                lines.push(format!(
+                    "sed {} {} > {}",
                     exprs.join(" "),
-                    quote(&self.manifest)
-                )
+                    quote(&self.manifest),
+                    quote(&edited)
+                ));
+                edited
             }
-            _ => format!("{apply} {}", quote(&self.manifest)),
+            _ => self.manifest.clone(),
         };
+        lines.push(format!(
+            "{} apply --server-side -n {} -f {}",
+            ctx.kubectl,
+            quote(&self.namespace),
+            quote(&applied)
+        ));
         let kubectl = ctx.kubectl_in(&self.namespace);
         let selector = kuberay::cluster_selector(&self.raycluster);
-        Ok(vec![
-            first,
+        lines.extend([
             // `kubectl wait` on a selector fails at once while nothing matches: first the pods.
             ctx.until(&format!(
                 "{kubectl} get pod -l {selector} -o name | grep -q ."
@@ -204,7 +209,8 @@ impl Planned {
                 ctx.env.audit.read_command(ctx.sh).shell_line(),
                 self.policy
             ),
-        ])
+        ]);
+        Ok(lines)
     }
 }
 

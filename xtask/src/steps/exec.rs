@@ -201,12 +201,17 @@ impl Planned {
             quote(&self.selector)
         );
         let argv: Vec<String> = self.command.iter().map(quote).collect();
-        let mut lines = vec![format!(
-            "{kubectl} exec {pod} -c {} -- {}; echo \"exit code: $?\"   # expect: {}",
-            quote(&self.container),
-            argv.join(" "),
-            self.expect.exit_code
-        )];
+        let mut lines = vec![
+            format!(
+                "{kubectl} exec {pod} -c {} -- {}",
+                quote(&self.container),
+                argv.join(" "),
+            ),
+            format!(
+                "echo \"exit code: $?\"   # expect: {}",
+                self.expect.exit_code
+            ),
+        ];
         if let (Some(status), Some(d)) = (&self.expect.dashboard_status, &self.dashboard) {
             lines.push(format!(
                 "curl -fsS http://127.0.0.1:{}/api/jobs/   # expect: a DRIVER job with entrypoint \"{}\" {status}",
