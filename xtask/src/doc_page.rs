@@ -78,7 +78,7 @@ fn heading_step(line: &str) -> Option<Option<String>> {
     Some(number.map(str::to_string))
 }
 
-fn is_shell_fence(line: &str) -> bool {
+pub fn is_shell_fence(line: &str) -> bool {
     matches!(line.trim(), "```bash" | "```sh" | "```shell" | "```console")
 }
 

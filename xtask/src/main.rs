@@ -10,6 +10,7 @@
 mod audit;
 mod cmd;
 mod dashboard;
+mod doc;
 mod doc_check;
 mod doc_page;
 mod dry_run;
@@ -61,6 +62,21 @@ enum Command {
     Sim(SimArgs),
     /// Check that the documentation page still says what the scenario runs.
     DocCheck(DocCheckArgs),
+    /// Write the tutorial as tested (docs/pod-security.md), or check that it is current.
+    Doc(DocArgs),
+}
+
+#[derive(clap::Args)]
+struct DocArgs {
+    /// The scenario (its steps, and the differences from the page it records).
+    #[arg(long, value_name = "PATH", default_value_os_t = project_root().join("scenarios/pod-security.yaml"))]
+    scenario: PathBuf,
+    /// Where to write it.
+    #[arg(long, value_name = "PATH", default_value_os_t = project_root().join("docs/pod-security.md"))]
+    out: PathBuf,
+    /// Write nothing; exit 1 if the file is not what would be written.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(clap::Args)]
@@ -183,6 +199,7 @@ fn main() -> ExitCode {
         Command::Pss(a) => pss(a),
         Command::Sim(a) => sim(a),
         Command::DocCheck(a) => doc_check(a),
+        Command::Doc(a) => doc(a),
     };
     match ended {
         Ok(code) => code,
@@ -290,17 +307,27 @@ fn pss(a: PssArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// Matches the documentation page's commands to the scenario's steps; no cluster, no network.
-fn doc_check(a: DocCheckArgs) -> Result<ExitCode, Failure> {
-    let scenario = scenario::load::<steps::ActionSpec>(&a.scenario).map_err(usage)?;
+/// The page, the plan, and the page checked against the plan's commands.
+struct Documentation {
+    plan: plan::Plan,
+    page_path: PathBuf,
+    page: doc_page::Page,
+    source: String,
+    report: doc_check::Report,
+}
+
+/// Reads the scenario and its documentation page (or `doc`) and checks one against the other;
+/// no cluster, no network.
+fn documentation(scenario_path: &Path, doc: Option<&Path>) -> Result<Documentation, Failure> {
+    let scenario = scenario::load::<steps::ActionSpec>(scenario_path).map_err(usage)?;
     let Some(docs) = &scenario.documentation else {
         return Err(usage(format!(
             "{}: the scenario has no `documentation` section",
-            a.scenario.display()
+            scenario_path.display()
         )));
     };
-    let page_path = match &a.doc {
-        Some(p) => p.clone(),
+    let page_path = match doc {
+        Some(p) => p.to_path_buf(),
         None => scenario.source.resolve(&docs.page).map_err(usage)?,
     };
     let text = std::fs::read_to_string(&page_path)
@@ -318,14 +345,57 @@ fn doc_check(a: DocCheckArgs) -> Result<ExitCode, Failure> {
         })
         .collect();
     let differences: Vec<_> = docs.differences.iter().collect();
-    let report = doc_check::check(&doc_page::parse(&text), &ours, &differences);
-    println!("{}: {}\n", page_path.display(), docs.source);
-    print!("{}", report.table());
-    Ok(if report.passed() {
+    let page = doc_page::parse(&text);
+    let report = doc_check::check(&page, &ours, &differences);
+    Ok(Documentation {
+        page_path,
+        page,
+        source: docs.source.clone(),
+        report,
+        plan,
+    })
+}
+
+/// Matches the documentation page's commands to the scenario's steps.
+fn doc_check(a: DocCheckArgs) -> Result<ExitCode, Failure> {
+    let d = documentation(&a.scenario, a.doc.as_deref())?;
+    println!("{}: {}\n", d.page_path.display(), d.source);
+    print!("{}", d.report.table());
+    Ok(if d.report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// Writes the tutorial as tested, or checks that the committed one is current.
+fn doc(a: DocArgs) -> Result<ExitCode, Failure> {
+    let d = documentation(&a.scenario, None)?;
+    if !d.report.passed() {
+        return Err(failed(
+            "the page and the scenario disagree; run `cargo xtask doc-check` and record the differences first",
+        ));
+    }
+    let internal = |e: anyhow::Error| failed(format!("{e:#}"));
+    let steps = dry_run::step_lines(&d.plan, true).map_err(internal)?;
+    let cleanup = dry_run::cleanup_line(&d.plan).map_err(internal)?;
+    let text =
+        doc::render(&d.plan, &d.page, &d.report, steps, &cleanup, &d.source).map_err(internal)?;
+    if a.check {
+        let committed = std::fs::read_to_string(&a.out).unwrap_or_default();
+        if committed != text {
+            return Err(failed(format!(
+                "{} is stale: the scenario or the page changed since it was written; refresh it with `cargo xtask doc`",
+                a.out.display()
+            )));
+        }
+        println!("{} is current", a.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::write(&a.out, &text)
+        .map_err(|e| failed(format!("cannot write {}: {e}", a.out.display())))?;
+    println!("wrote {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Builds the simulated world and runs this very binary's `e2e` inside it.

@@ -264,3 +264,33 @@ fn doc_check_without_the_page_is_bad_input() {
     let out = xtask(&["doc-check", "--doc", "/nonexistent/page.md"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_committed_tutorial_as_tested_is_current() {
+    let out = xtask(&["doc", "--check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "docs/pod-security.md is stale: refresh it with `cargo xtask doc` and commit it\n{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_stale_tutorial_as_tested_names_the_command_that_refreshes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("pod-security.md");
+    let current = std::fs::read_to_string(root().join("docs/pod-security.md")).unwrap();
+    std::fs::write(&stale, current.replace("--timeout=600s", "--timeout=60s")).unwrap();
+    let out = xtask(&["doc", "--check", "--out", stale.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("refresh it with `cargo xtask doc`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let written = dir.path().join("written.md");
+    let out = xtask(&["doc", "--out", written.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), current);
+}

@@ -155,6 +155,14 @@ impl Planned {
         }
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "{} head and {} worker pod(s) Running and Ready, and their creates in the audit log allowed under enforce-policy {} with no audit violation",
+            self.heads, self.workers, self.policy
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
         let replaced = match &self.ray_image {
             Some(image) => {

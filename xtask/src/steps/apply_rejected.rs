@@ -170,6 +170,17 @@ impl Planned {
         }
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "a 403 for the head pod in the audit log, `violates PodSecurity \"{}\"`, whose reasons equal the offline prediction for the API server's version; the operator's `{}` Warning or the RayCluster's `ReplicaFailure` condition; and no pod with {} for {}s after both",
+            self.policy,
+            kuberay::FAILED_TO_CREATE_HEAD_POD,
+            kuberay::cluster_selector(&self.raycluster),
+            self.settle.as_secs()
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let kubectl = ctx.kubectl_in(&self.namespace);
         let raycluster = &self.raycluster;

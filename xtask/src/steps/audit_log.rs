@@ -60,6 +60,14 @@ impl Planned {
         )])
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "the audit log can be read (a missing log fails: audit logging is not configured) and has no event about namespace {}",
+            self.namespace
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         vec![format!(
             "{}   # expect: no event whose objectRef.namespace is {}",

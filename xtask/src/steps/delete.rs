@@ -46,6 +46,14 @@ impl Planned {
         Ok(vec![format!("deleted and gone: {}", gone.join(", "))])
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "every object of {} is deleted and gone",
+            file_name(&self.manifest)
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         vec![format!(
             "{} delete -n {} -f {} --wait",

@@ -194,6 +194,23 @@ impl Planned {
         })
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        let mut proof = format!(
+            "`{}` exits {}, read from the exec status channel",
+            self.expect.command_line, self.expect.exit_code
+        );
+        if let Some(re) = &self.expect.stdout {
+            proof.push_str(&format!("; its output matches `{}`", re.as_str()));
+        }
+        if let Some(status) = &self.expect.dashboard_status {
+            proof.push_str(&format!(
+                "; the dashboard lists its DRIVER job as {status} (never enough alone: a DRIVER job is SUCCEEDED whatever its exit code)"
+            ));
+        }
+        proof
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let kubectl = ctx.kubectl_in(&self.namespace);
         let pod = format!(

@@ -126,6 +126,19 @@ impl Planned {
         Ok(evidence)
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        let crd = self
+            .crd
+            .as_ref()
+            .map(|c| format!("CRD {c} Established; "))
+            .unwrap_or_default();
+        format!(
+            "helm prints no PodSecurity warning; {crd}Deployment {} Available and its pods Running and Ready under {}",
+            self.deployment, self.policy
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let context = ctx.env.cluster.context();
         let target = helm::Target {

@@ -94,6 +94,11 @@ impl Planned {
         ))
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        "the API server answers `GET /version`, and every node is Ready".into()
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
         let config = &self.config;
         let cluster = &ctx.env.cluster;

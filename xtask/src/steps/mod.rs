@@ -211,6 +211,22 @@ impl Planned {
         }
     }
 
+    /// What the step's verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        match self {
+            Planned::Preflight(p) => p.proof(),
+            Planned::KindCluster(p) => p.proof(),
+            Planned::AuditLog(p) => p.proof(),
+            Planned::Namespace(p) => p.proof(),
+            Planned::HelmInstall(p) => p.proof(),
+            Planned::ApplyRejected(p) => p.proof(),
+            Planned::ApplyAdmitted(p) => p.proof(),
+            Planned::PortForward(p) => p.proof(),
+            Planned::Exec(p) => p.proof(),
+            Planned::Delete(p) => p.proof(),
+        }
+    }
+
     /// What the step claims about Pod Security, for the preflight to predict.
     pub fn claim(&self) -> Option<context::Claim> {
         match self {

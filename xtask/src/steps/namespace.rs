@@ -72,6 +72,15 @@ impl Planned {
             .collect()
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "namespace {} is created and its {} labels read back as written",
+            self.name,
+            self.labels.len()
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let pairs: Vec<String> = self.pairs().iter().map(quote).collect();
         vec![

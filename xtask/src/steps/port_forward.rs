@@ -77,6 +77,14 @@ impl Planned {
         Ok(evidence)
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "`GET {}` answers through a port-forward bound to 127.0.0.1",
+            self.probe
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let port = self.port;
         vec![

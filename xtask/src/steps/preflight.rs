@@ -150,6 +150,19 @@ impl Planned {
         ))
     }
 
+    /// What the verdict rests on, in a sentence for the documentation.
+    pub fn proof(&self) -> String {
+        format!(
+            "the offline Pod Security evaluator (`cargo xtask pss`, the rules of Kubernetes {}) predicts each claim before any cluster exists: {} prediction(s)",
+            self.node_image_version
+                .map_or("(newest modelled)".to_string(), |v| format!(
+                    "{}.{}",
+                    v.major, v.minor
+                )),
+            self.claims.len()
+        )
+    }
+
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let pss = |policy: &LevelVersion| {
             format!(
