@@ -40,6 +40,30 @@ pub fn step_lines(plan: &Plan, relative: bool) -> Result<Vec<(&PlannedStep, Vec<
         .collect()
 }
 
+/// Fetching the pinned kind and helm into the project, verified, and putting them first on
+/// `PATH` (what `cargo xtask tools` does; skip what you have).
+pub fn setup_lines(plan: &Plan) -> Result<Vec<String>> {
+    let sh = Shell::new()?;
+    let platform = crate::tools::platform()?;
+    let mut out = vec![
+        String::new(),
+        format!(
+            "# [set-up] the pinned {} for {platform}, verified (cargo xtask tools; skip what you have)",
+            plan.tools
+                .iter()
+                .map(|f| format!("{} {}", f.tool.name(), f.version))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    ];
+    for fetch in &plan.tools {
+        out.extend(fetch.shell_lines(&sh, &platform));
+    }
+    let dirs: Vec<String> = plan.tools.iter().map(|f| quote(&f.dir)).collect();
+    out.push(format!("export PATH={}:\"$PATH\"", dirs.join(":")));
+    Ok(out)
+}
+
 /// The cleanup line (`kind delete cluster`).
 pub fn cleanup_line(plan: &Plan) -> Result<String> {
     Ok(plan
@@ -67,6 +91,9 @@ pub fn render(plan: &Plan) -> Result<String> {
             plan.versions.node_image, plan.versions.kuberay_chart, plan.versions.ray_image
         ),
     ];
+    if !plan.tools.is_empty() {
+        out.extend(setup_lines(plan)?);
+    }
     for (step, lines) in step_lines(plan, false)? {
         out.push(String::new());
         out.push(format!("# [doc {}] {}: {}", step.doc, step.id, step.title));

@@ -21,11 +21,13 @@ mod kuberay;
 mod manifest;
 mod plan;
 mod pod_security;
+mod prereqs;
 mod progress;
 mod report;
 mod runner;
 mod scenario;
 mod steps;
+mod tools;
 mod verdict;
 
 use std::{
@@ -64,6 +66,18 @@ enum Command {
     DocCheck(DocCheckArgs),
     /// Write the tutorial as tested (docs/pod-security.md), or check that it is current.
     Doc(DocArgs),
+    /// Fetch the pinned kind and helm for this platform into target/tools, verified.
+    Tools(ToolsArgs),
+}
+
+#[derive(clap::Args)]
+struct ToolsArgs {
+    /// The scenario (its `versions` pin kind and helm, with their sha256).
+    #[arg(long, value_name = "PATH", default_value_os_t = project_root().join("scenarios/pod-security.yaml"))]
+    scenario: PathBuf,
+    /// Fetch from this mirror instead of the upstream hosts (same layout).
+    #[arg(long, value_name = "URL", env = "E2E_TOOLS_MIRROR")]
+    tools_mirror: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -125,6 +139,12 @@ struct E2eArgs {
     /// Write the report as JUnit XML (one testcase per step).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Fetch the pinned kind and helm into target/tools first (as `cargo xtask tools` does).
+    #[arg(long)]
+    fetch_tools: bool,
+    /// Fetch them from this mirror instead of the upstream hosts (same layout).
+    #[arg(long, value_name = "URL", env = "E2E_TOOLS_MIRROR")]
+    tools_mirror: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,6 +220,7 @@ fn main() -> ExitCode {
         Command::Sim(a) => sim(a),
         Command::DocCheck(a) => doc_check(a),
         Command::Doc(a) => doc(a),
+        Command::Tools(a) => tools_command(a),
     };
     match ended {
         Ok(code) => code,
@@ -222,6 +243,7 @@ fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
         kuberay_version: a.kuberay_version,
         kuberay_chart: a.kuberay_chart,
         ray_image: a.ray_image,
+        tools_mirror: a.tools_mirror,
     };
     let options = plan::ClusterOptions {
         reuse_cluster: a.reuse_cluster,
@@ -235,7 +257,7 @@ fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
             dir.display()
         )));
     }
-    let plan = plan::build(&loaded, &overrides, options).map_err(usage)?;
+    let mut plan = plan::build(&loaded, &overrides, options).map_err(usage)?;
     if a.dry_run {
         print!(
             "{}",
@@ -247,6 +269,20 @@ fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
         .enable_all()
         .build()
         .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
+    // Set-up before anything starts: missing or incompatible prerequisites are bad set-up.
+    plan.env.tool_dirs = runtime.block_on(fetched_tools(&plan.tools, a.fetch_tools))?;
+    let sh = tools::shell_with(&plan.env.tool_dirs).map_err(|e| failed(format!("{e:#}")))?;
+    let wanted = prereqs::Wanted {
+        kind: plan.versions.kind.as_ref().map(|k| k.version.clone()),
+        node_image: plan.versions.node_image.clone(),
+    };
+    let found = runtime.block_on(prereqs::check(&sh, &wanted));
+    eprint!("{found}");
+    if !found.ok() {
+        return Err(usage(
+            "prerequisites missing or incompatible; nothing was created",
+        ));
+    }
     let report = runtime
         .block_on(runner::run(&plan))
         .map_err(|e| failed(format!("{e:#}")))?;
@@ -396,6 +432,74 @@ fn doc(a: DocArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| failed(format!("cannot write {}: {e}", a.out.display())))?;
     println!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The directories of the pinned tools present in the project (fetching them first when asked).
+async fn fetched_tools(fetches: &[tools::Fetch], fetch: bool) -> Result<Vec<PathBuf>, Failure> {
+    let mut dirs = Vec::new();
+    let sh = xshell::Shell::new().map_err(|e| failed(e.to_string()))?;
+    for f in fetches {
+        if fetch {
+            let platform = tools::platform().map_err(|e| usage(format!("{e:#}")))?;
+            match f.install(&sh, &platform).await {
+                Ok(tools::Installed::Fetched(p)) => eprintln!(
+                    "fetched {} {} into {} (sha256 verified)",
+                    f.tool.name(),
+                    f.version,
+                    p.display()
+                ),
+                Ok(tools::Installed::Present(_)) => {}
+                Err(e) => return Err(usage(format!("{e:#}"))),
+            }
+        }
+        if f.binary().is_file() {
+            dirs.push(f.dir.clone());
+        }
+    }
+    Ok(dirs)
+}
+
+/// `cargo xtask tools`: fetches the pinned kind and helm, verified, and says what it has.
+fn tools_command(a: ToolsArgs) -> Result<ExitCode, Failure> {
+    let scenario = scenario::load::<steps::ActionSpec>(&a.scenario).map_err(usage)?;
+    let overrides = plan::Overrides {
+        tools_mirror: a.tools_mirror,
+        ..Default::default()
+    };
+    let plan = plan::build(&scenario, &overrides, Default::default()).map_err(usage)?;
+    if plan.tools.is_empty() {
+        return Err(usage(format!(
+            "{}: no kind or helm pinned for this platform",
+            a.scenario.display()
+        )));
+    }
+    let platform = tools::platform().map_err(|e| usage(format!("{e:#}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
+    let sh = xshell::Shell::new().map_err(|e| failed(e.to_string()))?;
+    let mut code = ExitCode::SUCCESS;
+    for f in &plan.tools {
+        match runtime.block_on(f.install(&sh, &platform)) {
+            Ok(tools::Installed::Fetched(p)) => println!(
+                "{} {} fetched from {}, sha256 {} verified: {}",
+                f.tool.name(),
+                f.version,
+                f.url,
+                f.sha256,
+                p.display()
+            ),
+            Ok(tools::Installed::Present(p)) => {
+                println!("{} {} present: {}", f.tool.name(), f.version, p.display())
+            }
+            Err(e) => {
+                eprintln!("error: {} {}: {e:#}", f.tool.name(), f.version);
+                code = ExitCode::from(EXIT_FAILED);
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// Builds the simulated world and runs this very binary's `e2e` inside it.

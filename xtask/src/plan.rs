@@ -10,6 +10,7 @@ use crate::{
     kind::Cluster,
     scenario::{DocStep, ScenarioError, SourceLocation, Versions},
     steps::{self, Planned, Scenario, session::Environment},
+    tools::{self, Fetch, Tool},
 };
 
 /// Command-line choices that change what is pinned.
@@ -20,6 +21,8 @@ pub struct Overrides {
     pub kuberay_version: Option<String>,
     pub kuberay_chart: Option<PathBuf>,
     pub ray_image: Option<String>,
+    /// `--tools-mirror`: where to fetch kind and helm from, instead of their upstream hosts.
+    pub tools_mirror: Option<String>,
 }
 
 /// Command-line choices about the cluster's life.
@@ -37,6 +40,8 @@ pub struct Plan {
     pub versions: Versions,
     pub env: Environment,
     pub steps: Vec<PlannedStep>,
+    /// The pinned kind and helm for this platform (none when nothing is pinned for it).
+    pub tools: Vec<Fetch>,
 }
 
 #[derive(Debug)]
@@ -101,8 +106,19 @@ pub fn build(
             .iter()
             .filter_map(|s| s.action.created_namespace().map(str::to_string))
             .collect(),
+        tool_dirs: vec![],
     };
+    let tools = tool_fetches(
+        &versions,
+        &scenario.source.root,
+        overrides.tools_mirror.as_deref(),
+    )
+    .map_err(|e| ScenarioError {
+        location: scenario.source.location(1, 1),
+        message: format!("{e:#}"),
+    })?;
     Ok(Plan {
+        tools,
         scenario_file: scenario.source.path.clone(),
         root: scenario.source.root.clone(),
         name: scenario.name.clone(),
@@ -113,9 +129,31 @@ pub fn build(
     })
 }
 
+/// The pinned tools for this platform, fetched into the project's `target/tools`.
+fn tool_fetches(
+    versions: &Versions,
+    root: &std::path::Path,
+    mirror: Option<&str>,
+) -> anyhow::Result<Vec<Fetch>> {
+    let Ok(platform) = tools::platform() else {
+        return Ok(vec![]);
+    };
+    [(Tool::Kind, &versions.kind), (Tool::Helm, &versions.helm)]
+        .into_iter()
+        .filter_map(|(tool, pin)| pin.as_ref().map(|pin| (tool, pin)))
+        .map(|(tool, pin)| Fetch::new(tool, pin, &platform, mirror, &tools::tools_dir(root)))
+        .collect()
+}
+
 /// The scenario's versions with the command line's overrides applied.
 fn pinned(versions: &Versions, o: &Overrides) -> Versions {
     Versions {
+        // A kind release belongs to the node image it is pinned beside.
+        kind: match &o.node_image {
+            Some(image) if *image != versions.node_image => None,
+            _ => versions.kind.clone(),
+        },
+        helm: versions.helm.clone(),
         node_image: o
             .node_image
             .clone()

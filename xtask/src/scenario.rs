@@ -19,6 +19,8 @@ use serde::{
 };
 use serde_saphyr::Spanned;
 
+use crate::tools::ToolPin;
+
 /// Where something is in a file: what errors point at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLocation {
@@ -120,6 +122,12 @@ pub struct ClusterSpec {
 #[serde(deny_unknown_fields)]
 pub struct Versions {
     pub node_image: String,
+    /// The kind release the node image is built for, with the sha256 of its downloads.
+    #[serde(default)]
+    pub kind: Option<ToolPin>,
+    /// The helm release `cargo xtask tools` fetches, with the sha256 of its downloads.
+    #[serde(default)]
+    pub helm: Option<ToolPin>,
     pub kuberay_chart: String,
     pub ray_image: String,
 }

@@ -13,6 +13,7 @@ use crate::{
     dashboard::Dashboard,
     kind,
     kube_api::port_forward::PortForward,
+    tools,
 };
 
 /// Why the audit log is polled rather than watched: it is a file inside the node container, with
@@ -30,6 +31,8 @@ pub struct Environment {
     pub keep_cluster: bool,
     /// The namespaces the scenario creates: an earlier run's are deleted from a reused cluster.
     pub scenario_namespaces: Vec<String>,
+    /// Where the fetched kind and helm are, ahead of `PATH`.
+    pub tool_dirs: Vec<PathBuf>,
 }
 
 /// Everything steps share during one run.
@@ -59,7 +62,7 @@ impl<'e> Session<'e> {
         let kubeconfig = workdir.path().join("kubeconfig");
         Ok(Session {
             env,
-            sh: Shell::new()?,
+            sh: tools::shell_with(&env.tool_dirs)?,
             workdir,
             kubeconfig,
             cluster_created: false,
