@@ -179,42 +179,6 @@ fn pss_reports_forbidden_and_allowed_manifests_with_exit_codes() {
 }
 
 #[test]
-fn e2e_fails_at_the_first_step_without_a_cluster_tool_and_says_so() {
-    // No kind on PATH: step 1 fails (exit 1), later steps are skipped, the report says why.
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let junit = dir.path().join("junit.xml");
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "e2e",
-            "--report-json",
-            report.to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-        ])
-        .env("PATH", dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "failed");
-    let steps = r["steps"].as_array().unwrap();
-    assert_eq!(steps[0]["id"], "preflight");
-    assert_eq!(steps[1]["id"], "kind-cluster");
-    assert_eq!(steps[1]["outcome"], "failed");
-    let msg = steps[1]["message"].as_str().unwrap();
-    assert!(msg.contains("scenarios/pod-security.yaml:"), "{msg}");
-    assert!(msg.contains("kind get clusters"), "{msg}");
-    assert!(steps[2..].iter().all(|s| s["outcome"] == "skipped"), "{r}");
-    assert!(
-        std::fs::read_to_string(&junit)
-            .unwrap()
-            .contains("<testcase")
-    );
-}
-
-#[test]
 fn doc_check_accepts_the_upstream_page_with_every_difference_recorded() {
     let out = xtask(&["doc-check"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -293,4 +257,151 @@ fn a_stale_tutorial_as_tested_names_the_command_that_refreshes_it() {
     let out = xtask(&["doc", "--out", written.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&written).unwrap(), current);
+}
+
+/// A directory of stand-in tools: each prints what the real tool prints for the harness's
+/// version questions.
+fn stand_ins(tools: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, script) in tools {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    dir
+}
+
+fn e2e_with_path(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["e2e", "--cluster-name", "prereq-test"])
+        .env("PATH", path)
+        .output()
+        .expect("run xtask")
+}
+
+const DOCKER: &str = r#"case "$1" in version) echo 27.3.1;; info) echo 16655466496;; esac"#;
+const KIND_0_25: &str = r#"echo "kind v0.25.0 go1.22.9 linux/amd64""#;
+const HELM: &str = r#"echo "v3.16.3+gcfd0749""#;
+
+#[test]
+fn missing_prerequisites_are_bad_set_up_and_nothing_starts() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = e2e_with_path(empty.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for line in [
+        "docker  MISSING  not found on PATH",
+        "kind    MISSING  not found on PATH",
+        "run `cargo xtask tools` (kind v0.25.0 into target/tools) or install kind v0.25.0",
+        "helm    MISSING  not found on PATH",
+        "nothing was created",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in:\n{err}");
+    }
+    assert!(!err.contains("▶"), "no step may start: {err}");
+}
+
+#[test]
+fn an_unreachable_engine_a_small_one_and_a_kind_too_new_are_reported() {
+    let tools = stand_ins(&[
+        (
+            "docker",
+            r#"case "$1" in version) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1;; esac"#,
+        ),
+        ("kind", r#"echo "kind v0.31.0 go1.25.5 linux/amd64""#),
+        ("helm", HELM),
+    ]);
+    let out = e2e_with_path(tools.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("docker  MISSING  engine not reachable"),
+        "{err}"
+    );
+    assert!(err.contains("Cannot connect to the Docker daemon"), "{err}");
+    assert!(err.contains("kind    MISMATCH v0.31.0"), "{err}");
+    assert!(
+        err.contains("is built for kind v0.25.0, and kind v0.31.0 may not run it"),
+        "{err}"
+    );
+    assert!(err.contains("helm    ok       v3.16.3+gcfd0749"), "{err}");
+
+    let small = stand_ins(&[
+        (
+            "docker",
+            r#"case "$1" in version) echo 27.3.1;; info) echo 2147483648;; esac"#,
+        ),
+        ("kind", KIND_0_25),
+        ("helm", HELM),
+    ]);
+    let out = e2e_with_path(small.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("docker  MISMATCH engine 27.3.1, memory 2.0 GiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_every_prerequisite_the_run_starts_and_a_failed_step_is_reported() {
+    // kind is found, so step 1 runs it; the stand-in knows no cluster and cannot create one:
+    // step 1 fails (exit 1), later steps are skipped, and both reports say why.
+    let tools = stand_ins(&[
+        ("docker", DOCKER),
+        (
+            "kind",
+            &format!(
+                r#"case "$1" in version) {KIND_0_25};; get) exit 0;; *) echo "ERROR: failed to create cluster: stand-in" >&2; exit 1;; esac"#
+            ),
+        ),
+        (
+            "helm",
+            r#"case "$1" in version) echo "v3.16.3+gcfd0749";; *) exit 1;; esac"#,
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (report, junit) = (dir.path().join("report.json"), dir.path().join("junit.xml"));
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["e2e", "--cluster-name", "prereq-test", "--report-json"])
+        .arg(&report)
+        .arg("--junit")
+        .arg(&junit)
+        .env("PATH", tools.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("docker  ok       engine 27.3.1, memory 15.5 GiB"),
+        "{err}"
+    );
+    assert!(err.contains("kind    ok       v0.25.0"), "{err}");
+    assert!(
+        err.contains("▶ [doc 1] kind-cluster"),
+        "the run started: {err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["outcome"], "failed");
+    let steps = r["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["id"], "preflight");
+    assert_eq!(steps[1]["id"], "kind-cluster");
+    assert_eq!(steps[1]["outcome"], "failed");
+    let msg = steps[1]["message"].as_str().unwrap();
+    assert!(msg.contains("scenarios/pod-security.yaml:"), "{msg}");
+    assert!(
+        msg.contains("ERROR: failed to create cluster: stand-in"),
+        "{msg}"
+    );
+    assert!(steps[2..].iter().all(|s| s["outcome"] == "skipped"), "{r}");
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testcase")
+    );
 }
