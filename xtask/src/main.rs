@@ -10,6 +10,7 @@
 mod audit;
 mod cmd;
 mod dashboard;
+mod diagnosis;
 mod doc;
 mod doc_check;
 mod doc_page;

@@ -158,29 +158,20 @@ pub fn pod_summary(pod: &Pod) -> String {
     )
 }
 
-/// A container state that retrying cannot fix (unlike ImagePullBackOff, which a registry hiccup
-/// explains, and which therefore runs into the step's timeout with the reason as last observed).
-pub fn unrecoverable_container_state(pod: &Pod) -> Option<String> {
-    let st = pod.status.as_ref()?;
-    st.init_container_statuses
-        .iter()
-        .flatten()
-        .chain(st.container_statuses.iter().flatten())
-        .find_map(|c| {
-            let w = c.state.as_ref()?.waiting.as_ref()?;
-            let reason = w.reason.as_deref()?;
-            matches!(
-                reason,
-                "InvalidImageName" | "ErrImageNeverPull" | "CreateContainerConfigError"
+/// `ProgressDeadlineExceeded: ReplicaSet "x" has timed out progressing.`, when the Deployment
+/// controller has given up waiting for the rollout.
+pub fn progress_deadline_exceeded(d: &Deployment) -> Option<String> {
+    deployment_conditions(d)
+        .find(|c| {
+            c.type_ == "Progressing"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
+        .map(|c| {
+            format!(
+                "ProgressDeadlineExceeded: {}",
+                c.message.clone().unwrap_or_default()
             )
-            .then(|| {
-                format!(
-                    "pod {} container {}: {reason}: {}",
-                    pod.name_any(),
-                    c.name,
-                    w.message.clone().unwrap_or_default()
-                )
-            })
         })
 }
 
@@ -245,25 +236,24 @@ mod tests {
     }
 
     #[test]
-    fn only_states_retrying_cannot_fix_are_unrecoverable() {
-        let waiting = |reason: &str| -> Pod {
-            from(
-                serde_json::json!({"metadata": {"name": "head-x"}, "status": {"phase": "Pending",
-                "containerStatuses": [{"name": "ray-head", "image": "i", "imageID": "", "ready": false,
-                    "restartCount": 0, "state": {"waiting": {"reason": reason, "message": "why"}}}]}}),
-            )
-        };
-        assert_eq!(
-            unrecoverable_container_state(&waiting("CreateContainerConfigError")).as_deref(),
-            Some("pod head-x container ray-head: CreateContainerConfigError: why")
+    fn a_pod_summary_names_its_waiting_reason_and_a_deadline_is_read() {
+        let waiting: Pod = from(
+            serde_json::json!({"metadata": {"name": "head-x"}, "status": {"phase": "Pending",
+            "containerStatuses": [{"name": "ray-head", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "why"}}}]}}),
         );
         assert_eq!(
-            unrecoverable_container_state(&waiting("ImagePullBackOff")),
-            None
-        );
-        assert_eq!(
-            pod_summary(&waiting("ImagePullBackOff")),
+            pod_summary(&waiting),
             "head-x Pending ray-head ImagePullBackOff"
+        );
+        let d: Deployment = from(
+            serde_json::json!({"metadata": {"name": "op"}, "status": {"conditions": [
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+             "message": "ReplicaSet \"op-1\" has timed out progressing."}]}}),
+        );
+        assert_eq!(
+            progress_deadline_exceeded(&d).as_deref(),
+            Some("ProgressDeadlineExceeded: ReplicaSet \"op-1\" has timed out progressing.")
         );
     }
 }

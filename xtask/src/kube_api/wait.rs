@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use super::conditions::{
     deployment_summary, is_deployment_available, is_node_ready, is_pod_ready, pod_summary,
+    progress_deadline_exceeded,
 };
 use crate::progress::Status;
 
@@ -151,13 +152,15 @@ pub async fn nodes_ready(client: &Client, status: &Status) -> Result<Vec<String>
     .await
 }
 
-/// Waits until the pods matching `selector` are exactly `count`, all Running and Ready.
+/// Waits until the pods matching `selector` are exactly `count`, all Running and Ready; fails
+/// at once when `stuck` says a pod will not get there.
 pub async fn pods_ready(
     client: &Client,
     ns: &str,
     selector: &str,
     count: usize,
     status: &Status,
+    stuck: impl Fn(&Pod) -> Option<String>,
 ) -> Result<Vec<Pod>> {
     status.awaiting(format!("{count} Ready pod(s) with {selector}"));
     let cfg = watcher::Config::default().labels(selector);
@@ -178,11 +181,14 @@ pub async fn pods_ready(
                     .collect::<Vec<_>>()
                     .join("; ")
             });
+            if let Some(why) = live.iter().find_map(|p| stuck(p)) {
+                return Some(Err(anyhow::anyhow!(why)));
+            }
             (live.len() == count && live.iter().all(|p| is_pod_ready(p)))
-                .then(|| live.into_iter().cloned().collect())
+                .then(|| Ok(live.into_iter().cloned().collect()))
         },
     )
-    .await
+    .await?
 }
 
 pub async fn crd_established(client: &Client, name: &str, status: &Status) -> Result<()> {
@@ -216,9 +222,16 @@ pub async fn deployment_available(
         None => format!("no Deployment {name} yet"),
         Some(d) => deployment_summary(d),
     };
-    let available = |d: Option<&Deployment>| d.is_some_and(is_deployment_available);
-    match await_object(api, name, status, describe, available).await? {
-        Some(d) => Ok(d),
+    // Available, or past its progress deadline (the controller has given up on it).
+    let decided = |d: Option<&Deployment>| {
+        d.is_some_and(|d| is_deployment_available(d) || progress_deadline_exceeded(d).is_some())
+    };
+    match await_object(api, name, status, describe, decided).await? {
+        Some(d) if is_deployment_available(&d) => Ok(d),
+        Some(d) => bail!(
+            "Deployment {ns}/{name}: {}",
+            progress_deadline_exceeded(&d).unwrap_or_default()
+        ),
         None => bail!("Deployment {ns}/{name} is gone"),
     }
 }

@@ -11,6 +11,7 @@ use kube::{ResourceExt, runtime::watcher};
 use pss::LevelVersion;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use tokio::time::Instant;
 
 use super::{
     context::{Claim, PlanContext, ShellContext, file_name},
@@ -19,6 +20,7 @@ use super::{
 use crate::{
     audit,
     cmd::quote,
+    diagnosis::{self, Diagnosis},
     kube_api::{conditions, objects, streams},
     kuberay, manifest,
     progress::Status,
@@ -121,9 +123,12 @@ impl Planned {
         let prefix = format!("{}-", self.raycluster);
         let selector = kuberay::cluster_selector(&self.raycluster);
         let mut pod_events = streams::pod_events(client, &self.namespace, &selector).boxed();
+        let mut events = streams::event_stream(client, &self.namespace).boxed();
         let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
         let mut audit_tick = tokio::time::interval(AUDIT_POLL);
         let mut seen = AdmissionEvidence::default();
+        let mut diagnosis = Diagnosis::default();
+        let ours = |name: &str| name.starts_with(&prefix);
         loop {
             match verdict::judge_admission(&seen, &expectation) {
                 Judgement::Passed(evidence) => return Ok(evidence),
@@ -141,21 +146,31 @@ impl Planned {
                     }
                     seen.ready_heads = ready_of_type(&pods, "head");
                     seen.ready_workers = ready_of_type(&pods, "worker");
-                    if let Some(stuck) = pods.values().find_map(conditions::unrecoverable_container_state) {
+                    if let Some(stuck) = pods.values().find_map(diagnosis::permanent_container_state) {
                         bail!(stuck);
+                    }
+                    for ready in pods.values().filter(|p| conditions::is_pod_ready(p)) {
+                        diagnosis.healed(&ready.name_any());
                     }
                     status.observed(pods.values().map(conditions::pod_summary).collect::<Vec<_>>().join("; "));
                 }
+                Some(Ok(e)) = events.next() => {
+                    if let Some(stuck) = diagnosis.event(&e, ours, Instant::now()) {
+                        bail!(stuck);
+                    }
+                }
                 _ = audit_tick.tick() => {
+                    if let Some(stuck) = diagnosis.overdue(Instant::now()) {
+                        bail!(stuck);
+                    }
                     let fresh = &session.audit_events_after(cursor).await?;
                     seen.creates = audit::admitted_pod_creates(fresh, &self.namespace);
-                    seen.rejections = audit::psa_rejections(fresh, &self.namespace).into_iter().filter(|r| r.rejection.pod.starts_with(&prefix)).collect();
+                    seen.rejections = audit::psa_rejections(fresh, &self.namespace).into_iter().filter(|r| ours(&r.rejection.pod)).collect();
                 }
             }
         }
     }
 
-    /// What the verdict rests on, in a sentence for the documentation.
     pub fn proof(&self) -> String {
         format!(
             "{} head and {} worker pod(s) Running and Ready, and their creates in the audit log allowed under enforce-policy {} with no audit violation",

@@ -10,7 +10,9 @@ use super::{
     context::{Claim, PlanContext, ShellContext, selector},
     session::Session,
 };
-use crate::{cmd::quote, helm, kube_api::wait, progress::Status, scenario::ScenarioError};
+use crate::{
+    cmd::quote, diagnosis, helm, kube_api::wait, progress::Status, scenario::ScenarioError,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,8 +115,15 @@ impl Planned {
             .map(selector)
             .ok_or_else(|| anyhow!("deployment {deployment} has no matchLabels selector"))?;
         let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) as usize;
-        let pods =
-            wait::pods_ready(&client, &install.namespace, &pod_selector, replicas, status).await?;
+        let pods = wait::pods_ready(
+            &client,
+            &install.namespace,
+            &pod_selector,
+            replicas,
+            status,
+            diagnosis::permanent_container_state,
+        )
+        .await?;
         evidence.push(format!(
             "Deployment {deployment} Available; pod {} Running and Ready in namespace {}",
             pods.iter()
