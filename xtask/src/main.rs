@@ -7,6 +7,7 @@
 //!
 //! Data flows one way: scenario file → plan → runner → evidence → verdict → report.
 
+mod artifacts;
 mod audit;
 mod cmd;
 mod dashboard;
@@ -140,6 +141,10 @@ struct E2eArgs {
     /// Write the report as JUnit XML (one testcase per step).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Where to write the reports and, on failure, the cluster's state (default: a fresh folder
+    /// under target/e2e/).
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
     /// Fetch the pinned kind and helm into target/tools first (as `cargo xtask tools` does).
     #[arg(long)]
     fetch_tools: bool,
@@ -284,10 +289,17 @@ fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
             "prerequisites missing or incompatible; nothing was created",
         ));
     }
+    let dir = a
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| artifacts::default_dir(&plan.root));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| usage(format!("--artifacts {}: {e}", dir.display())))?;
     let report = runtime
-        .block_on(runner::run(&plan))
+        .block_on(runner::run(&plan, &dir))
         .map_err(|e| failed(format!("{e:#}")))?;
     println!("\n{}", report.table());
+    write_bundle_reports(&plan, &report, &dir);
     let mut code = if report.interrupted {
         EXIT_INTERRUPTED
     } else if report.passed() {
@@ -433,6 +445,35 @@ fn doc(a: DocArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| failed(format!("cannot write {}: {e}", a.out.display())))?;
     println!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The reports and the README in the artifacts folder; a part that cannot be written is said,
+/// and never changes the verdict.
+fn write_bundle_reports(plan: &plan::Plan, report: &report::RunReport, dir: &Path) {
+    let failed_lines: Vec<String> = report
+        .steps
+        .iter()
+        .find(|s| s.outcome == report::Outcome::Failed)
+        .and_then(|s| {
+            dry_run::step_lines(plan, false)
+                .ok()?
+                .into_iter()
+                .find(|(step, _)| step.id == s.id)
+                .map(|(_, lines)| lines)
+        })
+        .unwrap_or_default();
+    let written = [
+        report.write_json(&dir.join("report.json")),
+        report.write_junit(&dir.join("junit.xml")),
+        std::fs::write(
+            dir.join("README.md"),
+            artifacts::readme(report, &failed_lines, dir),
+        )
+        .map_err(anyhow::Error::from),
+    ];
+    for e in written.into_iter().filter_map(Result::err) {
+        eprintln!("warning: the artifacts folder is incomplete: {e:#}");
+    }
 }
 
 /// The directories of the pinned tools present in the project (fetching them first when asked).

@@ -107,6 +107,10 @@ pub fn build(
             .filter_map(|s| s.action.created_namespace().map(str::to_string))
             .collect(),
         tool_dirs: vec![],
+        helm_releases: steps
+            .iter()
+            .filter_map(|s| s.action.helm_release())
+            .collect(),
     };
     let tools = tool_fetches(
         &versions,

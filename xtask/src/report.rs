@@ -44,6 +44,10 @@ pub struct RunReport {
     pub interrupted: bool,
     /// What cleanup did, or what it left behind.
     pub cleanup: Vec<String>,
+    /// The folder the reports and the failure bundle were written to.
+    pub artifacts: Option<std::path::PathBuf>,
+    /// What the bundle could not collect.
+    pub missed: Vec<String>,
 }
 
 impl RunReport {
@@ -101,6 +105,9 @@ impl RunReport {
         for c in &self.cleanup {
             out.push_str(&format!("cleanup: {c}\n"));
         }
+        if let Some(dir) = &self.artifacts {
+            out.push_str(&format!("artifacts: {}\n", dir.display()));
+        }
         out.push_str(&verdict);
         out.push('\n');
         out
@@ -126,10 +133,14 @@ impl RunReport {
                 duration_ms: s.duration.as_millis(),
             })
             .collect();
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "outcome": if self.passed() { "passed" } else { "failed" },
             "steps": steps,
-        })
+        });
+        if let Some(dir) = &self.artifacts {
+            json["artifacts"] = serde_json::json!(dir.display().to_string());
+        }
+        json
     }
 
     pub fn write_json(&self, path: &Path) -> Result<()> {
@@ -205,6 +216,8 @@ mod tests {
             ],
             interrupted: false,
             cleanup: vec!["kind delete cluster --name x: done".into()],
+            artifacts: Some("/p/target/e2e/run".into()),
+            missed: vec![],
         }
     }
 
@@ -217,6 +230,7 @@ mod tests {
             serde_json::json!({"id": "kind-cluster", "doc": "1", "outcome": "passed", "message": "ok", "duration_ms": 1500})
         );
         assert_eq!(j["steps"][2]["outcome"], "skipped");
+        assert_eq!(j["artifacts"], "/p/target/e2e/run");
     }
 
     #[test]

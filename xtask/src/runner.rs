@@ -2,12 +2,13 @@
 //! first failure (later steps are reported as skipped). Cleanup (deleting the kind cluster) runs
 //! on success, on failure and on Ctrl-C; a second Ctrl-C aborts it and says what is left.
 
-use std::time::Instant;
+use std::{path::Path, time::Instant};
 
 use anyhow::Result;
 use tokio::sync::watch;
 
 use crate::{
+    artifacts::{self, Scope},
     plan::{Plan, PlannedStep},
     progress::Status,
     report::{Outcome, RunReport, StepResult},
@@ -52,8 +53,9 @@ enum StepEnd {
     Interrupted,
 }
 
-/// Runs the plan and returns the report (the caller prints and writes it).
-pub async fn run(plan: &Plan) -> Result<RunReport> {
+/// Runs the plan and returns the report (the caller prints and writes it). The cluster's state
+/// goes to `artifacts` before cleanup: everything after a failure, the evidence after a pass.
+pub async fn run(plan: &Plan, artifacts: &Path) -> Result<RunReport> {
     let mut session = Session::new(&plan.env)?;
     let interrupts = Interrupts::install()?;
     let mut results: Vec<StepResult> = Vec::new();
@@ -75,11 +77,19 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
             ));
             continue;
         }
-        let (r, was_interrupted) = run_step(step, &mut session, &interrupts).await;
+        let (mut r, was_interrupted) = run_step(step, &mut session, &interrupts).await;
         interrupted |= was_interrupted;
+        if r.outcome == Outcome::Failed {
+            r.message
+                .push_str(&format!("\n    artifacts: {}", artifacts.display()));
+        }
         results.push(r);
     }
     session.close_forwards();
+    let failed = interrupted || results.iter().any(|r| r.outcome == Outcome::Failed);
+    let (missed, stopped) =
+        bundle(plan, &session, &interrupts, failed, interrupted, artifacts).await;
+    interrupted |= stopped;
     let (cleanup, cleanup_interrupted) = cleanup(plan, &session, &interrupts, interrupted).await;
     for c in &cleanup {
         eprintln!("cleanup: {c}");
@@ -89,7 +99,38 @@ pub async fn run(plan: &Plan) -> Result<RunReport> {
         steps: results,
         interrupted: interrupted || cleanup_interrupted,
         cleanup,
+        artifacts: Some(artifacts.to_path_buf()),
+        missed,
     })
+}
+
+/// Collects the cluster's state into the artifacts folder; a Ctrl-C (a second one after an
+/// interrupted run) stops it, and says so.
+async fn bundle(
+    plan: &Plan,
+    session: &Session<'_>,
+    interrupts: &Interrupts,
+    failed: bool,
+    interrupted: bool,
+    dir: &Path,
+) -> (Vec<String>, bool) {
+    let scope = if failed {
+        Scope::Everything
+    } else {
+        Scope::Evidence
+    };
+    if failed {
+        eprintln!(
+            "collecting the cluster's state into {} (at most {}s)",
+            dir.display(),
+            artifacts::BOUND.as_secs()
+        );
+    }
+    let namespaces = &plan.env.scenario_namespaces;
+    tokio::select! {
+        got = artifacts::collect(session, namespaces, scope, dir) => (got.missed, false),
+        _ = interrupts.count(if interrupted { 2 } else { 1 }) => (vec!["collection stopped by Ctrl-C".into()], true),
+    }
 }
 
 fn result(

@@ -237,6 +237,16 @@ impl Planned {
         }
     }
 
+    /// The Helm release the step installs, and its namespace.
+    pub fn helm_release(&self) -> Option<(String, String)> {
+        match self {
+            Planned::HelmInstall(p) => {
+                Some((p.install.release.clone(), p.install.namespace.clone()))
+            }
+            _ => None,
+        }
+    }
+
     /// The namespace the step creates, if it creates one.
     pub fn created_namespace(&self) -> Option<&str> {
         match self {

@@ -33,6 +33,8 @@ pub struct Environment {
     pub scenario_namespaces: Vec<String>,
     /// Where the fetched kind and helm are, ahead of `PATH`.
     pub tool_dirs: Vec<PathBuf>,
+    /// The Helm releases the run installs, and their namespaces (for the failure bundle).
+    pub helm_releases: Vec<(String, String)>,
 }
 
 /// Everything steps share during one run.
