@@ -156,6 +156,34 @@ impl Cluster {
         }
     }
 
+    /// The server running in pod `ns/name`, if any.
+    pub fn pod_server(&self, ns: &str, name: &str) -> Option<PodServer> {
+        self.ray_heads
+            .lock()
+            .unwrap()
+            .get(&format!("{ns}/{name}"))
+            .cloned()
+    }
+
+    pub fn set_pod_server(&self, ns: &str, name: &str, server: PodServer) {
+        self.ray_heads
+            .lock()
+            .unwrap()
+            .insert(format!("{ns}/{name}"), server);
+    }
+
+    /// The pod's processes are gone.
+    pub fn stop_pod_server(&self, ns: &str, name: &str) {
+        self.ray_heads
+            .lock()
+            .unwrap()
+            .remove(&format!("{ns}/{name}"));
+    }
+
+    pub fn pod_servers(&self) -> Vec<PodServer> {
+        self.ray_heads.lock().unwrap().values().cloned().collect()
+    }
+
     /// Stop every actor of the cluster and close its audit log.
     pub fn stop(&self) {
         self.cancel.cancel();

@@ -77,10 +77,7 @@ async fn terminate(cl: Arc<Cluster>, key: Key, p: Value) {
         cl.emit(&p, &ev);
     }
     cl.env.sleep(latency::POD_TERMINATION).await;
-    cl.ray_heads
-        .lock()
-        .unwrap()
-        .remove(&format!("{}/{}", key.ns, key.name));
+    cl.stop_pod_server(&key.ns, &key.name);
     cl.store.delete(&key);
 }
 

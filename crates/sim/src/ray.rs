@@ -151,7 +151,7 @@ fn wait_gcs_ready<'a>(cl: &'a Arc<Cluster>, key: &'a Key, pod: &'a Value) -> Box
             if alive(cl, key).is_none() {
                 return false;
             }
-            let up = cl.ray_heads.lock().unwrap().values().any(|s| {
+            let up = cl.pod_servers().iter().any(|s| {
                 s.downcast_ref::<RayHead>()
                     .is_some_and(|h| h.cluster == cluster && h.namespace == key.ns)
             });
@@ -168,13 +168,7 @@ fn wait_gcs_ready<'a>(cl: &'a Arc<Cluster>, key: &'a Key, pod: &'a Value) -> Box
 
 /// The Ray head serving in pod `ns/name`, if it is up.
 fn head_of(cl: &Cluster, ns: &str, name: &str) -> Option<Arc<RayHead>> {
-    let server = cl
-        .ray_heads
-        .lock()
-        .unwrap()
-        .get(&format!("{ns}/{name}"))
-        .cloned()?;
-    server.downcast::<RayHead>().ok()
+    cl.pod_server(ns, name)?.downcast::<RayHead>().ok()
 }
 
 /// A head pod became Ready: its Ray head (GCS + dashboard) is up.
@@ -210,11 +204,7 @@ fn start_head(cl: &Cluster, pod: &Value) {
         jobs: Mutex::new(vec![]),
         next_job: AtomicU32::new(1),
     };
-    let server: PodServer = Arc::new(head);
-    cl.ray_heads
-        .lock()
-        .unwrap()
-        .insert(format!("{ns}/{name}"), server);
+    cl.set_pod_server(&ns, &name, Arc::new(head));
 }
 
 /// Dashboard HTTP routes (aiohttp semantics: exact paths, `/api/jobs/` with the slash).
