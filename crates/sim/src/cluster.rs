@@ -397,3 +397,30 @@ pub fn uid_for(s: &str) -> String {
         &x[20..32]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_version_from_a_kindest_node_image() {
+        let v = KubeVersion::from_image("kindest/node:v1.26.15@sha256:c79602a44b4056d7e48dc20f7504350f1e87530fe953428b792def00bc1076dd").unwrap();
+        assert_eq!((v.minor, v.git_version()), (26, "v1.26.15".to_string()));
+        assert_eq!(
+            KubeVersion::from_image("kindest/node:v1.30.0")
+                .unwrap()
+                .minor,
+            30
+        );
+        assert!(KubeVersion::from_image("kindest/node:latest").is_none());
+    }
+
+    #[test]
+    fn service_account_uids_are_stable_and_uuid_shaped() {
+        let a = uid_for("kube-system/replicaset-controller");
+        assert_eq!(a, uid_for("kube-system/replicaset-controller"));
+        assert_ne!(a, uid_for("pod-security/kuberay-operator"));
+        let parts: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+    }
+}
