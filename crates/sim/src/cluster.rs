@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditLog, UserInfo};
+use crate::events::{Event, EventCorrelator, EventType};
 use crate::faults::Faults;
-use crate::ray::RayHead;
 use crate::store::{Key, Store};
 use crate::util;
 
@@ -29,21 +29,8 @@ impl Env {
     }
 }
 
-/// Simulated latencies (before scaling).
-pub mod latency {
-    use std::time::Duration;
-    pub const NODE_READY: Duration = Duration::from_secs(6);
-    pub const CRD_ESTABLISHED: Duration = Duration::from_millis(500);
-    pub const SCHEDULE: Duration = Duration::from_millis(300);
-    pub const PULL_SMALL_IMAGE: Duration = Duration::from_secs(4);
-    pub const PULL_RAY_IMAGE: Duration = Duration::from_secs(25);
-    pub const CONTAINER_START: Duration = Duration::from_secs(1);
-    pub const READINESS: Duration = Duration::from_secs(5);
-    pub const POD_TERMINATION: Duration = Duration::from_secs(3);
-    pub const CONTROLLER_TICK: Duration = Duration::from_millis(200);
-    pub const XGBOOST_TRAINING: Duration = Duration::from_secs(20);
-    pub const PIP_INSTALL: Duration = Duration::from_secs(4);
-}
+/// Simulated latencies (kept under this path for the control loops that name it so).
+pub(crate) use crate::latency;
 
 #[derive(Clone, Debug)]
 pub struct KubeVersion {
@@ -125,27 +112,20 @@ pub struct Cluster {
     pub admin_token: String,
     pub cancel: CancellationToken,
     pub env: Arc<Env>,
-    pub ray_heads: Mutex<BTreeMap<String, Arc<RayHead>>>,
+    /// Servers running inside pods (key `ns/name`), started by container behaviours when a pod
+    /// becomes Ready and dropped when it terminates; port-forwards reach them. (Today only Ray
+    /// heads serve, hence the name, which `streams` uses.)
+    pub ray_heads: Mutex<BTreeMap<String, PodServer>>,
     pub external_requests: AtomicU64,
     pub watches_started: AtomicU32,
     ip_counter: AtomicU32,
     events: Mutex<EventCorrelator>,
 }
 
-/// client-go's EventCorrelator (tools/record): identical events are counted on one object,
-/// 10+ distinct messages of the same (source, object, type, reason) within 10 minutes are
-/// combined ("(combined from similar events): …"), and a per-(source, object) token bucket
-/// (burst 25, one token per 5 minutes) drops the rest. Times are simulated (scaled).
-#[derive(Default)]
-pub struct EventCorrelator {
-    spam: std::collections::HashMap<String, (f64, std::time::Instant)>,
-    aggregate:
-        std::collections::HashMap<String, (std::collections::HashSet<String>, std::time::Instant)>,
-    seen: std::collections::HashMap<String, (String, i64)>,
-}
+/// Whatever serves inside a pod; its owner downcasts it.
+pub type PodServer = Arc<dyn std::any::Any + Send + Sync>;
 
 impl Cluster {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
         version: KubeVersion,
@@ -173,6 +153,42 @@ impl Cluster {
             watches_started: AtomicU32::new(0),
             ip_counter: AtomicU32::new(4),
             events: Mutex::new(EventCorrelator::default()),
+        }
+    }
+
+    /// The server running in pod `ns/name`, if any.
+    pub fn pod_server(&self, ns: &str, name: &str) -> Option<PodServer> {
+        self.ray_heads
+            .lock()
+            .unwrap()
+            .get(&format!("{ns}/{name}"))
+            .cloned()
+    }
+
+    pub fn set_pod_server(&self, ns: &str, name: &str, server: PodServer) {
+        self.ray_heads
+            .lock()
+            .unwrap()
+            .insert(format!("{ns}/{name}"), server);
+    }
+
+    /// The pod's processes are gone.
+    pub fn stop_pod_server(&self, ns: &str, name: &str) {
+        self.ray_heads
+            .lock()
+            .unwrap()
+            .remove(&format!("{ns}/{name}"));
+    }
+
+    pub fn pod_servers(&self) -> Vec<PodServer> {
+        self.ray_heads.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Stop every actor of the cluster and close its audit log.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+        if let Some(a) = &self.audit {
+            a.close();
         }
     }
 
@@ -252,68 +268,7 @@ impl Cluster {
         }
     }
 
-    /// The KubeRay operator's service account token, bound to its pod.
-    pub fn operator_caller(&self, ns: &str, pod: &Value) -> Caller {
-        let sa = pod
-            .pointer("/spec/serviceAccountName")
-            .and_then(|v| v.as_str())
-            .unwrap_or("kuberay-operator");
-        let mut extra = BTreeMap::new();
-        extra.insert(
-            "authentication.kubernetes.io/pod-name".to_string(),
-            vec![
-                util::get_str(pod, &["metadata", "name"])
-                    .unwrap_or_default()
-                    .to_string(),
-            ],
-        );
-        extra.insert(
-            "authentication.kubernetes.io/pod-uid".to_string(),
-            vec![
-                util::get_str(pod, &["metadata", "uid"])
-                    .unwrap_or_default()
-                    .to_string(),
-            ],
-        );
-        if self.version.minor >= 29 {
-            extra.insert(
-                "authentication.kubernetes.io/credential-id".into(),
-                vec![format!("JTI={}", util::new_uid())],
-            );
-            extra.insert(
-                "authentication.kubernetes.io/node-name".into(),
-                vec![self.node_name.clone()],
-            );
-            extra.insert(
-                "authentication.kubernetes.io/node-uid".into(),
-                vec![uid_for(&self.node_name)],
-            );
-        }
-        let ip = util::get_str(pod, &["status", "podIP"])
-            .unwrap_or("10.244.0.5")
-            .to_string();
-        let crb = "kuberay-operator";
-        Caller {
-            user: UserInfo {
-                username: format!("system:serviceaccount:{ns}:{sa}"),
-                uid: Some(uid_for(&format!("{ns}/{sa}"))),
-                groups: vec![
-                    "system:serviceaccounts".into(),
-                    format!("system:serviceaccounts:{ns}"),
-                    "system:authenticated".into(),
-                ],
-                extra: Some(extra),
-            },
-            user_agent: "kuberay-operator/v0.0.0 (linux/amd64) kubernetes/$Format".into(),
-            source_ip: ip,
-            external: false,
-            authz_reason: format!(
-                "RBAC: allowed by ClusterRoleBinding \"{crb}\" of ClusterRole \"{crb}\" to ServiceAccount \"{sa}/{ns}\""
-            ),
-        }
-    }
-
-    /// Record a core/v1 Event (as a component's event recorder would POST it).
+    /// Record a core/v1 Event in positional form (the control loops' call sites); see `emit`.
     #[allow(clippy::too_many_arguments)]
     pub fn record_event(
         &self,
@@ -325,110 +280,104 @@ impl Cluster {
         host: Option<&str>,
         field_path: Option<&str>,
     ) {
+        let typ = if typ == "Warning" {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        self.emit(
+            involved,
+            &Event {
+                typ,
+                reason,
+                message,
+                component,
+                host,
+                field_path,
+            },
+        );
+    }
+
+    /// Record a core/v1 Event about `involved` (as a component's event recorder would POST it),
+    /// through client-go's correlation.
+    pub fn emit(&self, involved: &Value, ev: &Event) {
+        let meta = |f: &str| {
+            util::get_str(involved, &["metadata", f])
+                .unwrap_or_default()
+                .to_string()
+        };
         let ns = util::get_str(involved, &["metadata", "namespace"])
             .unwrap_or("default")
             .to_string();
-        let name = util::get_str(involved, &["metadata", "name"])
-            .unwrap_or_default()
-            .to_string();
-        let uid = util::get_str(involved, &["metadata", "uid"])
-            .unwrap_or_default()
-            .to_string();
-        let host_s = host.unwrap_or("");
-        let now_i = std::time::Instant::now();
         let scale = self.env.scale.max(1e-6);
-        let mut message = message.to_string();
-        let dedup_key;
-        {
-            let mut c = self.events.lock().unwrap();
-            // Spam filter: burst 25, refill one token per 5 minutes.
-            let spam_key = format!("{component}/{host_s}/{uid}");
-            let (tokens, last) = c.spam.entry(spam_key).or_insert((25.0, now_i));
-            *tokens =
-                (*tokens + now_i.duration_since(*last).as_secs_f64() / (300.0 * scale)).min(25.0);
-            *last = now_i;
-            if *tokens < 1.0 {
+        let correlated = self.events.lock().unwrap().correlate(
+            ev,
+            &meta("uid"),
+            std::time::Instant::now(),
+            scale,
+        );
+        let Some(c) = correlated else { return };
+        if let Some((ev_name, count)) = &c.repeat_of {
+            let now = util::now_rfc3339();
+            let updated = self
+                .store
+                .update(&Key::new("events", &ns, ev_name), None, |e| {
+                    e["count"] = json!(count);
+                    e["lastTimestamp"] = json!(now);
+                    e["message"] = json!(c.message);
+                    Ok(true)
+                });
+            if updated.is_ok() {
                 return;
             }
-            *tokens -= 1.0;
-            // Aggregation of similar events.
-            let agg_key = format!("{component}/{host_s}/{uid}/{typ}/{reason}");
-            let (msgs, first) = c
-                .aggregate
-                .entry(agg_key.clone())
-                .or_insert_with(|| (Default::default(), now_i));
-            if now_i.duration_since(*first).as_secs_f64() > 600.0 * scale {
-                msgs.clear();
-                *first = now_i;
-            }
-            msgs.insert(message.clone());
-            if msgs.len() >= 10 {
-                message = format!("(combined from similar events): {message}");
-                dedup_key = format!("{agg_key}/combined");
-            } else {
-                dedup_key = format!("{agg_key}/{}/{message}", field_path.unwrap_or(""));
-            }
-            if let Some((ev_name, count)) = c.seen.get_mut(&dedup_key) {
-                *count += 1;
-                let (count, ev_name) = (*count, ev_name.clone());
-                drop(c);
-                let now = util::now_rfc3339();
-                let updated = self
-                    .store
-                    .update(&Key::new("events", &ns, &ev_name), None, |e| {
-                        e["count"] = json!(count);
-                        e["lastTimestamp"] = json!(now);
-                        e["message"] = json!(message);
-                        Ok(true)
-                    });
-                if updated.is_ok() {
-                    return;
-                }
-                // The event object is gone (namespace deleted): start a new one.
-            }
+            // The event object is gone (namespace deleted): start a new one.
         }
-        let ev_name = format!("{name}.{:016x}", fastrand::u64(..));
+        let ev_name = format!("{}.{:016x}", meta("name"), fastrand::u64(..));
         self.events
             .lock()
             .unwrap()
-            .seen
-            .insert(dedup_key, (ev_name.clone(), 1));
-        let now = util::now_rfc3339();
-        let mut involved_ref = json!({
-            "kind": involved["kind"],
-            "namespace": ns,
-            "name": name,
-            "uid": involved["metadata"]["uid"],
-            "apiVersion": involved["apiVersion"],
-            "resourceVersion": involved["metadata"]["resourceVersion"],
-        });
-        if let Some(fp) = field_path {
-            involved_ref["fieldPath"] = json!(fp);
-        }
-        let mut source = json!({"component": component});
-        if let Some(h) = host {
-            source["host"] = json!(h);
-        }
-        let ev = json!({
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {"name": ev_name, "namespace": ns},
-            "involvedObject": involved_ref,
-            "reason": reason,
-            "message": message.as_str(),
-            "source": source,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "type": typ,
-            "eventTime": null,
-            "reportingComponent": component,
-            "reportingInstance": host.unwrap_or(""),
-        });
+            .stored(c.dedup_key.clone(), ev_name.clone());
+        let obj = event_object(involved, ev, &ns, &ev_name, &c.message);
         let _ = self
             .store
-            .create(Key::new("events", &ns, &ev_name), ev, false);
+            .create(Key::new("events", &ns, &ev_name), obj, false);
     }
+}
+
+/// The core/v1 Event object for a new event.
+fn event_object(involved: &Value, ev: &Event, ns: &str, ev_name: &str, message: &str) -> Value {
+    let now = util::now_rfc3339();
+    let mut involved_ref = json!({
+        "kind": involved["kind"],
+        "namespace": ns,
+        "name": util::get_str(involved, &["metadata", "name"]).unwrap_or_default(),
+        "uid": involved["metadata"]["uid"],
+        "apiVersion": involved["apiVersion"],
+        "resourceVersion": involved["metadata"]["resourceVersion"],
+    });
+    if let Some(fp) = ev.field_path {
+        involved_ref["fieldPath"] = json!(fp);
+    }
+    let mut source = json!({"component": ev.component});
+    if let Some(h) = ev.host {
+        source["host"] = json!(h);
+    }
+    json!({
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {"name": ev_name, "namespace": ns},
+        "involvedObject": involved_ref,
+        "reason": ev.reason,
+        "message": message,
+        "source": source,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "type": ev.typ.as_str(),
+        "eventTime": null,
+        "reportingComponent": ev.component,
+        "reportingInstance": ev.host.unwrap_or(""),
+    })
 }
 
 /// Deterministic UUID-shaped id for an identity (service account uids are stable).
@@ -447,4 +396,31 @@ pub fn uid_for(s: &str) -> String {
         &x[17..20],
         &x[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_version_from_a_kindest_node_image() {
+        let v = KubeVersion::from_image("kindest/node:v1.26.15@sha256:c79602a44b4056d7e48dc20f7504350f1e87530fe953428b792def00bc1076dd").unwrap();
+        assert_eq!((v.minor, v.git_version()), (26, "v1.26.15".to_string()));
+        assert_eq!(
+            KubeVersion::from_image("kindest/node:v1.30.0")
+                .unwrap()
+                .minor,
+            30
+        );
+        assert!(KubeVersion::from_image("kindest/node:latest").is_none());
+    }
+
+    #[test]
+    fn service_account_uids_are_stable_and_uuid_shaped() {
+        let a = uid_for("kube-system/replicaset-controller");
+        assert_eq!(a, uid_for("kube-system/replicaset-controller"));
+        assert_ne!(a, uid_for("pod-security/kuberay-operator"));
+        let parts: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+    }
 }

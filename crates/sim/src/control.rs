@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-use crate::world::{Invocation, ToolOutput, World};
+use crate::tools::{Invocation, ToolOutput};
+use crate::world::World;
 
 pub const STATE_DIR_ENV: &str = "SIM_STATE_DIR";
 pub const CONTROL_ADDR_FILE: &str = "control.addr";

@@ -23,86 +23,111 @@ pub enum Fault {
     DashboardNeverAnswers,
 }
 
-pub const ALL: &[(Fault, &str, bool, &str)] = &[
-    (
+/// What `sim list-faults` says about a fault and how it behaves.
+pub struct FaultSpec {
+    pub fault: Fault,
+    /// The `--fault NAME`.
+    pub name: &'static str,
+    /// A correct harness survives it (`expect=pass`) instead of failing a step (`expect=fail`).
+    pub recoverable: bool,
+    /// What the world does differently.
+    pub what: &'static str,
+}
+
+const fn spec(
+    fault: Fault,
+    name: &'static str,
+    recoverable: bool,
+    what: &'static str,
+) -> FaultSpec {
+    FaultSpec {
+        fault,
+        name,
+        recoverable,
+        what,
+    }
+}
+
+pub const ALL: &[FaultSpec] = &[
+    spec(
         Fault::Apiserver503Burst,
         "apiserver-503-burst",
         true,
         "a few consecutive API requests from outside the cluster get 503 ServiceUnavailable",
     ),
-    (
+    spec(
         Fault::Apiserver429Burst,
         "apiserver-429-burst",
         true,
         "a few consecutive API requests from outside the cluster get 429 TooManyRequests with Retry-After",
     ),
-    (
+    spec(
         Fault::WatchDropped,
         "watch-dropped",
         true,
         "the first watches are cut after their first events and history is compacted (resume gets 410 Gone)",
     ),
-    (
+    spec(
         Fault::PortForwardDroppedOnce,
         "port-forward-dropped-once",
         true,
         "the first port-forward connection is closed before answering",
     ),
-    (
+    spec(
         Fault::KindCreateFails,
         "kind-create-fails",
         false,
         "kind create cluster fails (kubeadm init times out)",
     ),
-    (
+    spec(
         Fault::HelmInstallFails,
         "helm-install-fails",
         false,
         "helm install cannot fetch the chart",
     ),
-    (
+    spec(
         Fault::OperatorNeverReady,
         "operator-never-ready",
         false,
         "the operator pod runs but its readiness probe keeps failing",
     ),
-    (
+    spec(
         Fault::OperatorNeverCreatesPods,
         "operator-never-creates-pods",
         false,
         "the operator creates the head Service but never any pod",
     ),
-    (
+    spec(
         Fault::HeadImagePullBackoff,
         "head-image-pull-backoff",
         false,
         "Ray head pods stay in ImagePullBackOff",
     ),
-    (
+    spec(
         Fault::XgboostExits1,
         "xgboost-exits-1",
         false,
         "the XGBoost script crashes (exit 1); the dashboard still says SUCCEEDED",
     ),
-    (
+    spec(
         Fault::PipInstallExits1,
         "pip-install-exits-1",
         false,
         "pip3 install jsonpatch fails (exit 1)",
     ),
-    (
+    spec(
         Fault::AuditLogUnreadable,
         "audit-log-unreadable",
         false,
         "the audit log file is not readable in the node",
     ),
-    (
+    spec(
         Fault::PsaLabelsIgnored,
         "psa-labels-ignored",
         false,
         "Pod Security admission ignores namespace labels (every pod admitted)",
     ),
-    (
+    spec(
         Fault::DashboardNeverAnswers,
         "dashboard-never-answers",
         false,
@@ -111,27 +136,28 @@ pub const ALL: &[(Fault, &str, bool, &str)] = &[
 ];
 
 impl Fault {
-    pub fn name(self) -> &'static str {
+    pub fn spec(self) -> &'static FaultSpec {
         ALL.iter()
-            .find(|(f, ..)| *f == self)
-            .map(|(_, n, ..)| *n)
-            .expect("listed")
+            .find(|s| s.fault == self)
+            .expect("every fault has a spec")
+    }
+    pub fn name(self) -> &'static str {
+        self.spec().name
     }
     pub fn parse(s: &str) -> Option<Fault> {
-        ALL.iter().find(|(_, n, ..)| *n == s).map(|(f, ..)| *f)
-    }
-    pub fn expect_pass(self) -> bool {
         ALL.iter()
-            .find(|(f, ..)| *f == self)
-            .map(|(_, _, p, _)| *p)
-            .expect("listed")
+            .find(|spec| spec.name == s)
+            .map(|spec| spec.fault)
     }
 }
 
 /// `NAME expect=pass|fail` lines for `sim list-faults`.
 pub fn list_lines() -> Vec<String> {
     ALL.iter()
-        .map(|(_, n, pass, _)| format!("{n} expect={}", if *pass { "pass" } else { "fail" }))
+        .map(|s| {
+            let expect = if s.recoverable { "pass" } else { "fail" };
+            format!("{} expect={expect}", s.name)
+        })
         .collect()
 }
 
@@ -177,5 +203,87 @@ impl Faults {
     }
     pub fn names(&self) -> Vec<&'static str> {
         self.active.iter().map(|f| f.name()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant; the exhaustive `match` stops compiling when one is added and not listed here.
+    const EVERY: [Fault; 14] = [
+        Fault::Apiserver503Burst,
+        Fault::Apiserver429Burst,
+        Fault::WatchDropped,
+        Fault::PortForwardDroppedOnce,
+        Fault::KindCreateFails,
+        Fault::HelmInstallFails,
+        Fault::OperatorNeverReady,
+        Fault::OperatorNeverCreatesPods,
+        Fault::HeadImagePullBackoff,
+        Fault::XgboostExits1,
+        Fault::PipInstallExits1,
+        Fault::AuditLogUnreadable,
+        Fault::PsaLabelsIgnored,
+        Fault::DashboardNeverAnswers,
+    ];
+
+    #[test]
+    fn every_fault_variant_has_a_spec() {
+        for f in EVERY {
+            match f {
+                Fault::Apiserver503Burst
+                | Fault::Apiserver429Burst
+                | Fault::WatchDropped
+                | Fault::PortForwardDroppedOnce
+                | Fault::KindCreateFails
+                | Fault::HelmInstallFails
+                | Fault::OperatorNeverReady
+                | Fault::OperatorNeverCreatesPods
+                | Fault::HeadImagePullBackoff
+                | Fault::XgboostExits1
+                | Fault::PipInstallExits1
+                | Fault::AuditLogUnreadable
+                | Fault::PsaLabelsIgnored
+                | Fault::DashboardNeverAnswers => {}
+            }
+            assert_eq!(f.spec().fault, f);
+        }
+        assert_eq!(ALL.len(), EVERY.len());
+    }
+
+    #[test]
+    fn every_fault_has_one_spec_and_its_name_parses_back() {
+        for s in ALL {
+            assert_eq!(s.fault.spec().name, s.name);
+            assert_eq!(Fault::parse(s.name), Some(s.fault), "{}", s.name);
+            assert_eq!(ALL.iter().filter(|o| o.fault == s.fault).count(), 1);
+        }
+        let names: BTreeSet<_> = ALL.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), ALL.len(), "fault names are unique");
+    }
+
+    #[test]
+    fn unknown_names_do_not_parse() {
+        assert_eq!(Fault::parse("no-such-fault"), None);
+        assert_eq!(Fault::parse("Apiserver503Burst"), None);
+    }
+
+    #[test]
+    fn list_lines_say_expect_pass_for_recoverable_faults_only() {
+        let lines = list_lines();
+        assert!(lines.contains(&"watch-dropped expect=pass".to_string()));
+        assert!(lines.contains(&"kind-create-fails expect=fail".to_string()));
+        assert_eq!(lines.len(), ALL.len());
+    }
+
+    #[test]
+    fn once_fires_once_per_tag_and_only_when_active() {
+        let f = Faults::new([Fault::WatchDropped]);
+        assert!(f.once(Fault::WatchDropped, "a"));
+        assert!(!f.once(Fault::WatchDropped, "a"));
+        assert!(f.once(Fault::WatchDropped, "b"));
+        assert!(!f.once(Fault::KindCreateFails, "c"));
+        assert_eq!(f.names(), vec!["watch-dropped"]);
     }
 }

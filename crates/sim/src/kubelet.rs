@@ -1,22 +1,28 @@
 //! Scheduler + kubelet of the single kind node: binds pods, pulls images (with latencies and
 //! "already present" on repeat), runs init containers then containers, reports readiness, and
-//! finishes graceful deletions. Ray head pods bring up a Ray head (dashboard) once Ready.
+//! finishes graceful deletions. What particular containers do (a slow image, an init container
+//! that waits, a failing probe, a server started once Ready) comes from `containers::Behaviours`.
 
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cluster::{Cluster, latency};
+use crate::cluster::Cluster;
+use crate::containers::{Behaviours, alive};
 use crate::controllers::{node_ready, set_status};
-use crate::faults::Fault;
+use crate::events::{Event, EventType};
+use crate::latency;
 use crate::store::Key;
 use crate::util;
 
-pub async fn run(cl: Arc<Cluster>) {
+/// Images already on the node.
+type Pulled = Arc<Mutex<HashSet<String>>>;
+
+pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
     let started: Arc<Mutex<HashSet<String>>> = Arc::default();
     let terminating: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let pulled: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let pulled: Pulled = Arc::default();
     loop {
         tokio::select! {
             _ = cl.cancel.cancelled() => return,
@@ -27,38 +33,14 @@ pub async fn run(cl: Arc<Cluster>) {
             let uid = util::get_str(&p, &["metadata", "uid"])
                 .unwrap_or_default()
                 .to_string();
-            let ns = util::get_str(&p, &["metadata", "namespace"])
-                .unwrap_or_default()
-                .to_string();
-            let name = util::get_str(&p, &["metadata", "name"])
-                .unwrap_or_default()
-                .to_string();
-            let key = Key::new("pods", &ns, &name);
+            let key = Key::new(
+                "pods",
+                util::get_str(&p, &["metadata", "namespace"]).unwrap_or_default(),
+                util::get_str(&p, &["metadata", "name"]).unwrap_or_default(),
+            );
             if p.pointer("/metadata/deletionTimestamp").is_some() {
-                if terminating.lock().unwrap().insert(uid.clone()) {
-                    let cl = cl.clone();
-                    tokio::spawn(async move {
-                        for c in containers(&p) {
-                            cl.record_event(
-                                &p,
-                                "Normal",
-                                "Killing",
-                                &format!(
-                                    "Stopping container {}",
-                                    c["name"].as_str().unwrap_or_default()
-                                ),
-                                "kubelet",
-                                Some(&cl.node_name.clone()),
-                                Some(&format!(
-                                    "spec.containers{{{}}}",
-                                    c["name"].as_str().unwrap_or_default()
-                                )),
-                            );
-                        }
-                        cl.env.sleep(latency::POD_TERMINATION).await;
-                        cl.ray_heads.lock().unwrap().remove(&format!("{ns}/{name}"));
-                        cl.store.delete(&key);
-                    });
+                if terminating.lock().unwrap().insert(uid) {
+                    tokio::spawn(terminate(cl.clone(), key, p));
                 }
                 continue;
             }
@@ -66,31 +48,51 @@ pub async fn run(cl: Arc<Cluster>) {
                 if !node_ready(&cl) {
                     continue;
                 }
-                let node = cl.node_name.clone();
-                let now = util::now_rfc3339();
-                let bound = cl.store.update(&key, None, |o| {
-                    o["spec"]["nodeName"] = json!(node);
-                    o["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}]);
-                    Ok(true)
-                });
-                if let Ok(b) = bound {
-                    cl.record_event(
-                        &b,
-                        "Normal",
-                        "Scheduled",
-                        &format!("Successfully assigned {ns}/{name} to {node}"),
-                        "default-scheduler",
-                        None,
-                        None,
-                    );
-                }
+                schedule(&cl, &key);
             }
             if started.lock().unwrap().insert(uid) {
-                let cl = cl.clone();
-                let pulled = pulled.clone();
-                tokio::spawn(async move { pod_lifecycle(cl, key, pulled).await });
+                let run = PodRun {
+                    cl: cl.clone(),
+                    host: cl.node_name.clone(),
+                    key,
+                    pod: Value::Null,
+                    behaviours: behaviours.clone(),
+                    pulled: pulled.clone(),
+                };
+                tokio::spawn(run.lifecycle());
             }
         }
+    }
+}
+
+/// Graceful deletion: stop the containers (and whatever served in the pod), then remove it.
+async fn terminate(cl: Arc<Cluster>, key: Key, p: Value) {
+    for c in containers(&p) {
+        let name = c["name"].as_str().unwrap_or_default();
+        let msg = format!("Stopping container {name}");
+        let field = format!("spec.containers{{{name}}}");
+        let ev = Event::normal("Killing", &msg, "kubelet")
+            .on_host(&cl.node_name)
+            .at(&field);
+        cl.emit(&p, &ev);
+    }
+    cl.env.sleep(latency::POD_TERMINATION).await;
+    cl.stop_pod_server(&key.ns, &key.name);
+    cl.store.delete(&key);
+}
+
+/// The scheduler binds the pod to the only node.
+fn schedule(cl: &Cluster, key: &Key) {
+    let node = cl.node_name.clone();
+    let now = util::now_rfc3339();
+    let bound = cl.store.update(key, None, |o| {
+        o["spec"]["nodeName"] = json!(node);
+        o["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}]);
+        Ok(true)
+    });
+    if let Ok(b) = bound {
+        let msg = format!("Successfully assigned {}/{} to {node}", key.ns, key.name);
+        cl.emit(&b, &Event::normal("Scheduled", &msg, "default-scheduler"));
     }
 }
 
@@ -183,112 +185,115 @@ fn conds(
     json!(c)
 }
 
-fn alive(cl: &Cluster, key: &Key) -> Option<Value> {
-    cl.store
-        .get(key)
-        .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+/// One pod's way from bound to Ready, as the kubelet drives it.
+struct PodRun {
+    cl: Arc<Cluster>,
+    host: String,
+    key: Key,
+    /// The pod as it was when its containers started.
+    pod: Value,
+    behaviours: Arc<Behaviours>,
+    pulled: Pulled,
 }
 
-async fn pull(
-    cl: &Arc<Cluster>,
-    pod: &Value,
-    c: &Value,
-    pulled: &Arc<Mutex<HashSet<String>>>,
-    field: &str,
-) -> bool {
-    let img = image_of(c);
-    let host = cl.node_name.clone();
-    let policy = c["imagePullPolicy"].as_str().unwrap_or("IfNotPresent");
-    if policy != "Always" && pulled.lock().unwrap().contains(&img) {
-        cl.record_event(
-            pod,
-            "Normal",
-            "Pulled",
-            &format!("Container image \"{img}\" already present on machine"),
-            "kubelet",
-            Some(&host),
-            Some(field),
-        );
-        return true;
-    }
-    cl.record_event(
-        pod,
-        "Normal",
-        "Pulling",
-        &format!("Pulling image \"{img}\""),
-        "kubelet",
-        Some(&host),
-        Some(field),
-    );
-    let base = if img.contains("rayproject/") {
-        latency::PULL_RAY_IMAGE
-    } else {
-        latency::PULL_SMALL_IMAGE
-    };
-    cl.env.sleep(base).await;
-    let secs = base.as_secs_f64() * (0.9 + fastrand::f64() * 0.2);
-    cl.record_event(
-        pod,
-        "Normal",
-        "Pulled",
-        &format!(
-            "Successfully pulled image \"{img}\" in {secs:.3}s ({secs:.3}s including waiting)"
-        ),
-        "kubelet",
-        Some(&host),
-        Some(field),
-    );
-    pulled.lock().unwrap().insert(img);
-    true
+fn names(cs: &[Value]) -> Vec<String> {
+    cs.iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
-async fn pod_lifecycle(cl: Arc<Cluster>, key: Key, pulled: Arc<Mutex<HashSet<String>>>) {
-    cl.env.sleep(latency::SCHEDULE).await;
-    let Some(pod) = alive(&cl, &key) else { return };
-    let host = cl.node_name.clone();
-    let ip = cl.next_pod_ip();
-    let scheduled_at = pod
-        .pointer("/status/conditions/0/lastTransitionTime")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let start_time = util::now_rfc3339();
-    let inits = init_containers(&pod);
-    let ctrs = containers(&pod);
-    let names = |cs: &[Value]| {
+fn waiting(reason: &str) -> Value {
+    json!({"waiting": {"reason": reason}})
+}
+
+/// Status of containers that have not started yet.
+fn waiting_statuses(cs: &[Value], reason: &str) -> Value {
+    json!(
         cs.iter()
-            .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+            .map(|c| status_of(
+                c["name"].as_str().unwrap_or_default(),
+                &image_of(c),
+                waiting(reason),
+                false,
+                Some(false),
+                0
+            ))
             .collect::<Vec<_>>()
-    };
-    let waiting = |reason: &str| json!({"waiting": {"reason": reason}});
-    let is_head = util::labels_of(&pod)
-        .get("ray.io/node-type")
-        .map(String::as_str)
-        == Some("head");
-    let is_operator = util::labels_of(&pod)
-        .get("app.kubernetes.io/name")
-        .map(String::as_str)
-        == Some("kuberay-operator");
+    )
+}
 
-    // Pending, ContainerCreating / PodInitializing.
-    {
-        let inits = inits.clone();
-        let ctrs = ctrs.clone();
-        let (ip, start_time, scheduled_at) = (ip.clone(), start_time.clone(), scheduled_at.clone());
-        let init_names = names(&inits);
-        let ctr_names = names(&ctrs);
-        set_status(&cl, &key, move |_, st| {
+impl PodRun {
+    async fn lifecycle(mut self) {
+        let cl = self.cl.clone();
+        cl.env.sleep(latency::SCHEDULE).await;
+        let Some(pod) = alive(&cl, &self.key) else {
+            return;
+        };
+        self.pod = pod;
+        let ip = cl.next_pod_ip();
+        let scheduled_at = self
+            .pod
+            .pointer("/status/conditions/0/lastTransitionTime")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let inits = init_containers(&self.pod);
+        let ctrs = containers(&self.pod);
+        self.set_pending(&inits, &ctrs, &ip, &scheduled_at);
+        for (i, c) in inits.iter().enumerate() {
+            if !self.run_init_container(i, c).await {
+                return;
+            }
+        }
+        if !inits.is_empty() {
+            self.set_initialized(&ctrs, &scheduled_at);
+        }
+        for (i, c) in ctrs.iter().enumerate() {
+            if !self.start_app_container(i, c).await {
+                return;
+            }
+        }
+        cl.env.sleep(latency::CONTAINER_START).await;
+        set_status(&cl, &self.key, |_, st| {
+            st["phase"] = json!("Running");
+        });
+        cl.env.sleep(latency::READINESS).await;
+        if let Some(msg) = self.behaviours.probe_failure(&cl, &self.pod, &ip) {
+            self.probe_fails_forever(&ctrs, &msg).await;
+            return;
+        }
+        let Some(pod) = alive(&cl, &self.key) else {
+            return;
+        };
+        self.behaviours.on_ready(&cl, &pod);
+        self.set_ready(&ctrs, &scheduled_at);
+    }
+
+    fn event(&self, typ: EventType, reason: &str, msg: &str, field: &str) {
+        let ev = Event::new(typ, reason, msg, "kubelet")
+            .on_host(&self.host)
+            .at(field);
+        self.cl.emit(&self.pod, &ev);
+    }
+
+    /// Pending: ContainerCreating, or PodInitializing while init containers run.
+    fn set_pending(&self, inits: &[Value], ctrs: &[Value], ip: &str, scheduled_at: &str) {
+        let (inits, ctrs) = (inits.to_vec(), ctrs.to_vec());
+        let (ip, scheduled_at) = (ip.to_string(), scheduled_at.to_string());
+        let start_time = util::now_rfc3339();
+        set_status(&self.cl, &self.key, move |_, st| {
+            let unready = if inits.is_empty() {
+                names(&ctrs)
+            } else {
+                names(&inits)
+            };
             st["phase"] = json!("Pending");
             st["conditions"] = conds(
                 &scheduled_at,
                 inits.is_empty(),
                 false,
                 "ContainersNotReady",
-                if inits.is_empty() {
-                    &ctr_names
-                } else {
-                    &init_names
-                },
+                &unready,
             );
             st["hostIP"] = json!("172.18.0.2");
             st["hostIPs"] = json!([{"ip": "172.18.0.2"}]);
@@ -296,72 +301,31 @@ async fn pod_lifecycle(cl: Arc<Cluster>, key: Key, pulled: Arc<Mutex<HashSet<Str
             st["podIPs"] = json!([{"ip": ip}]);
             st["startTime"] = json!(start_time);
             if !inits.is_empty() {
-                st["initContainerStatuses"] = json!(
-                    inits
-                        .iter()
-                        .map(|c| status_of(
-                            c["name"].as_str().unwrap_or_default(),
-                            &image_of(c),
-                            waiting("PodInitializing"),
-                            false,
-                            Some(false),
-                            0
-                        ))
-                        .collect::<Vec<_>>()
-                );
+                st["initContainerStatuses"] = waiting_statuses(&inits, "PodInitializing");
             }
             let reason = if inits.is_empty() {
                 "ContainerCreating"
             } else {
                 "PodInitializing"
             };
-            st["containerStatuses"] = json!(
-                ctrs.iter()
-                    .map(|c| status_of(
-                        c["name"].as_str().unwrap_or_default(),
-                        &image_of(c),
-                        waiting(reason),
-                        false,
-                        Some(false),
-                        0
-                    ))
-                    .collect::<Vec<_>>()
-            );
+            st["containerStatuses"] = waiting_statuses(&ctrs, reason);
         });
     }
 
-    // Init containers, in order.
-    for (i, c) in inits.iter().enumerate() {
+    /// Created + Started events and a running status for container `i` of `statuses`.
+    fn start_container(&self, statuses: &'static str, i: usize, c: &Value, field: &str) -> String {
         let cname = c["name"].as_str().unwrap_or_default().to_string();
-        let field = format!("spec.initContainers{{{cname}}}");
-        if alive(&cl, &key).is_none() || !pull(&cl, &pod, c, &pulled, &field).await {
-            return;
-        }
-        cl.record_event(
-            &pod,
-            "Normal",
-            "Created",
-            &format!("Created container {cname}"),
-            "kubelet",
-            Some(&host),
-            Some(&field),
+        let (created, started) = (
+            format!("Created container {cname}"),
+            format!("Started container {cname}"),
         );
-        cl.record_event(
-            &pod,
-            "Normal",
-            "Started",
-            &format!("Started container {cname}"),
-            "kubelet",
-            Some(&host),
-            Some(&field),
-        );
+        self.event(EventType::Normal, "Created", &created, field);
+        self.event(EventType::Normal, "Started", &started, field);
         let started_at = util::now_rfc3339();
-        let img = image_of(c);
-        let cn = cname.clone();
-        let sa = started_at.clone();
-        set_status(&cl, &key, move |_, st| {
-            st["initContainerStatuses"][i] = status_of(
-                &cn,
+        let (img, sa) = (image_of(c), started_at.clone());
+        set_status(&self.cl, &self.key, move |_, st| {
+            st[statuses][i] = status_of(
+                &cname,
                 &img,
                 json!({"running": {"startedAt": sa}}),
                 false,
@@ -369,37 +333,28 @@ async fn pod_lifecycle(cl: Arc<Cluster>, key: Key, pulled: Arc<Mutex<HashSet<Str
                 0,
             );
         });
-        // wait-gcs-ready loops until the head's GCS answers.
-        if cname == "wait-gcs-ready" {
-            let cluster = util::labels_of(&pod)
-                .get("ray.io/cluster")
-                .cloned()
-                .unwrap_or_default();
-            let ns = key.ns.clone();
-            loop {
-                if alive(&cl, &key).is_none() {
-                    return;
-                }
-                let up = cl
-                    .ray_heads
-                    .lock()
-                    .unwrap()
-                    .values()
-                    .any(|h| h.cluster == cluster && h.namespace == ns);
-                if up {
-                    break;
-                }
-                tokio::select! {
-                    _ = cl.cancel.cancelled() => return,
-                    _ = cl.env.sleep(Duration::from_secs(2)) => {}
+        started_at
+    }
+
+    /// Pull, start, run to completion. False when the pod (or cluster) went away.
+    async fn run_init_container(&self, i: usize, c: &Value) -> bool {
+        let cname = c["name"].as_str().unwrap_or_default().to_string();
+        let field = format!("spec.initContainers{{{cname}}}");
+        if alive(&self.cl, &self.key).is_none() || !self.pull(c, &field).await {
+            return false;
+        }
+        let started_at = self.start_container("initContainerStatuses", i, c, &field);
+        match self.behaviours.init_run(&self.pod, c) {
+            Some(run) => {
+                if !run(&self.cl, &self.key, &self.pod).await {
+                    return false;
                 }
             }
-        } else {
-            cl.env.sleep(latency::CONTAINER_START).await;
+            None => self.cl.env.sleep(latency::CONTAINER_START).await,
         }
         let img = image_of(c);
         let finished = util::now_rfc3339();
-        set_status(&cl, &key, move |_, st| {
+        set_status(&self.cl, &self.key, move |_, st| {
             st["initContainerStatuses"][i] = status_of(
                 &cname,
                 &img,
@@ -409,218 +364,161 @@ async fn pod_lifecycle(cl: Arc<Cluster>, key: Key, pulled: Arc<Mutex<HashSet<Str
                 0,
             );
         });
-    }
-    if !inits.is_empty() {
-        let ctr_names = names(&ctrs);
-        let scheduled_at = scheduled_at.clone();
-        let ctrs2 = ctrs.clone();
-        set_status(&cl, &key, move |_, st| {
-            st["conditions"] = conds(&scheduled_at, true, false, "ContainersNotReady", &ctr_names);
-            st["containerStatuses"] = json!(
-                ctrs2
-                    .iter()
-                    .map(|c| status_of(
-                        c["name"].as_str().unwrap_or_default(),
-                        &image_of(c),
-                        json!({"waiting": {"reason": "ContainerCreating"}}),
-                        false,
-                        Some(false),
-                        0
-                    ))
-                    .collect::<Vec<_>>()
-            );
-        });
+        true
     }
 
-    // Containers.
-    for (i, c) in ctrs.iter().enumerate() {
-        let cname = c["name"].as_str().unwrap_or_default().to_string();
-        let field = format!("spec.containers{{{cname}}}");
-        if alive(&cl, &key).is_none() {
-            return;
-        }
-        if is_head && i == 0 && cl.faults().has(Fault::HeadImagePullBackoff) {
-            cl.faults().hit(
-                Fault::HeadImagePullBackoff,
-                &format!("{}/{}", key.ns, key.name),
-            );
-            image_pull_backoff(&cl, &key, &pod, c, i, &field).await;
-            return;
-        }
-        if !pull(&cl, &pod, c, &pulled, &field).await {
-            return;
-        }
-        cl.record_event(
-            &pod,
-            "Normal",
-            "Created",
-            &format!("Created container {cname}"),
-            "kubelet",
-            Some(&host),
-            Some(&field),
-        );
-        cl.record_event(
-            &pod,
-            "Normal",
-            "Started",
-            &format!("Started container {cname}"),
-            "kubelet",
-            Some(&host),
-            Some(&field),
-        );
-        let started_at = util::now_rfc3339();
-        let img = image_of(c);
-        set_status(&cl, &key, move |_, st| {
-            st["containerStatuses"][i] = status_of(
-                &cname,
-                &img,
-                json!({"running": {"startedAt": started_at}}),
+    /// Init containers done: Initialized, the app containers are being created.
+    fn set_initialized(&self, ctrs: &[Value], scheduled_at: &str) {
+        let (ctrs, scheduled_at) = (ctrs.to_vec(), scheduled_at.to_string());
+        set_status(&self.cl, &self.key, move |_, st| {
+            st["conditions"] = conds(
+                &scheduled_at,
+                true,
                 false,
-                Some(true),
-                0,
+                "ContainersNotReady",
+                &names(&ctrs),
             );
+            st["containerStatuses"] = waiting_statuses(&ctrs, "ContainerCreating");
         });
     }
-    cl.env.sleep(latency::CONTAINER_START).await;
-    set_status(&cl, &key, |_, st| {
-        st["phase"] = json!("Running");
-    });
 
-    // Readiness.
-    cl.env.sleep(latency::READINESS).await;
-    if is_operator && cl.faults().has(Fault::OperatorNeverReady) {
-        cl.faults().hit(
-            Fault::OperatorNeverReady,
-            &format!("{}/{}", key.ns, key.name),
-        );
+    /// Pull and start an app container. False when the pod went away or the pull never succeeds.
+    async fn start_app_container(&self, i: usize, c: &Value) -> bool {
+        let cname = c["name"].as_str().unwrap_or_default();
+        let field = format!("spec.containers{{{cname}}}");
+        if alive(&self.cl, &self.key).is_none() {
+            return false;
+        }
+        if self.behaviours.pull_fails(&self.cl, &self.pod, c, i) {
+            self.image_pull_backoff(c, i, &field).await;
+            return false;
+        }
+        if !self.pull(c, &field).await {
+            return false;
+        }
+        self.start_container("containerStatuses", i, c, &field);
+        true
+    }
+
+    /// The readiness probe keeps failing: an Unhealthy event every 10s until the pod goes.
+    async fn probe_fails_forever(&self, ctrs: &[Value], msg: &str) {
+        let c0 = ctrs
+            .first()
+            .and_then(|c| c["name"].as_str())
+            .unwrap_or_default();
+        let field = format!("spec.containers{{{c0}}}");
         loop {
-            let Some(p) = alive(&cl, &key) else { return };
-            let c0 = ctrs
-                .first()
-                .and_then(|c| c["name"].as_str())
-                .unwrap_or("kuberay-operator");
-            cl.record_event(&p, "Warning", "Unhealthy", &format!("Readiness probe failed: Get \"http://{ip}:8080/metrics\": dial tcp {ip}:8080: connect: connection refused"), "kubelet", Some(&host), Some(&format!("spec.containers{{{c0}}}")));
+            let Some(p) = alive(&self.cl, &self.key) else {
+                return;
+            };
+            let ev = Event::warning("Unhealthy", msg, "kubelet")
+                .on_host(&self.host)
+                .at(&field);
+            self.cl.emit(&p, &ev);
             tokio::select! {
-                _ = cl.cancel.cancelled() => return,
-                _ = cl.env.sleep(Duration::from_secs(10)) => {}
+                _ = self.cl.cancel.cancelled() => return,
+                _ = self.cl.env.sleep(Duration::from_secs(10)) => {}
             }
         }
     }
-    let Some(pod) = alive(&cl, &key) else { return };
-    if is_head {
-        crate::ray::start_head(&cl, &pod);
-    }
-    let ctr_names = names(&ctrs);
-    let ctrs2 = ctrs.clone();
-    set_status(&cl, &key, move |_, st| {
-        st["conditions"] = conds(&scheduled_at, true, true, "", &ctr_names);
-        if let Some(arr) = st["containerStatuses"].as_array_mut() {
-            for (i, s) in arr.iter_mut().enumerate() {
-                if i < ctrs2.len() {
-                    s["ready"] = json!(true);
-                    s["started"] = json!(true);
+
+    fn set_ready(&self, ctrs: &[Value], scheduled_at: &str) {
+        let (ctrs, scheduled_at) = (ctrs.to_vec(), scheduled_at.to_string());
+        set_status(&self.cl, &self.key, move |_, st| {
+            st["conditions"] = conds(&scheduled_at, true, true, "", &names(&ctrs));
+            if let Some(arr) = st["containerStatuses"].as_array_mut() {
+                for (i, s) in arr.iter_mut().enumerate() {
+                    if i < ctrs.len() {
+                        s["ready"] = json!(true);
+                        s["started"] = json!(true);
+                    }
                 }
             }
-        }
-    });
-}
+        });
+    }
 
-async fn image_pull_backoff(
-    cl: &Arc<Cluster>,
-    key: &Key,
-    pod: &Value,
-    c: &Value,
-    i: usize,
-    field: &str,
-) {
-    let img = image_of(c);
-    let host = cl.node_name.clone();
-    let cname = c["name"].as_str().unwrap_or_default().to_string();
-    let mut n = 0u32;
-    loop {
-        if alive(cl, key).is_none() {
-            return;
+    async fn pull(&self, c: &Value, field: &str) -> bool {
+        let img = image_of(c);
+        let policy = c["imagePullPolicy"].as_str().unwrap_or("IfNotPresent");
+        if policy != "Always" && self.pulled.lock().unwrap().contains(&img) {
+            let msg = format!("Container image \"{img}\" already present on machine");
+            self.event(EventType::Normal, "Pulled", &msg, field);
+            return true;
         }
-        cl.record_event(
-            pod,
-            "Normal",
+        self.event(
+            EventType::Normal,
             "Pulling",
             &format!("Pulling image \"{img}\""),
-            "kubelet",
-            Some(&host),
-            Some(field),
+            field,
         );
-        cl.env.sleep(Duration::from_secs(3)).await;
+        let base = self.behaviours.pull_latency(&self.pod, c);
+        self.cl.env.sleep(base).await;
+        let secs = base.as_secs_f64() * (0.9 + fastrand::f64() * 0.2);
         let msg = format!(
-            "Failed to pull image \"{img}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{}\": failed to resolve reference \"{}\": {}: not found",
-            full_image(&img),
-            full_image(&img),
-            full_image(&img)
+            "Successfully pulled image \"{img}\" in {secs:.3}s ({secs:.3}s including waiting)"
         );
-        cl.record_event(
-            pod,
-            "Warning",
-            "Failed",
-            &msg,
-            "kubelet",
-            Some(&host),
-            Some(field),
+        self.event(EventType::Normal, "Pulled", &msg, field);
+        self.pulled.lock().unwrap().insert(img);
+        true
+    }
+
+    /// The image never pulls: ErrImagePull, then ImagePullBackOff with a growing back-off.
+    async fn image_pull_backoff(&self, c: &Value, i: usize, field: &str) {
+        let mut n = 0u32;
+        loop {
+            if alive(&self.cl, &self.key).is_none() {
+                return;
+            }
+            self.pull_fails_once(c, i, field).await;
+            self.cl.env.sleep(Duration::from_secs(2)).await;
+            self.back_off(c, i, field);
+            n += 1;
+            let wait = (10u64 << n.min(5)).min(300);
+            tokio::select! {
+                _ = self.cl.cancel.cancelled() => return,
+                _ = self.cl.env.sleep(Duration::from_secs(wait)) => {}
+            }
+        }
+    }
+
+    async fn pull_fails_once(&self, c: &Value, i: usize, field: &str) {
+        let img = image_of(c);
+        let full = full_image(&img);
+        self.event(
+            EventType::Normal,
+            "Pulling",
+            &format!("Pulling image \"{img}\""),
+            field,
         );
-        cl.record_event(
-            pod,
-            "Warning",
-            "Failed",
-            "Error: ErrImagePull",
-            "kubelet",
-            Some(&host),
-            Some(field),
+        self.cl.env.sleep(Duration::from_secs(3)).await;
+        let msg = format!(
+            "Failed to pull image \"{img}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\": {full}: not found"
         );
-        let (cn, im, m) = (cname.clone(), img.clone(), msg.clone());
-        set_status(cl, key, move |_, st| {
-            st["containerStatuses"][i] = status_of(
-                &cn,
-                &im,
-                json!({"waiting": {"reason": "ErrImagePull", "message": m}}),
-                false,
-                Some(false),
-                0,
-            );
-        });
-        cl.env.sleep(Duration::from_secs(2)).await;
-        cl.record_event(
-            pod,
-            "Normal",
-            "BackOff",
-            &format!("Back-off pulling image \"{img}\""),
-            "kubelet",
-            Some(&host),
-            Some(field),
-        );
-        cl.record_event(
-            pod,
-            "Warning",
+        self.event(EventType::Warning, "Failed", &msg, field);
+        self.event(EventType::Warning, "Failed", "Error: ErrImagePull", field);
+        let waiting = json!({"waiting": {"reason": "ErrImagePull", "message": msg}});
+        self.set_container_status(i, c, waiting);
+    }
+
+    fn back_off(&self, c: &Value, i: usize, field: &str) {
+        let img = image_of(c);
+        let msg = format!("Back-off pulling image \"{img}\"");
+        self.event(EventType::Normal, "BackOff", &msg, field);
+        self.event(
+            EventType::Warning,
             "Failed",
             "Error: ImagePullBackOff",
-            "kubelet",
-            Some(&host),
-            Some(field),
+            field,
         );
-        let (cn, im) = (cname.clone(), img.clone());
-        set_status(cl, key, move |_, st| {
-            st["containerStatuses"][i] = status_of(
-                &cn,
-                &im,
-                json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{}\"", im)}}),
-                false,
-                Some(false),
-                0,
-            );
+        let waiting = json!({"waiting": {"reason": "ImagePullBackOff", "message": msg}});
+        self.set_container_status(i, c, waiting);
+    }
+
+    fn set_container_status(&self, i: usize, c: &Value, state: Value) {
+        let cname = c["name"].as_str().unwrap_or_default().to_string();
+        let img = image_of(c);
+        set_status(&self.cl, &self.key, move |_, st| {
+            st["containerStatuses"][i] = status_of(&cname, &img, state, false, Some(false), 0);
         });
-        n += 1;
-        let wait = (10u64 << n.min(5)).min(300);
-        tokio::select! {
-            _ = cl.cancel.cancelled() => return,
-            _ = cl.env.sleep(Duration::from_secs(wait)) => {}
-        }
     }
 }

@@ -6,25 +6,41 @@
 // Handlers return metav1.Status errors by value, like the apiserver's code paths; they are cold.
 #![allow(clippy::result_large_err)]
 
-pub mod admission;
-pub mod apiserver;
-pub mod audit;
-pub mod cluster;
-pub mod control;
-pub mod controllers;
-pub mod defaults;
-pub mod discovery;
-pub mod docker;
-pub mod faults;
-pub mod helm;
-pub mod kind;
-pub mod kubelet;
-pub mod operator;
-pub mod ray;
-pub mod run;
-pub mod selectors;
-pub mod store;
-pub mod streams;
-pub mod tls;
-pub mod util;
-pub mod world;
+mod admission;
+mod apiserver;
+mod audit;
+mod boot;
+mod cluster;
+mod containers;
+mod control;
+mod controllers;
+mod defaults;
+mod discovery;
+mod events;
+mod faults;
+mod kubelet;
+mod latency;
+mod operator;
+mod ray;
+mod run;
+mod selectors;
+mod store;
+mod streams;
+mod tls;
+mod tools;
+mod util;
+mod world;
+
+pub use control::tool_main;
+pub use faults::{Fault, list_lines as fault_list_lines};
+pub use run::{RunOptions, run, start_world};
+pub use tools::{Invocation, TOOLS, ToolOutput};
+pub use world::World;
+
+/// The reference material beside the repository (`SHARED_DIR`, default `../shared`).
+#[cfg(test)]
+pub(crate) fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("SHARED_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into())
+}

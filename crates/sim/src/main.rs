@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use sim::faults::{self, Fault};
+use sim::Fault;
 
 #[derive(Parser)]
 #[command(
@@ -48,17 +48,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if matches!(base.as_str(), "kind" | "helm" | "docker") {
-        let code = rt.block_on(sim::control::tool_main(
-            &base,
-            std::env::args().skip(1).collect(),
-        ));
+    if sim::TOOLS.contains(&base.as_str()) {
+        let code = rt.block_on(sim::tool_main(&base, std::env::args().skip(1).collect()));
         std::process::exit(code);
     }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::ListFaults => {
-            for l in faults::list_lines() {
+            for l in sim::fault_list_lines() {
                 println!("{l}");
             }
         }
@@ -78,7 +75,7 @@ fn main() {
                     }
                 }
             }
-            let code = rt.block_on(sim::run::run(sim::run::RunOptions {
+            let code = rt.block_on(sim::run(sim::RunOptions {
                 faults: fs,
                 latency_scale,
                 state_dir,

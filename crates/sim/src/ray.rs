@@ -3,14 +3,18 @@
 //! to the pod's port 8265, and the commands `kubectl exec` can run in Ray containers.
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
-use crate::cluster::{Cluster, latency};
+use crate::cluster::{Cluster, PodServer};
+use crate::containers::{Behaviour, Does, When, alive};
 use crate::faults::Fault;
+use crate::latency;
 use crate::store::Key;
 use crate::util;
 
@@ -100,8 +104,75 @@ impl RayHead {
     }
 }
 
-/// Called by the kubelet when a head pod becomes Ready.
-pub fn start_head(cl: &Cluster, pod: &Value) {
+/// What Ray containers do on the node: the Ray image is big, a head pod's image may never pull
+/// (fault), workers' `wait-gcs-ready` waits for their head, and a Ready head serves the dashboard.
+pub fn behaviours() -> Vec<Behaviour> {
+    const HEAD: When = When::PodLabel("ray.io/node-type", "head");
+    vec![
+        Behaviour {
+            when: When::ImageContains("rayproject/"),
+            does: Does::PullTakes(latency::PULL_RAY_IMAGE),
+        },
+        Behaviour {
+            when: HEAD,
+            does: Does::PullFails(head_image_never_pulls),
+        },
+        Behaviour {
+            when: When::InitContainer("wait-gcs-ready"),
+            does: Does::InitRuns(wait_gcs_ready),
+        },
+        Behaviour {
+            when: HEAD,
+            does: Does::OnReady(start_head),
+        },
+    ]
+}
+
+/// The Ray container (the first) of a head pod stays in ImagePullBackOff.
+fn head_image_never_pulls(cl: &Cluster, pod: &Value, i: usize) -> bool {
+    if i != 0 || !cl.faults().has(Fault::HeadImagePullBackoff) {
+        return false;
+    }
+    let ns = util::get_str(pod, &["metadata", "namespace"]).unwrap_or_default();
+    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
+    cl.faults()
+        .hit(Fault::HeadImagePullBackoff, &format!("{ns}/{name}"));
+    true
+}
+
+/// `wait-gcs-ready` loops until its cluster's head (GCS) is up.
+fn wait_gcs_ready<'a>(cl: &'a Arc<Cluster>, key: &'a Key, pod: &'a Value) -> BoxFuture<'a, bool> {
+    Box::pin(async move {
+        let cluster = util::labels_of(pod)
+            .get("ray.io/cluster")
+            .cloned()
+            .unwrap_or_default();
+        loop {
+            if alive(cl, key).is_none() {
+                return false;
+            }
+            let up = cl.pod_servers().iter().any(|s| {
+                s.downcast_ref::<RayHead>()
+                    .is_some_and(|h| h.cluster == cluster && h.namespace == key.ns)
+            });
+            if up {
+                return true;
+            }
+            tokio::select! {
+                _ = cl.cancel.cancelled() => return false,
+                _ = cl.env.sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    })
+}
+
+/// The Ray head serving in pod `ns/name`, if it is up.
+fn head_of(cl: &Cluster, ns: &str, name: &str) -> Option<Arc<RayHead>> {
+    cl.pod_server(ns, name)?.downcast::<RayHead>().ok()
+}
+
+/// A head pod became Ready: its Ray head (GCS + dashboard) is up.
+fn start_head(cl: &Cluster, pod: &Value) {
     let ns = util::get_str(pod, &["metadata", "namespace"])
         .unwrap_or_default()
         .to_string();
@@ -133,10 +204,7 @@ pub fn start_head(cl: &Cluster, pod: &Value) {
         jobs: Mutex::new(vec![]),
         next_job: AtomicU32::new(1),
     };
-    cl.ray_heads
-        .lock()
-        .unwrap()
-        .insert(format!("{ns}/{name}"), Arc::new(head));
+    cl.set_pod_server(&ns, &name, Arc::new(head));
 }
 
 /// Dashboard HTTP routes (aiohttp semantics: exact paths, `/api/jobs/` with the slash).
@@ -156,11 +224,14 @@ pub fn dashboard_response(
     }
 }
 
-/// Serve the dashboard over one forwarded TCP stream.
-pub async fn serve_dashboard<S>(head: Arc<RayHead>, io: S)
+/// Serve the dashboard of the Ray head `server` over one forwarded TCP stream.
+pub async fn serve_dashboard<S>(server: PodServer, io: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let Ok(head) = server.downcast::<RayHead>() else {
+        return;
+    };
     let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let head = head.clone();
         async move {
@@ -253,12 +324,7 @@ pub fn run_command(
         let name = util::get_str(&pod, &["metadata", "name"])
             .unwrap_or_default()
             .to_string();
-        let head = cl
-            .ray_heads
-            .lock()
-            .unwrap()
-            .get(&format!("{ns}/{name}"))
-            .cloned();
+        let head = head_of(&cl, &ns, &name);
         let is_ray_image = container["image"]
             .as_str()
             .unwrap_or_default()

@@ -33,7 +33,7 @@ pub async fn start_world(
     )?;
     let bin = state_dir.join("bin");
     std::fs::create_dir_all(&bin)?;
-    for tool in ["kind", "helm", "docker"] {
+    for tool in crate::tools::TOOLS {
         let link = bin.join(tool);
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(tool_binary, &link)?;
@@ -64,9 +64,7 @@ pub async fn run(opts: RunOptions) -> i32 {
     };
     // Signal handlers first: a SIGINT that arrives while the world starts is kept and forwarded
     // to the program as soon as it runs (instead of killing us with the world half up).
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    let mut sigterm = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut signals = Signals::install();
     let (world, bin) =
         match start_world(&state_dir, opts.faults.clone(), opts.latency_scale, &exe).await {
             Ok(x) => x,
@@ -75,17 +73,13 @@ pub async fn run(opts: RunOptions) -> i32 {
                 return 2;
             }
         };
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut paths = vec![bin.clone()];
-    paths.extend(std::env::split_paths(&path));
-    let new_path = std::env::join_paths(paths).expect("PATH");
     let Some((prog, args)) = opts.program.split_first() else {
         eprintln!("sim: no program given (usage: sim run [--fault NAME]... -- PROGRAM ARGS...)");
         return 2;
     };
     let mut cmd = tokio::process::Command::new(prog);
     cmd.args(args)
-        .env("PATH", new_path)
+        .env("PATH", path_with(&bin))
         .env(STATE_DIR_ENV, &state_dir)
         .process_group(0);
     let mut child = match cmd.spawn() {
@@ -95,35 +89,69 @@ pub async fn run(opts: RunOptions) -> i32 {
             return 127;
         }
     };
-    let pid = child.id().map(|p| p as i32);
-    // First signal: forwarded (the program cleans up). A second one: kill its process group.
-    let mut signals = 0;
-    let status = loop {
-        let sig = tokio::select! {
-            s = child.wait() => break s,
-            _ = sigint.recv() => libc::SIGINT,
-            _ = sigterm.recv() => libc::SIGTERM,
-        };
-        signals += 1;
-        if signals == 1 {
-            forward(pid, sig);
-        } else {
-            forward(pid.map(|p| -p), libc::SIGKILL);
-        }
-    };
+    let status = signals.forward_until_exit(&mut child).await;
     world.shutdown();
     match status {
-        Ok(s) => {
-            use std::os::unix::process::ExitStatusExt;
-            match (s.code(), s.signal()) {
-                (Some(c), _) => c,
-                (None, Some(sig)) => 128 + sig,
-                _ => 1,
-            }
-        }
+        Ok(s) => exit_code(s),
         Err(e) => {
             eprintln!("sim: waiting for {prog}: {e}");
             1
+        }
+    }
+}
+
+/// `PATH` with the fake tools' directory first.
+fn path_with(bin: &Path) -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin.to_path_buf()];
+    paths.extend(std::env::split_paths(&path));
+    std::env::join_paths(paths).expect("PATH")
+}
+
+/// The shell's convention: the exit code, or 128 + the signal that killed it.
+fn exit_code(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    }
+}
+
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+        }
+    }
+
+    /// Wait for the child. First signal: forwarded (the program cleans up). A second one: kill
+    /// its process group.
+    async fn forward_until_exit(
+        &mut self,
+        child: &mut tokio::process::Child,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let pid = child.id().map(|p| p as i32);
+        let mut signals = 0;
+        loop {
+            let sig = tokio::select! {
+                s = child.wait() => return s,
+                _ = self.int.recv() => libc::SIGINT,
+                _ = self.term.recv() => libc::SIGTERM,
+            };
+            signals += 1;
+            if signals == 1 {
+                forward(pid, sig);
+            } else {
+                forward(pid.map(|p| -p), libc::SIGKILL);
+            }
         }
     }
 }

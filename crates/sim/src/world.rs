@@ -1,53 +1,18 @@
-//! The world: the kind clusters that exist, and the fake `kind`/`helm`/`docker` tools' control
-//! endpoint. Tools are thin clients (see `control`) that forward argv/cwd/env here; every
-//! invocation is recorded in `<state dir>/invocations.jsonl`.
+//! The world: the kind clusters that exist and the settings they share. The fake tools act on it
+//! (see `tools`); every invocation is recorded in `<state dir>/invocations.jsonl`.
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::cluster::{Cluster, Env};
 use crate::faults::Faults;
 
-#[derive(Serialize, Deserialize, Debug, Clone)]
-pub struct Invocation {
-    pub tool: String,
-    pub args: Vec<String>,
-    pub cwd: String,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Default)]
-pub struct ToolOutput {
-    pub stdout: String,
-    pub stderr: String,
-    pub code: i32,
-}
-
-impl ToolOutput {
-    pub fn ok(stdout: impl Into<String>) -> Self {
-        ToolOutput {
-            stdout: stdout.into(),
-            stderr: String::new(),
-            code: 0,
-        }
-    }
-    pub fn fail(stderr: impl Into<String>, code: i32) -> Self {
-        ToolOutput {
-            stdout: String::new(),
-            stderr: stderr.into(),
-            code,
-        }
-    }
-}
-
 pub struct World {
     pub env: Arc<Env>,
     pub clusters: Mutex<BTreeMap<String, Arc<Cluster>>>,
-    log: Mutex<()>,
+    /// Serialises appends to `invocations.jsonl`.
+    pub(crate) invocation_log: Mutex<()>,
 }
 
 impl World {
@@ -60,7 +25,7 @@ impl World {
                 scale,
             }),
             clusters: Mutex::new(BTreeMap::new()),
-            log: Mutex::new(()),
+            invocation_log: Mutex::new(()),
         })
     }
 
@@ -81,41 +46,9 @@ impl World {
             .cloned()
     }
 
-    pub async fn invoke(self: &Arc<Self>, inv: Invocation) -> ToolOutput {
-        let out = match inv.tool.as_str() {
-            "kind" => crate::kind::run(self, &inv).await,
-            "helm" => crate::helm::run(self, &inv).await,
-            "docker" => crate::docker::run(self, &inv).await,
-            other => ToolOutput::fail(format!("sim: unknown tool {other}\n"), 127),
-        };
-        self.record(&inv, &out);
-        out
-    }
-
-    fn record(&self, inv: &Invocation, out: &ToolOutput) {
-        let _g = self.log.lock().unwrap();
-        let line = serde_json::json!({
-            "ts": crate::util::now_rfc3339_micro(),
-            "tool": inv.tool,
-            "argv": std::iter::once(inv.tool.clone()).chain(inv.args.iter().cloned()).collect::<Vec<_>>(),
-            "cwd": inv.cwd,
-            "exit_code": out.code,
-        });
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.invocations_path())
-        {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-
     pub fn shutdown(&self) {
         for (_, c) in std::mem::take(&mut *self.clusters.lock().unwrap()) {
-            c.cancel.cancel();
-            if let Some(a) = &c.audit {
-                a.close();
-            }
+            c.stop();
         }
     }
 }

@@ -7,12 +7,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
-use sim::faults::Fault;
+use sim::Fault;
 use std::time::Duration;
 
 #[test]
 fn fault_list_is_complete() {
-    let lines = sim::faults::list_lines();
+    let lines = sim::fault_list_lines();
     for (name, expect) in [
         ("apiserver-503-burst", "pass"),
         ("apiserver-429-burst", "pass"),
@@ -54,27 +54,7 @@ async fn kind_create_and_helm_install_fail() {
     assert_eq!(tw.create_cluster().await.code, 0);
     let client = tw.client().await;
     label_namespace(&client).await;
-    let kc = tw.kubeconfig.display().to_string();
-    let out = tw
-        .tool(
-            "helm",
-            &[
-                "install",
-                "kuberay-operator",
-                "kuberay-operator",
-                "--repo",
-                "https://ray-project.github.io/kuberay-helm/",
-                "--version",
-                "1.5.1",
-                "--namespace",
-                NS,
-                "--kubeconfig",
-                &kc,
-                "--kube-context",
-                "kind-e2e",
-            ],
-        )
-        .await;
+    let out = tw.helm_install(None).await;
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.starts_with("Error: INSTALLATION FAILED: "),
@@ -235,17 +215,7 @@ async fn psa_labels_ignored_and_audit_unreadable() {
     pods.create(&PostParams::default(), &p)
         .await
         .expect("admitted despite restricted labels");
-    let out = tw
-        .tool(
-            "docker",
-            &[
-                "exec",
-                "e2e-control-plane",
-                "cat",
-                "/var/log/kubernetes/kube-apiserver-audit.log",
-            ],
-        )
-        .await;
+    let out = tw.read_audit_log().await;
     assert_eq!(
         (out.code, out.stderr.as_str()),
         (

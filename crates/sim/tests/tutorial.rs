@@ -205,6 +205,67 @@ fn the_intact_tutorial_passes_every_doc_step() {
     eprintln!("intact run took {:.1}s", started.elapsed().as_secs_f64());
 }
 
+/// One run per fault, four worlds at a time (the machine has two cores).
+fn run_each_fault(tree: &Tree, faults: &[&str]) -> Vec<Run> {
+    faults
+        .chunks(4)
+        .flat_map(|chunk| {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = chunk.iter().map(|f| s.spawn(|| run(tree, &[f]))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect()
+}
+
+/// (fault, the step that must fail, what its message must say); None = must pass.
+const EXPECTED_FAULT_ENDINGS: &[(&str, Option<(&str, &str)>)] = &[
+    ("apiserver-503-burst", None),
+    ("apiserver-429-burst", None),
+    ("watch-dropped", None),
+    ("port-forward-dropped-once", None),
+    (
+        "kind-create-fails",
+        Some(("kind-cluster", "failed to create cluster")),
+    ),
+    (
+        "helm-install-fails",
+        Some(("operator", "INSTALLATION FAILED")),
+    ),
+    ("operator-never-ready", Some(("operator", "timed out"))),
+    (
+        "operator-never-creates-pods",
+        Some(("complete-rejected", "timed out")),
+    ),
+    (
+        "head-image-pull-backoff",
+        Some(("pod-security-running", "ImagePullBackOff")),
+    ),
+    (
+        "xgboost-exits-1",
+        Some((
+            "xgboost",
+            "exited 1, expected 0; the dashboard lists DRIVER job",
+        )),
+    ),
+    (
+        "pip-install-exits-1",
+        Some(("pip-install", "`pip3 install jsonpatch` exited 1")),
+    ),
+    (
+        "audit-log-unreadable",
+        Some(("audit-log-quiet", "audit log")),
+    ),
+    (
+        "psa-labels-ignored",
+        Some(("complete-rejected", "pods were admitted")),
+    ),
+    ("dashboard-never-answers", Some(("dashboard", "timed out"))),
+];
+
 /// Every fault of `sim list-faults`: recoverable ones pass, breaking ones fail at their step.
 #[test]
 fn every_fault_ends_as_declared() {
@@ -213,72 +274,15 @@ fn every_fault_ends_as_declared() {
         .output()
         .unwrap();
     let listed = String::from_utf8(listed.stdout).unwrap();
-    // (fault, the step that must fail, what its message must say); None = must pass.
-    let expected: &[(&str, Option<(&str, &str)>)] = &[
-        ("apiserver-503-burst", None),
-        ("apiserver-429-burst", None),
-        ("watch-dropped", None),
-        ("port-forward-dropped-once", None),
-        (
-            "kind-create-fails",
-            Some(("kind-cluster", "failed to create cluster")),
-        ),
-        (
-            "helm-install-fails",
-            Some(("operator", "INSTALLATION FAILED")),
-        ),
-        ("operator-never-ready", Some(("operator", "timed out"))),
-        (
-            "operator-never-creates-pods",
-            Some(("complete-rejected", "timed out")),
-        ),
-        (
-            "head-image-pull-backoff",
-            Some(("pod-security-running", "ImagePullBackOff")),
-        ),
-        (
-            "xgboost-exits-1",
-            Some((
-                "xgboost",
-                "exited 1, expected 0; the dashboard lists DRIVER job",
-            )),
-        ),
-        (
-            "pip-install-exits-1",
-            Some(("pip-install", "`pip3 install jsonpatch` exited 1")),
-        ),
-        (
-            "audit-log-unreadable",
-            Some(("audit-log-quiet", "audit log")),
-        ),
-        (
-            "psa-labels-ignored",
-            Some(("complete-rejected", "pods were admitted")),
-        ),
-        ("dashboard-never-answers", Some(("dashboard", "timed out"))),
-    ];
+    let expected = EXPECTED_FAULT_ENDINGS;
     assert_eq!(
         listed.lines().count(),
         expected.len(),
         "a fault without an expectation here:\n{listed}"
     );
     let tree = Tree::new();
-    // Four worlds at a time: the machine has two cores.
-    let results: Vec<Run> = expected
-        .chunks(4)
-        .flat_map(|chunk| {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|(f, _)| s.spawn(|| run(&tree, &[f])))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap())
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
+    let faults: Vec<&str> = expected.iter().map(|(f, _)| *f).collect();
+    let results = run_each_fault(&tree, &faults);
     for ((fault, expect), r) in expected.iter().zip(&results) {
         let declared = if expect.is_some() { "fail" } else { "pass" };
         assert!(

@@ -1,4 +1,5 @@
-//! World fidelity, driven with kube-rs exactly as the harness drives a real kind cluster.
+//! World fidelity, driven with kube-rs exactly as the harness drives a real kind cluster. Each test
+//! names one behaviour and brings a fresh world up to the state it needs (see `common`).
 
 mod common;
 
@@ -6,14 +7,54 @@ use common::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
-use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
-use sim::faults::Fault;
+use sim::Fault;
 use std::time::Duration;
 
+const COMPLETE: &str = "raycluster-complete";
+const REJECTED_HEAD_EVENTS: &str =
+    "involvedObject.name=raycluster-complete,reason=FailedToCreateHeadPod";
+
+/// The tutorial up to step 5.1: ray-cluster.complete.yaml applied, its head pod rejected.
+async fn up_to_rejected_head(tw: &TestWorld) -> (kube::Client, Event) {
+    let client = up_to_operator(tw).await;
+    apply_yaml(
+        &client,
+        &shared("upstream/kuberay/ray-cluster.complete.yaml"),
+    )
+    .await;
+    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let ev = eventually("FailedToCreateHeadPod", Duration::from_secs(20), || async {
+        let l = events
+            .list(&ListParams::default().fields(REJECTED_HEAD_EVENTS))
+            .await
+            .unwrap();
+        l.items.into_iter().next()
+    })
+    .await;
+    (client, ev)
+}
+
+/// The 403 audit line of the rejected head pod, parsed.
+async fn rejected_head_audit_line(tw: &TestWorld) -> Value {
+    let lines = tw.audit_lines().await;
+    lines
+        .into_iter()
+        .find(|l| l["responseStatus"]["code"] == 403)
+        .expect("a 403 in the audit log")
+}
+
+fn condition<'a>(rc: &'a DynamicObject, t: &str) -> Option<&'a Value> {
+    rc.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == t)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tutorial_flow_through_kube_rs() {
+async fn kind_creates_one_cluster_per_name_with_an_empty_audit_log() {
     let tw = TestWorld::start(vec![]).await;
     assert_eq!(
         tw.tool("kind", &["get", "clusters"]).await.stderr,
@@ -36,17 +77,18 @@ async fn tutorial_flow_through_kube_rs() {
     );
     // Step 2: the audit log exists and is empty.
     assert_eq!(tw.audit_raw().await, "");
-
-    let client = tw.client().await;
-    let v = client.apiserver_version().await.unwrap();
+    let v = tw.client().await.apiserver_version().await.unwrap();
     assert_eq!(
         (v.git_version.as_str(), v.minor.as_str()),
         ("v1.26.15", "26")
     );
-    label_namespace(&client).await;
-    install_operator(&tw).await;
-    wait_operator_available(&client).await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_installed_operator_runs_one_pod() {
+    let tw = TestWorld::start(vec![]).await;
+    let client = up_to_operator(&tw).await;
+    let pods: Api<Pod> = Api::namespaced(client, NS);
     let op = pods
         .list(&ListParams::default().labels(
             "app.kubernetes.io/name=kuberay-operator,app.kubernetes.io/instance=kuberay-operator",
@@ -54,25 +96,13 @@ async fn tutorial_flow_through_kube_rs() {
         .await
         .unwrap();
     assert_eq!(op.items.len(), 1);
+    assert!(running_ready(&op.items[0]));
+}
 
-    // Step 5.1: the head pod of ray-cluster.complete.yaml is rejected.
-    apply_yaml(
-        &client,
-        &shared("upstream/kuberay/ray-cluster.complete.yaml"),
-    )
-    .await;
-    let events: Api<Event> = Api::namespaced(client.clone(), NS);
-    let ev = eventually("FailedToCreateHeadPod", Duration::from_secs(20), || async {
-        let l = events
-            .list(
-                &ListParams::default()
-                    .fields("involvedObject.name=raycluster-complete,reason=FailedToCreateHeadPod"),
-            )
-            .await
-            .unwrap();
-        l.items.into_iter().next()
-    })
-    .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_head_pod_is_reported_as_failed_to_create_head_pod() {
+    let tw = TestWorld::start(vec![]).await;
+    let (_client, ev) = up_to_rejected_head(&tw).await;
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
     let msg = ev.message.unwrap();
     assert!(
@@ -82,28 +112,23 @@ async fn tutorial_flow_through_kube_rs() {
         "{msg}"
     );
     assert!(msg.ends_with(HEAD_403), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_head_pod_sets_replica_failure_and_creates_only_the_service() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, _) = up_to_rejected_head(&tw).await;
     let rcs = raycluster_api(&client);
     let rc = eventually(
         "ReplicaFailure condition",
         Duration::from_secs(10),
         || async {
-            let rc = rcs.get("raycluster-complete").await.unwrap();
-            let conds = rc.data["status"]["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            conds
-                .iter()
-                .any(|c| c["type"] == "ReplicaFailure")
-                .then_some(rc)
+            let rc = rcs.get(COMPLETE).await.unwrap();
+            condition(&rc, "ReplicaFailure").is_some().then_some(rc)
         },
     )
     .await;
-    let conds = rc.data["status"]["conditions"].as_array().unwrap();
-    let rf = conds
-        .iter()
-        .find(|c| c["type"] == "ReplicaFailure")
-        .unwrap();
+    let rf = condition(&rc, "ReplicaFailure").unwrap();
     assert_eq!(
         (rf["status"].as_str(), rf["reason"].as_str()),
         (Some("True"), Some("FailedCreateHeadPod"))
@@ -114,7 +139,7 @@ async fn tutorial_flow_through_kube_rs() {
             .unwrap()
             .starts_with("FailedCreateHeadPod\npods \"raycluster-complete-head-")
     );
-    let hr = conds.iter().find(|c| c["type"] == "HeadPodReady").unwrap();
+    let hr = condition(&rc, "HeadPodReady").unwrap();
     assert_eq!(
         (hr["status"].as_str(), hr["reason"].as_str()),
         (Some("False"), Some("HeadPodNotFound"))
@@ -127,23 +152,20 @@ async fn tutorial_flow_through_kube_rs() {
     // The head service exists anyway; no pods but the operator's.
     let svcs: Api<Service> = Api::namespaced(client.clone(), NS);
     svcs.get("raycluster-complete-head-svc").await.unwrap();
-    assert_eq!(
-        pods.list(&ListParams::default().labels("ray.io/cluster=raycluster-complete"))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        0
-    );
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    let ray_pods = pods
+        .list(&ListParams::default().labels("ray.io/cluster=raycluster-complete"))
+        .await
+        .unwrap();
+    assert_eq!(ray_pods.items.len(), 0);
+}
 
-    // The audit log has the 403s (facts §4.2 shape).
-    let lines = tw.audit_lines().await;
-    let denied: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["responseStatus"]["code"] == 403)
-        .collect();
-    assert!(!denied.is_empty());
-    let d = denied[0];
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_403_has_psa_shape() {
+    let tw = TestWorld::start(vec![]).await;
+    up_to_rejected_head(&tw).await;
+    // facts §4.2 shape.
+    let d = rejected_head_audit_line(&tw).await;
     assert_eq!(d["verb"], "create");
     assert_eq!(d["stage"], "ResponseComplete");
     assert_eq!(d["level"], "Metadata");
@@ -170,7 +192,12 @@ async fn tutorial_flow_through_kube_rs() {
             HEAD_403.split("\"restricted:latest\": ").nth(1).unwrap()
         )
     );
-    // Exact key order of an event line and of its responseStatus.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_line_keeps_the_apiservers_key_order() {
+    let tw = TestWorld::start(vec![]).await;
+    up_to_rejected_head(&tw).await;
     let raw = tw.audit_raw().await;
     let line = raw.lines().find(|l| l.contains("\"code\":403")).unwrap();
     let keys = [
@@ -199,8 +226,19 @@ async fn tutorial_flow_through_kube_rs() {
             .unwrap_or_else(|| panic!("{k} not after {at} in {line}"));
         at += i + k.len();
     }
+    let d: Value = serde_json::from_str(line).unwrap();
     let ts = d["requestReceivedTimestamp"].as_str().unwrap();
     assert_eq!(ts.len(), "2024-08-14T05:40:56.794659Z".len(), "{ts}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_names_controllers_and_the_kind_admin() {
+    let tw = TestWorld::start(vec![]).await;
+    let client = up_to_operator(&tw).await;
+    // A harness request the tutorial's policy audits: pods in pod-security.
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    pods.list(&ListParams::default()).await.unwrap();
+    let lines = tw.audit_lines().await;
     // The operator's own pod was created by the replicaset-controller and audited.
     assert!(lines.iter().any(|l| l["verb"] == "create"
         && l["user"]["username"] == "system:serviceaccount:kube-system:replicaset-controller"
@@ -214,11 +252,17 @@ async fn tutorial_flow_through_kube_rs() {
         admin["user"]["groups"],
         json!(["system:masters", "system:authenticated"])
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_correlation_combines_ten_messages() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, _) = up_to_rejected_head(&tw).await;
+    let events: Api<Event> = Api::namespaced(client, NS);
     // client-go's event correlation: 10+ distinct messages are combined into one event.
     let combined = eventually("combined FailedToCreateHeadPod", Duration::from_secs(15), || async {
         let l = events
-            .list(&ListParams::default().fields("involvedObject.name=raycluster-complete,reason=FailedToCreateHeadPod"))
+            .list(&ListParams::default().fields(REJECTED_HEAD_EVENTS))
             .await
             .unwrap();
         l.items.into_iter().find(|e| {
@@ -236,9 +280,16 @@ async fn tutorial_flow_through_kube_rs() {
         "{} distinct event objects",
         all.items.len()
     );
+}
 
-    // Cleanup 5.1, then Step 5.2.
-    rcs.delete("raycluster-complete", &Default::default())
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_raycluster_garbage_collects_its_service() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, _) = up_to_rejected_head(&tw).await;
+    let svcs: Api<Service> = Api::namespaced(client.clone(), NS);
+    svcs.get("raycluster-complete-head-svc").await.unwrap();
+    raycluster_api(&client)
+        .delete(COMPLETE, &Default::default())
         .await
         .unwrap();
     eventually(
@@ -253,6 +304,12 @@ async fn tutorial_flow_through_kube_rs() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restricted_raycluster_gets_a_ready_head_seen_through_a_watch() {
+    let tw = TestWorld::start(vec![]).await;
+    let client = up_to_operator(&tw).await;
     apply_yaml(
         &client,
         &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
@@ -260,10 +317,13 @@ async fn tutorial_flow_through_kube_rs() {
     .await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
     cms.get("ray-example").await.unwrap();
-    let head_sel = "ray.io/cluster=raycluster-pod-security,ray.io/node-type=head";
-    let stream = watcher(pods.clone(), watcher::Config::default().labels(head_sel))
-        .default_backoff()
-        .applied_objects();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let stream = watcher(
+        pods.clone(),
+        watcher::Config::default().labels(HEAD_SELECTOR),
+    )
+    .default_backoff()
+    .applied_objects();
     let mut stream = std::pin::pin!(stream);
     let head = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(p) = stream.try_next().await.unwrap() {
@@ -277,18 +337,17 @@ async fn tutorial_flow_through_kube_rs() {
     .expect("head Running+Ready");
     let head_name = head.metadata.name.clone().unwrap();
     assert!(head_name.starts_with("raycluster-pod-security-head-"));
-    let workers = eventually("worker ready", Duration::from_secs(30), || async {
-        let l = pods
-            .list(
-                &ListParams::default()
-                    .labels("ray.io/cluster=raycluster-pod-security,ray.io/node-type=worker"),
-            )
-            .await
-            .unwrap();
-        (l.items.len() == 1 && running_ready(&l.items[0])).then_some(l.items)
-    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_waits_for_the_gcs_with_the_ray_containers_security_context() {
+    let tw = TestWorld::start(vec![]).await;
+    let (_client, pods, _head) = up_to_pod_security_cluster(&tw).await;
+    let w = ready_pod(
+        &pods,
+        "ray.io/cluster=raycluster-pod-security,ray.io/node-type=worker",
+    )
     .await;
-    let w = &workers[0];
     assert!(
         w.metadata
             .name
@@ -296,26 +355,40 @@ async fn tutorial_flow_through_kube_rs() {
             .unwrap()
             .starts_with("raycluster-pod-security-large-group-worker-")
     );
-    let init = &w.spec.as_ref().unwrap().init_containers.as_ref().unwrap()[0];
+    let workers = pods
+        .list(
+            &ListParams::default()
+                .labels("ray.io/cluster=raycluster-pod-security,ray.io/node-type=worker"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(workers.items.len(), 1);
+    let spec = w.spec.as_ref().unwrap();
+    let init = &spec.init_containers.as_ref().unwrap()[0];
     assert_eq!(init.name, "wait-gcs-ready");
-    assert_eq!(
-        init.security_context,
-        w.spec.as_ref().unwrap().containers[0].security_context
-    );
+    assert_eq!(init.security_context, spec.containers[0].security_context);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_raycluster_reports_its_conditions_and_service_ports() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, _pods, _head) = up_to_pod_security_cluster(&tw).await;
+    let rcs = raycluster_api(&client);
     let rc = eventually("RayCluster ready", Duration::from_secs(20), || async {
         let rc = rcs.get("raycluster-pod-security").await.unwrap();
         (rc.data["status"]["state"] == "ready").then_some(rc)
     })
     .await;
-    let conds = rc.data["status"]["conditions"].as_array().unwrap();
-    assert!(conds.iter().any(|c| c["type"] == "HeadPodReady"
-        && c["status"] == "True"
-        && c["reason"] == "HeadPodRunningAndReady"));
-    assert!(
-        conds
-            .iter()
-            .any(|c| c["type"] == "RayClusterProvisioned" && c["status"] == "True")
+    let hr = condition(&rc, "HeadPodReady").unwrap();
+    assert_eq!(
+        (hr["status"].as_str(), hr["reason"].as_str()),
+        (Some("True"), Some("HeadPodRunningAndReady"))
     );
+    assert_eq!(
+        condition(&rc, "RayClusterProvisioned").unwrap()["status"],
+        "True"
+    );
+    let svcs: Api<Service> = Api::namespaced(client.clone(), NS);
     let svc = svcs.get("raycluster-pod-security-head-svc").await.unwrap();
     let ports: Vec<String> = svc
         .spec
@@ -326,8 +399,13 @@ async fn tutorial_flow_through_kube_rs() {
         .map(|p| p.name.unwrap())
         .collect();
     assert_eq!(ports, ["gcs", "dashboard", "client", "metrics"]);
+}
 
-    // Exec: the tutorial's commands, exit codes from the status channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_tutorial_commands_with_exit_codes() {
+    let tw = TestWorld::start(vec![]).await;
+    let (_client, pods, head_name) = up_to_pod_security_cluster(&tw).await;
+    // Exit codes come from the status channel.
     let (code, out, _err) = exec(
         &pods,
         &head_name,
@@ -349,21 +427,35 @@ async fn tutorial_flow_through_kube_rs() {
     let (code, _, err) = exec(&pods, &head_name, &["no-such-tool", "--x"]).await;
     assert_eq!(code, 127);
     assert!(err.contains("command not found"));
+}
 
+fn fixture_json(name: &str) -> Value {
+    let path = shared(&format!("fixtures/ray/{name}"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn keys(v: &Value) -> Vec<&String> {
+    v.as_object().unwrap().keys().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_answers_like_the_recorded_fixtures() {
+    let tw = TestWorld::start(vec![]).await;
+    let (_client, pods, head_name) = up_to_pod_security_cluster(&tw).await;
+    let (code, ..) = exec(
+        &pods,
+        &head_name,
+        &["python3", "samples/xgboost_example.py"],
+    )
+    .await;
+    assert_eq!(code, 0);
     // Port-forward to the dashboard, parse like the recorded fixture.
     let (code, body) = dashboard_get(&pods, &head_name, "/api/jobs/").await;
     assert_eq!(code, 200);
     let jobs: Vec<Value> = serde_json::from_str(&body).unwrap();
-    let fixture: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(shared("fixtures/ray/api-jobs.ray-2.60.0.json")).unwrap(),
-    )
-    .unwrap();
-    let fixture_keys: Vec<&String> = fixture[2].as_object().unwrap().keys().collect();
+    let fixture = fixture_json("api-jobs.ray-2.60.0.json");
     assert_eq!(jobs.len(), 1);
-    assert_eq!(
-        jobs[0].as_object().unwrap().keys().collect::<Vec<_>>(),
-        fixture_keys
-    );
+    assert_eq!(keys(&jobs[0]), keys(&fixture[2]));
     assert_eq!(
         (
             jobs[0]["type"].as_str(),
@@ -380,21 +472,18 @@ async fn tutorial_flow_through_kube_rs() {
     let (code, body) = dashboard_get(&pods, &head_name, "/api/version").await;
     assert_eq!(code, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
-    let fv: Value = serde_json::from_str(
-        &std::fs::read_to_string(shared("fixtures/ray/api-version.ray-2.60.0.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        v.as_object().unwrap().keys().collect::<Vec<_>>(),
-        fv.as_object().unwrap().keys().collect::<Vec<_>>()
-    );
+    assert_eq!(keys(&v), keys(&fixture_json("api-version.ray-2.60.0.json")));
+}
 
-    // Successful pod creates are audited too, and events also come through events.k8s.io/v1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admitted_pods_are_audited_and_events_read_as_events_v1() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, _pods, _head) = up_to_pod_security_cluster(&tw).await;
     let lines = tw.audit_lines().await;
     assert!(lines.iter().any(|l| l["verb"] == "create"
         && l["responseStatus"]["code"] == 201
         && l["user"]["username"] == "system:serviceaccount:pod-security:kuberay-operator"));
-    let ev2: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), NS);
+    let ev2: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, NS);
     let l = ev2
         .list(
             &ListParams::default()
@@ -410,9 +499,15 @@ async fn tutorial_flow_through_kube_rs() {
             .unwrap()
             .starts_with("Created head Pod pod-security/raycluster-pod-security-head-")
     );
+}
 
-    // Delete and watch until gone (ownerReferences GC, graceful pod deletion).
-    rcs.delete("raycluster-pod-security", &Default::default())
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_raycluster_then_the_kind_cluster_stops_everything() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, pods, _head) = up_to_pod_security_cluster(&tw).await;
+    // ownerReferences GC, graceful pod deletion.
+    raycluster_api(&client)
+        .delete("raycluster-pod-security", &Default::default())
         .await
         .unwrap();
     eventually("pods gone", Duration::from_secs(20), || async {
@@ -439,17 +534,7 @@ async fn tutorial_flow_through_kube_rs() {
         client.apiserver_version().await.is_err(),
         "apiserver stopped"
     );
-    let nc = tw
-        .tool(
-            "docker",
-            &[
-                "exec",
-                "e2e-control-plane",
-                "cat",
-                "/var/log/kubernetes/kube-apiserver-audit.log",
-            ],
-        )
-        .await;
+    let nc = tw.read_audit_log().await;
     assert_eq!(
         (nc.code, nc.stderr.as_str()),
         (
@@ -542,38 +627,25 @@ async fn watch_survives_drop_and_410() {
     assert_eq!(got.metadata.labels.unwrap()["tier"], "web");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn psa_warnings_and_direct_pod_rejection() {
-    let tw = TestWorld::start(vec![]).await;
+/// Cluster + labelled namespace + the chart installed with `securityContext: null` (so the
+/// operator's pods violate `restricted`). Returns the client and helm's output.
+async fn up_to_open_operator(tw: &TestWorld) -> (kube::Client, sim::ToolOutput) {
     assert_eq!(tw.create_cluster().await.code, 0);
     let client = tw.client().await;
     label_namespace(&client).await;
-    // helm prints the Deployment warning the way client-go's klog handler does. `{}` merges with
-    // the chart defaults (helm coalescing), `null` removes them.
+    let vals = tw.dir.path().join("open.yaml");
+    std::fs::write(&vals, "securityContext: null\n").unwrap();
+    (client, tw.helm_install(Some(&vals)).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_template_merges_empty_values_with_chart_defaults() {
+    let tw = TestWorld::start(vec![]).await;
+    // `{}` merges with the chart defaults (helm coalescing).
     let vals = tw.dir.path().join("open.yaml");
     std::fs::write(&vals, "securityContext: {}\n").unwrap();
-    let (v, kc) = (
-        vals.display().to_string(),
-        tw.kubeconfig.display().to_string(),
-    );
-    let t = tw
-        .tool(
-            "helm",
-            &[
-                "template",
-                "kuberay-operator",
-                "kuberay-operator",
-                "--repo",
-                "https://ray-project.github.io/kuberay-helm/",
-                "--version",
-                "1.5.1",
-                "--namespace",
-                NS,
-                "--values",
-                &v,
-            ],
-        )
-        .await;
+    let args = helm_chart_args("template", Some(&vals));
+    let t = tw.tool_in("helm", args, tw.dir.path()).await;
     assert_eq!(t.code, 0, "{}", t.stderr);
     assert!(
         t.stdout
@@ -582,29 +654,13 @@ async fn psa_warnings_and_direct_pod_rejection() {
         "{}",
         t.stdout
     );
-    std::fs::write(&vals, "securityContext: null\n").unwrap();
-    let out = tw
-        .tool(
-            "helm",
-            &[
-                "install",
-                "kuberay-operator",
-                "kuberay-operator",
-                "--repo",
-                "https://ray-project.github.io/kuberay-helm/",
-                "--version",
-                "1.5.1",
-                "--namespace",
-                NS,
-                "--values",
-                &v,
-                "--kubeconfig",
-                &kc,
-                "--kube-context",
-                "kind-e2e",
-            ],
-        )
-        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_install_prints_psa_warnings_like_klog_and_refuses_a_used_name() {
+    let tw = TestWorld::start(vec![]).await;
+    // `null` removes the chart's securityContext; the Deployment warning comes back through helm.
+    let (_client, out) = up_to_open_operator(&tw).await;
     assert_eq!(out.code, 0);
     let w = out
         .stderr
@@ -613,26 +669,7 @@ async fn psa_warnings_and_direct_pod_rejection() {
         .expect("a PodSecurity warning");
     assert!(w.starts_with('W') && w.contains("] would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"kuberay-operator\""), "{w}");
     let again = tw
-        .tool(
-            "helm",
-            &[
-                "install",
-                "kuberay-operator",
-                "kuberay-operator",
-                "--repo",
-                "https://ray-project.github.io/kuberay-helm/",
-                "--version",
-                "1.5.1",
-                "--namespace",
-                NS,
-                "--values",
-                &v,
-                "--kubeconfig",
-                &kc,
-                "--kube-context",
-                "kind-e2e",
-            ],
-        )
+        .helm_install(Some(&tw.dir.path().join("open.yaml")))
         .await;
     assert_eq!(
         (again.code, again.stderr.as_str()),
@@ -641,6 +678,13 @@ async fn psa_warnings_and_direct_pod_rejection() {
             "Error: INSTALLATION FAILED: cannot re-use a name that is still in use\n"
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_replicaset_pods_fail_the_deployment() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, out) = up_to_open_operator(&tw).await;
+    assert_eq!(out.code, 0);
     // The ReplicaSet's pod creates are rejected: FailedCreate events, Deployment ReplicaFailure.
     let events: Api<Event> = Api::namespaced(client.clone(), NS);
     let ev = eventually("FailedCreate", Duration::from_secs(10), || async {
@@ -673,7 +717,14 @@ async fn psa_warnings_and_direct_pod_rejection() {
         cs.iter()
             .any(|c| c.type_ == "Available" && c.status == "False")
     );
-    // A direct pod create gets the 403 with the exact message.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_pod_create_gets_the_exact_403_and_a_named_audit_line() {
+    let tw = TestWorld::start(vec![]).await;
+    assert_eq!(tw.create_cluster().await.code, 0);
+    let client = tw.client().await;
+    label_namespace(&client).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let p: Pod = serde_json::from_value(json!({"metadata": {"name": "bare"}, "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.41.0"}]}})).unwrap();
     match pods.create(&PostParams::default(), &p).await {
@@ -693,8 +744,7 @@ async fn psa_warnings_and_direct_pod_rejection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kind_config_is_honoured() {
-    // No audit flags: no audit log in the node.
+async fn kind_config_without_audit_flags_has_no_audit_log() {
     let tw = TestWorld::start(vec![]).await;
     let plain = tw.dir.path().join("plain.yaml");
     std::fs::write(
@@ -702,36 +752,11 @@ async fn kind_config_is_honoured() {
         "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n",
     )
     .unwrap();
-    let kc = tw.kubeconfig.display().to_string();
     let out = tw
-        .tool(
-            "kind",
-            &[
-                "create",
-                "cluster",
-                "--name",
-                "e2e",
-                "--config",
-                &plain.display().to_string(),
-                "--image",
-                IMAGE,
-                "--kubeconfig",
-                &kc,
-            ],
-        )
+        .create_cluster_with(&plain.display().to_string(), IMAGE)
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let cat = tw
-        .tool(
-            "docker",
-            &[
-                "exec",
-                "e2e-control-plane",
-                "cat",
-                "/var/log/kubernetes/kube-apiserver-audit.log",
-            ],
-        )
-        .await;
+    let cat = tw.read_audit_log().await;
     assert_eq!(
         (cat.code, cat.stderr.as_str()),
         (
@@ -739,6 +764,12 @@ async fn kind_config_is_honoured() {
             "cat: /var/log/kubernetes/kube-apiserver-audit.log: No such file or directory\n"
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_get_kubeconfig_points_at_the_tls_apiserver() {
+    let tw = TestWorld::start(vec![]).await;
+    assert_eq!(tw.create_cluster().await.code, 0);
     let got = tw
         .tool("kind", &["get", "kubeconfig", "--name", "e2e"])
         .await;
@@ -753,10 +784,12 @@ async fn kind_config_is_honoured() {
         "{}",
         got.stdout
     );
-    tw.tool("kind", &["delete", "cluster", "--name", "e2e"])
-        .await;
+}
 
-    // The tutorial config run from the wrong directory: the policy file is missing, create fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_config_run_from_the_wrong_directory_fails_kubeadm_init() {
+    let tw = TestWorld::start(vec![]).await;
+    // The tutorial config's relative hostPath resolves elsewhere: the policy file is missing.
     let elsewhere = tempfile::tempdir().unwrap();
     let cfg = tw
         .dir
@@ -764,29 +797,21 @@ async fn kind_config_is_honoured() {
         .join("ray-operator/config/security/kind-config.yaml")
         .display()
         .to_string();
-    let out = tw
-        .world
-        .invoke(sim::world::Invocation {
-            tool: "kind".into(),
-            args: [
-                "create",
-                "cluster",
-                "--name",
-                "e2e",
-                "--config",
-                &cfg,
-                "--image",
-                IMAGE,
-                "--kubeconfig",
-                &kc,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            cwd: elsewhere.path().display().to_string(),
-            env: Default::default(),
-        })
-        .await;
+    let kc = tw.kubeconfig.display().to_string();
+    let args = [
+        "create",
+        "cluster",
+        "--name",
+        "e2e",
+        "--config",
+        &cfg,
+        "--image",
+        IMAGE,
+        "--kubeconfig",
+        &kc,
+    ];
+    let args = args.iter().map(|s| s.to_string()).collect();
+    let out = tw.tool_in("kind", args, elsewhere.path()).await;
     assert_eq!(out.code, 1);
     assert!(
         out.stderr
@@ -795,23 +820,15 @@ async fn kind_config_is_honoured() {
         out.stderr
     );
     assert_eq!(tw.tool("kind", &["get", "clusters"]).await.stdout, "");
+}
 
-    // Kubernetes 1.29+: kubernetes-admin is in kubeadm:cluster-admins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_admin_is_a_kubeadm_cluster_admin_from_1_29() {
+    let tw = TestWorld::start(vec![]).await;
     let out = tw
-        .tool(
-            "kind",
-            &[
-                "create",
-                "cluster",
-                "--name",
-                "e2e",
-                "--config",
-                "ray-operator/config/security/kind-config.yaml",
-                "--image",
-                "kindest/node:v1.30.0",
-                "--kubeconfig",
-                &kc,
-            ],
+        .create_cluster_with(
+            "ray-operator/config/security/kind-config.yaml",
+            "kindest/node:v1.30.0",
         )
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -10,20 +10,52 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, AttachParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, AttachParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-use sim::faults::Fault;
-use sim::world::{Invocation, ToolOutput, World};
+use sim::Fault;
+use sim::{Invocation, ToolOutput, World};
 use tokio::io::AsyncReadExt;
 
-pub const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
 pub const CLUSTER: &str = "e2e";
 pub const IMAGE: &str =
     "kindest/node:v1.26.15@sha256:c79602a44b4056d7e48dc20f7504350f1e87530fe953428b792def00bc1076dd";
 
+pub const KUBERAY_REPO: &str = "https://ray-project.github.io/kuberay-helm/";
+pub const AUDIT_LOG: &str = "/var/log/kubernetes/kube-apiserver-audit.log";
+
+/// The reference material beside the repository: `SHARED_DIR`, else `../shared`.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
 pub fn shared(p: &str) -> PathBuf {
-    Path::new(SHARED).join(p)
+    shared_dir().join(p)
+}
+
+/// `helm <verb> kuberay-operator kuberay-operator --repo … --version 1.5.1 --namespace NS
+/// [--values FILE]` as the tutorial runs it.
+pub fn helm_chart_args(verb: &str, values: Option<&Path>) -> Vec<String> {
+    let mut a: Vec<String> = [
+        verb,
+        "kuberay-operator",
+        "kuberay-operator",
+        "--repo",
+        KUBERAY_REPO,
+        "--version",
+        "1.5.1",
+        "--namespace",
+        NS,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(v) = values {
+        a.extend(["--values".to_string(), v.display().to_string()]);
+    }
+    a
 }
 
 pub struct TestWorld {
@@ -41,7 +73,7 @@ impl TestWorld {
         for f in ["audit-policy.yaml", "kind-config.yaml"] {
             std::fs::copy(shared(&format!("upstream/kuberay/{f}")), sec.join(f)).unwrap();
         }
-        let (world, _bin) = sim::run::start_world(
+        let (world, _bin) = sim::start_world(
             &dir.path().join("state"),
             faults,
             0.05,
@@ -58,34 +90,58 @@ impl TestWorld {
     }
 
     pub async fn tool(&self, tool: &str, args: &[&str]) -> ToolOutput {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        self.tool_in(tool, args, self.dir.path()).await
+    }
+
+    /// A tool run from `cwd` instead of the checkout.
+    pub async fn tool_in(&self, tool: &str, args: Vec<String>, cwd: &Path) -> ToolOutput {
         self.world
             .invoke(Invocation {
                 tool: tool.into(),
-                args: args.iter().map(|s| s.to_string()).collect(),
-                cwd: self.dir.path().display().to_string(),
+                args,
+                cwd: cwd.display().to_string(),
                 env: Default::default(),
             })
             .await
     }
 
-    pub async fn create_cluster(&self) -> ToolOutput {
+    /// `helm install` of the tutorial's chart into this world's kind cluster.
+    pub async fn helm_install(&self, values: Option<&Path>) -> ToolOutput {
+        let mut args = helm_chart_args("install", values);
         let kc = self.kubeconfig.display().to_string();
-        self.tool(
-            "kind",
-            &[
-                "create",
-                "cluster",
-                "--name",
-                CLUSTER,
-                "--config",
-                "ray-operator/config/security/kind-config.yaml",
-                "--image",
-                IMAGE,
-                "--kubeconfig",
-                &kc,
-            ],
-        )
-        .await
+        args.extend(["--kubeconfig", &kc, "--kube-context", "kind-e2e"].map(String::from));
+        self.tool_in("helm", args, self.dir.path()).await
+    }
+
+    /// `kind create cluster --name e2e --config CONFIG --image IMAGE --kubeconfig …`.
+    pub async fn create_cluster_with(&self, config: &str, image: &str) -> ToolOutput {
+        let kc = self.kubeconfig.display().to_string();
+        let args = [
+            "create",
+            "cluster",
+            "--name",
+            CLUSTER,
+            "--config",
+            config,
+            "--image",
+            image,
+            "--kubeconfig",
+            &kc,
+        ];
+        self.tool("kind", &args).await
+    }
+
+    /// `docker exec e2e-control-plane cat <audit log>`.
+    pub async fn read_audit_log(&self) -> ToolOutput {
+        let node = format!("{CLUSTER}-control-plane");
+        self.tool("docker", &["exec", &node, "cat", AUDIT_LOG])
+            .await
+    }
+
+    pub async fn create_cluster(&self) -> ToolOutput {
+        self.create_cluster_with("ray-operator/config/security/kind-config.yaml", IMAGE)
+            .await
     }
 
     pub async fn client(&self) -> kube::Client {
@@ -101,17 +157,7 @@ impl TestWorld {
     }
 
     pub async fn audit_lines(&self) -> Vec<Value> {
-        let out = self
-            .tool(
-                "docker",
-                &[
-                    "exec",
-                    &format!("{CLUSTER}-control-plane"),
-                    "cat",
-                    "/var/log/kubernetes/kube-apiserver-audit.log",
-                ],
-            )
-            .await;
+        let out = self.read_audit_log().await;
         assert_eq!(out.code, 0, "{}", out.stderr);
         out.stdout
             .lines()
@@ -120,17 +166,7 @@ impl TestWorld {
     }
 
     pub async fn audit_raw(&self) -> String {
-        self.tool(
-            "docker",
-            &[
-                "exec",
-                &format!("{CLUSTER}-control-plane"),
-                "cat",
-                "/var/log/kubernetes/kube-apiserver-audit.log",
-            ],
-        )
-        .await
-        .stdout
+        self.read_audit_log().await.stdout
     }
 
     pub fn values_file(&self) -> PathBuf {
@@ -289,30 +325,7 @@ pub async fn label_namespace(client: &kube::Client) {
 }
 
 pub async fn install_operator(tw: &TestWorld) {
-    let values = tw.values_file().display().to_string();
-    let kc = tw.kubeconfig.display().to_string();
-    let out = tw
-        .tool(
-            "helm",
-            &[
-                "install",
-                "kuberay-operator",
-                "kuberay-operator",
-                "--repo",
-                "https://ray-project.github.io/kuberay-helm/",
-                "--version",
-                "1.5.1",
-                "--namespace",
-                NS,
-                "--values",
-                &values,
-                "--kubeconfig",
-                &kc,
-                "--kube-context",
-                "kind-e2e",
-            ],
-        )
-        .await;
+    let out = tw.helm_install(Some(&tw.values_file())).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stdout
@@ -407,55 +420,48 @@ pub async fn exec(pods: &Api<Pod>, pod: &str, cmd: &[&str]) -> (i32, String, Str
 }
 
 pub async fn dashboard_get(pods: &Api<Pod>, pod: &str, path: &str) -> (u16, String) {
-    let mut pf = pods.portforward(pod, &[8265]).await.unwrap();
-    let stream = pf.take_stream(8265).unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = http::Request::get(path)
-        .header("Host", "127.0.0.1:8265")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let code = resp.status().as_u16();
-    use http_body_util::BodyExt;
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    drop(sender);
-    pf.abort();
-    (code, String::from_utf8_lossy(&body).into_owned())
+    try_dashboard_get(pods, pod, path).await.unwrap()
 }
 
-/// Cluster + labelled namespace + operator + the tutorial's restricted RayCluster, head Ready.
-pub async fn up_to_pod_security_cluster(tw: &TestWorld) -> (kube::Client, Api<Pod>, String) {
+/// Cluster + labelled namespace + the operator Available (the tutorial up to step 4).
+pub async fn up_to_operator(tw: &TestWorld) -> kube::Client {
     let out = tw.create_cluster().await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let client = tw.client().await;
     label_namespace(&client).await;
     install_operator(tw).await;
     wait_operator_available(&client).await;
+    client
+}
+
+/// The first pod that `selector` selects once it is Running and Ready.
+pub async fn ready_pod(pods: &Api<Pod>, selector: &str) -> Pod {
+    eventually(
+        &format!("{selector} Running+Ready"),
+        Duration::from_secs(30),
+        || async {
+            let l = pods
+                .list(&ListParams::default().labels(selector))
+                .await
+                .ok()?;
+            l.items.into_iter().find(running_ready)
+        },
+    )
+    .await
+}
+
+pub const HEAD_SELECTOR: &str = "ray.io/cluster=raycluster-pod-security,ray.io/node-type=head";
+
+/// Cluster + labelled namespace + operator + the tutorial's restricted RayCluster, head Ready.
+pub async fn up_to_pod_security_cluster(tw: &TestWorld) -> (kube::Client, Api<Pod>, String) {
+    let client = up_to_operator(tw).await;
     apply_yaml(
         &client,
         &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let head = eventually(
-        "head Running+Ready",
-        std::time::Duration::from_secs(30),
-        || async {
-            let l = pods
-                .list(
-                    &kube::api::ListParams::default()
-                        .labels("ray.io/cluster=raycluster-pod-security,ray.io/node-type=head"),
-                )
-                .await
-                .ok()?;
-            l.items.into_iter().find(running_ready)
-        },
-    )
-    .await;
+    let head = ready_pod(&pods, HEAD_SELECTOR).await;
     (client, pods, head.metadata.name.unwrap())
 }
 

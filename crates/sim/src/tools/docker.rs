@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use super::args::node_path_to_host;
+use super::invocation::{Invocation, ToolOutput};
+use crate::cluster::Cluster;
 use crate::faults::Fault;
-use crate::kind::node_path_to_host;
-use crate::world::{Invocation, ToolOutput, World};
+use crate::world::World;
 
 pub const DOCKER_VERSION: &str = "27.3.1";
 
@@ -71,76 +73,8 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
         );
     };
     match cmd {
-        ["cat", files @ ..] => {
-            let mut out = String::new();
-            let mut err = String::new();
-            let mut code = 0;
-            for f in files {
-                let host = node_path_to_host(&c.mounts, &c.node_root, f);
-                let is_audit = c.audit.as_ref().is_some_and(|a| a.path == host);
-                if is_audit && world.env.faults.has(Fault::AuditLogUnreadable) {
-                    world.env.faults.hit(Fault::AuditLogUnreadable, f);
-                    err.push_str(&format!("cat: {f}: Permission denied\n"));
-                    code = 1;
-                    continue;
-                }
-                match std::fs::read(&host) {
-                    Ok(b) if host.is_file() => out.push_str(&String::from_utf8_lossy(&b)),
-                    Ok(_) | Err(_) if host.is_dir() => {
-                        err.push_str(&format!("cat: {f}: Is a directory\n"));
-                        code = 1;
-                    }
-                    _ => {
-                        err.push_str(&format!("cat: {f}: No such file or directory\n"));
-                        code = 1;
-                    }
-                }
-            }
-            ToolOutput {
-                stdout: out,
-                stderr: err,
-                code,
-            }
-        }
-        ["ls", paths @ ..] => {
-            let mut out = String::new();
-            for p in paths.iter().filter(|p| !p.starts_with('-')) {
-                let host = node_path_to_host(&c.mounts, &c.node_root, p);
-                match std::fs::read_dir(&host) {
-                    Ok(rd) => {
-                        let mut names: Vec<String> = rd
-                            .filter_map(|e| {
-                                e.ok().map(|e| e.file_name().to_string_lossy().into_owned())
-                            })
-                            .collect();
-                        // extraMounts directly under this dir.
-                        for (cp, _) in &c.mounts {
-                            if let Some(n) =
-                                cp.strip_prefix(&format!("{}/", p.trim_end_matches('/')))
-                                && !n.contains('/')
-                                && !names.iter().any(|x| x == n)
-                            {
-                                names.push(n.to_string());
-                            }
-                        }
-                        names.sort();
-                        for n in names {
-                            out.push_str(&n);
-                            out.push('\n');
-                        }
-                    }
-                    Err(_) if host.is_file() => out.push_str(&format!("{p}\n")),
-                    Err(_) => {
-                        return ToolOutput {
-                            stdout: out,
-                            stderr: format!("ls: cannot access '{p}': No such file or directory\n"),
-                            code: 2,
-                        };
-                    }
-                }
-            }
-            ToolOutput::ok(out)
-        }
+        ["cat", files @ ..] => cat(world, &c, files),
+        ["ls", paths @ ..] => ls(&c, paths),
         [prog, ..] => ToolOutput::fail(
             format!(
                 "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{prog}\": executable file not found in $PATH: unknown\n"
@@ -149,4 +83,75 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
         ),
         [] => unreachable!(),
     }
+}
+
+/// `cat FILE...` in the node container (the audit log may be unreadable: fault).
+fn cat(world: &World, c: &Cluster, files: &[&str]) -> ToolOutput {
+    let mut out = String::new();
+    let mut err = String::new();
+    let mut code = 0;
+    for f in files {
+        let host = node_path_to_host(&c.mounts, &c.node_root, f);
+        let is_audit = c.audit.as_ref().is_some_and(|a| a.path == host);
+        if is_audit && world.env.faults.has(Fault::AuditLogUnreadable) {
+            world.env.faults.hit(Fault::AuditLogUnreadable, f);
+            err.push_str(&format!("cat: {f}: Permission denied\n"));
+            code = 1;
+            continue;
+        }
+        match std::fs::read(&host) {
+            Ok(b) if host.is_file() => out.push_str(&String::from_utf8_lossy(&b)),
+            Ok(_) | Err(_) if host.is_dir() => {
+                err.push_str(&format!("cat: {f}: Is a directory\n"));
+                code = 1;
+            }
+            _ => {
+                err.push_str(&format!("cat: {f}: No such file or directory\n"));
+                code = 1;
+            }
+        }
+    }
+    ToolOutput {
+        stdout: out,
+        stderr: err,
+        code,
+    }
+}
+
+/// `ls PATH...` in the node container: the rootfs plus the extraMounts under a directory.
+fn ls(c: &Cluster, paths: &[&str]) -> ToolOutput {
+    let mut out = String::new();
+    for p in paths.iter().filter(|p| !p.starts_with('-')) {
+        let host = node_path_to_host(&c.mounts, &c.node_root, p);
+        match std::fs::read_dir(&host) {
+            Ok(rd) => {
+                let mut names: Vec<String> = rd
+                    .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect();
+                // extraMounts directly under this dir.
+                for (cp, _) in &c.mounts {
+                    if let Some(n) = cp.strip_prefix(&format!("{}/", p.trim_end_matches('/')))
+                        && !n.contains('/')
+                        && !names.iter().any(|x| x == n)
+                    {
+                        names.push(n.to_string());
+                    }
+                }
+                names.sort();
+                for n in names {
+                    out.push_str(&n);
+                    out.push('\n');
+                }
+            }
+            Err(_) if host.is_file() => out.push_str(&format!("{p}\n")),
+            Err(_) => {
+                return ToolOutput {
+                    stdout: out,
+                    stderr: format!("ls: cannot access '{p}': No such file or directory\n"),
+                    code: 2,
+                };
+            }
+        }
+    }
+    ToolOutput::ok(out)
 }
