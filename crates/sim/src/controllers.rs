@@ -200,12 +200,7 @@ pub async fn node_lifecycle(cl: Arc<Cluster>) {
 pub fn node_ready(cl: &Cluster) -> bool {
     cl.store
         .get(&Key::new("nodes", "", &cl.node_name))
-        .and_then(|n| n.pointer("/status/conditions").cloned())
-        .and_then(|c| c.as_array().cloned())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+        .is_some_and(|n| util::condition_is_true(&n, "Ready"))
 }
 
 pub fn owned_by(o: &Value, uid: &str) -> bool {
@@ -215,12 +210,7 @@ pub fn owned_by(o: &Value, uid: &str) -> bool {
 }
 
 pub fn pod_ready(p: &Value) -> bool {
-    p.pointer("/status/conditions")
-        .and_then(|c| c.as_array())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+    util::condition_is_true(p, "Ready")
 }
 
 fn hash_suffix(v: &Value) -> String {

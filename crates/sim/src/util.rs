@@ -156,6 +156,17 @@ pub fn get_str<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
+/// Whether `.status.conditions` has a condition of this type with status "True" (pod and node
+/// `Ready`, CRD `Established`, …).
+pub fn condition_is_true(obj: &Value, condition_type: &str) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == condition_type && c["status"] == "True")
+        })
+}
+
 pub fn labels_of(v: &Value) -> std::collections::BTreeMap<String, String> {
     v.pointer("/metadata/labels")
         .and_then(|l| l.as_object())
@@ -192,5 +203,15 @@ pub async fn sim_sleep(scale: f64, d: Duration) {
     let d = d.mul_f64(scale.max(0.0));
     if !d.is_zero() {
         tokio::time::sleep(d).await;
+    }
+}
+
+/// The `shared` reference tree beside the repository (upstream fixtures for unit tests):
+/// `$SHARED_DIR`, else `shared` next to the repository checkout.
+#[cfg(test)]
+pub fn fixtures_root() -> std::path::PathBuf {
+    match std::env::var_os("SHARED_DIR") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
     }
 }
