@@ -153,6 +153,12 @@ const fn status(kind: &'static str) -> Sub {
     }
 }
 
+const SCALE: Sub = Sub {
+    name: "scale",
+    kind: "Scale",
+    verbs: STATUS_VERBS,
+};
+
 /// The defaults every row starts from: a namespaced core/v1 resource with all verbs.
 const CORE: Builtin = Builtin {
     group: "",
@@ -319,14 +325,7 @@ const BUILTINS: &[Builtin] = &[
         kind: "Deployment",
         short_names: &["deploy"],
         categories: &["all"],
-        subresources: &[
-            Sub {
-                name: "scale",
-                kind: "Scale",
-                verbs: STATUS_VERBS,
-            },
-            status("Deployment"),
-        ],
+        subresources: &[SCALE, status("Deployment")],
         generation: true,
         ..CORE
     },
@@ -337,14 +336,7 @@ const BUILTINS: &[Builtin] = &[
         kind: "ReplicaSet",
         short_names: &["rs"],
         categories: &["all"],
-        subresources: &[
-            Sub {
-                name: "scale",
-                kind: "Scale",
-                verbs: STATUS_VERBS,
-            },
-            status("ReplicaSet"),
-        ],
+        subresources: &[SCALE, status("ReplicaSet")],
         generation: true,
         ..CORE
     },
