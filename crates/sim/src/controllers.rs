@@ -475,11 +475,7 @@ async fn create_pod(
 
 fn set_replica_set_status(cl: &Cluster, rs: &Value, counts: Counts, failure: Option<Value>) {
     let Counts { total, ready, .. } = counts;
-    let rs_key = Key::new(
-        "replicasets.apps",
-        util::get_str(rs, &["metadata", "namespace"]).unwrap_or_default(),
-        util::get_str(rs, &["metadata", "name"]).unwrap_or_default(),
-    );
+    let rs_key = Key::of("replicasets.apps", rs);
     let rs_gen = rs
         .pointer("/metadata/generation")
         .cloned()
@@ -513,11 +509,7 @@ fn set_deployment_status(
         total,
         ready,
     } = counts;
-    let dkey = Key::new(
-        "deployments.apps",
-        util::get_str(d, &["metadata", "namespace"]).unwrap_or_default(),
-        util::get_str(d, &["metadata", "name"]).unwrap_or_default(),
-    );
+    let dkey = Key::of("deployments.apps", d);
     let dgen = d
         .pointer("/metadata/generation")
         .cloned()
@@ -604,4 +596,62 @@ fn deployment_conditions(
         }
     }
     conds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types(conds: &[Value]) -> Vec<(&str, &str, &str)> {
+        conds
+            .iter()
+            .map(|c| {
+                (
+                    c["type"].as_str().unwrap(),
+                    c["status"].as_str().unwrap(),
+                    c["reason"].as_str().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deployment_conditions_follow_availability_and_failures() {
+        let none = json!({});
+        let conds = deployment_conditions(&none, "d-1", false, None);
+        assert_eq!(
+            types(&conds),
+            [
+                ("Available", "False", "MinimumReplicasUnavailable"),
+                ("Progressing", "True", "ReplicaSetUpdated")
+            ]
+        );
+        assert_eq!(conds[1]["message"], "ReplicaSet \"d-1\" is progressing.");
+        let failure = json!({"message": "Error creating: forbidden"});
+        let conds = deployment_conditions(&none, "d-1", false, Some(&failure));
+        assert_eq!(conds[2]["type"], "ReplicaFailure");
+        assert_eq!(conds[2]["message"], "Error creating: forbidden");
+        let conds = deployment_conditions(&none, "d-1", true, None);
+        assert_eq!(
+            types(&conds),
+            [
+                ("Available", "True", "MinimumReplicasAvailable"),
+                ("Progressing", "True", "NewReplicaSetAvailable")
+            ]
+        );
+    }
+
+    #[test]
+    fn unchanged_conditions_keep_their_timestamps() {
+        let old = json!({"conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.", "lastUpdateTime": "then", "lastTransitionTime": "then"},
+            {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "ReplicaSet \"d-1\" is progressing.", "lastUpdateTime": "then", "lastTransitionTime": "then"}
+        ]});
+        let conds = deployment_conditions(&old, "d-1", true, None);
+        assert_eq!(conds[0], old["conditions"][0]);
+        // Progressing changed its reason: updated now, but still True since "then".
+        assert_eq!(conds[1]["reason"], "NewReplicaSetAvailable");
+        assert_eq!(conds[1]["lastTransitionTime"], "then");
+        assert_ne!(conds[1]["lastUpdateTime"], "then");
+    }
 }

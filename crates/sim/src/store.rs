@@ -26,6 +26,14 @@ impl Key {
             name: name.into(),
         }
     }
+    /// The key of a stored object of resource `res` (from its metadata namespace and name).
+    pub fn of(res: &str, obj: &Value) -> Self {
+        Key::new(
+            res,
+            util::get_str(obj, &["metadata", "namespace"]).unwrap_or(""),
+            util::get_str(obj, &["metadata", "name"]).unwrap_or(""),
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

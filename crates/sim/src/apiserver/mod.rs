@@ -20,7 +20,6 @@ mod watch;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -33,7 +32,7 @@ use tokio::net::TcpListener;
 pub use audit_ctx::{AuditCtx, audit_response_status};
 pub use events::to_events_v1;
 pub use request::{ReqInfo, Verb, parse_query, parse_resource_path, percent_decode};
-pub use response::{Body, BoxError, full, json_response};
+pub use response::{Body, BoxError, body_bytes, full, json_response};
 
 use crate::cluster::{Caller, Cluster};
 use crate::discovery;
@@ -118,10 +117,7 @@ async fn external(
         return crate::streams::handle_upgrade(cl, caller, req).await;
     }
     let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
+    let body = body_bytes(body).await;
     let uri = parts
         .uri
         .path_and_query()
@@ -166,12 +162,7 @@ pub async fn call(
         .iter()
         .filter_map(|h| h.to_str().ok().map(String::from))
         .collect();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body_bytes(resp.into_body()).await;
     CallResult {
         code,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),

@@ -19,6 +19,14 @@ pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
+/// A whole request or response body (empty when the connection failed mid-body).
+pub async fn body_bytes<B: hyper::body::Body>(body: B) -> Bytes {
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 pub fn json_response(
     code: u16,
     body: &Value,

@@ -23,7 +23,7 @@ use crate::cluster::Cluster;
 use crate::discovery::ResDef;
 use crate::faults::Fault;
 use crate::store::{EventType, Key, Store, WatchEvent, WatchStart};
-use crate::util::{self, Status};
+use crate::util::Status;
 
 type Chunk = Result<Bytes, BoxError>;
 
@@ -182,11 +182,7 @@ impl Filter {
         let (objs, _) = store.list(&self.def.storage, self.ns.as_deref());
         for o in objs {
             if self.selection.matches(&self.def, &o) {
-                self.seen.insert(Key::new(
-                    &self.def.storage,
-                    util::get_str(&o, &["metadata", "namespace"]).unwrap_or(""),
-                    util::get_str(&o, &["metadata", "name"]).unwrap_or(""),
-                ));
+                self.seen.insert(Key::of(&self.def.storage, &o));
             }
         }
     }
@@ -312,5 +308,133 @@ impl Watch {
             .tx
             .send(Err("watch connection dropped (fault watch-dropped)".into()))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::request::parse_resource_path;
+    use http::Method;
+
+    fn request(uri: &str) -> (ResDef, ReqInfo) {
+        let info = parse_resource_path(&Method::GET, uri).unwrap();
+        let def = crate::discovery::find(&Store::new(), &info.group, &info.version, &info.resource)
+            .unwrap();
+        (def, info)
+    }
+
+    fn filter(uri: &str) -> Filter {
+        let (def, info) = request(uri);
+        let params = WatchParams::from_query(&info).unwrap();
+        Filter {
+            selection: Selection::from_query(&def, &info).unwrap(),
+            def,
+            ns: params.ns,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn event(typ: EventType, res: &str, ns: &str, name: &str, app: &str) -> WatchEvent {
+        WatchEvent {
+            rv: 1,
+            typ,
+            key: Key::new(res, ns, name),
+            obj: json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app}}}),
+        }
+    }
+
+    fn seen_as(f: &mut Filter, ev: WatchEvent) -> Option<String> {
+        let line = f.event_line(&ev)?;
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert!(line.ends_with(b"\n"));
+        Some(v["type"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn objects_entering_and_leaving_the_selection() {
+        let mut f = filter("/api/v1/namespaces/n/pods?watch=true&labelSelector=app%3Dray");
+        let pod = |typ, app| event(typ, "pods", "n", "p", app);
+        use EventType::*;
+        assert_eq!(seen_as(&mut f, pod(Added, "ray")).as_deref(), Some("ADDED"));
+        assert_eq!(
+            seen_as(&mut f, pod(Modified, "ray")).as_deref(),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            seen_as(&mut f, pod(Modified, "web")).as_deref(),
+            Some("DELETED")
+        );
+        assert_eq!(seen_as(&mut f, pod(Modified, "web")), None);
+        assert_eq!(
+            seen_as(&mut f, pod(Modified, "ray")).as_deref(),
+            Some("ADDED")
+        );
+        assert_eq!(
+            seen_as(&mut f, pod(Deleted, "ray")).as_deref(),
+            Some("DELETED")
+        );
+        assert_eq!(seen_as(&mut f, pod(Deleted, "web")), None);
+        assert_eq!(
+            seen_as(&mut f, event(Added, "pods", "other", "q", "ray")),
+            None
+        );
+        assert_eq!(
+            seen_as(&mut f, event(Added, "services", "n", "s", "ray")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_resumed_watch_knows_what_matches_now() {
+        let store = Store::new();
+        let obj = json!({"metadata": {"labels": {"app": "ray"}}});
+        store
+            .create(Key::new("pods", "n", "p"), obj, false)
+            .unwrap();
+        let mut f = filter("/api/v1/pods?watch=true&labelSelector=app%3Dray&resourceVersion=5");
+        f.seed(&store);
+        let moved_away = event(EventType::Modified, "pods", "n", "p", "web");
+        assert_eq!(seen_as(&mut f, moved_away).as_deref(), Some("DELETED"));
+    }
+
+    #[test]
+    fn events_k8s_io_watches_see_converted_events() {
+        let mut f = filter(
+            "/apis/events.k8s.io/v1/namespaces/n/events?watch=1&fieldSelector=regarding.name%3Dp",
+        );
+        let mut ev = event(EventType::Added, "events", "n", "e", "");
+        ev.obj = json!({"kind": "Event", "metadata": {"name": "e"}, "involvedObject": {"name": "p"}, "message": "hi"});
+        let line = f.event_line(&ev).unwrap();
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["object"]["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(v["object"]["note"], "hi");
+        ev.obj["involvedObject"]["name"] = json!("other");
+        ev.key = Key::new("events", "n", "e2");
+        assert!(f.event_line(&ev).is_none());
+    }
+
+    #[test]
+    fn watch_parameters() {
+        let (_, info) = request(
+            "/api/v1/pods?watch=true&resourceVersion=0&timeoutSeconds=5&allowWatchBookmarks=true",
+        );
+        let p = WatchParams::from_query(&info).unwrap();
+        assert_eq!(
+            (p.ns, p.from, p.timeout, p.bookmarks),
+            (None, None, Duration::from_secs(5), true)
+        );
+        let (_, info) = request("/api/v1/namespaces/n/pods?watch=true&resourceVersion=42");
+        let p = WatchParams::from_query(&info).unwrap();
+        assert_eq!(
+            (p.ns.as_deref(), p.from, p.timeout, p.bookmarks),
+            (Some("n"), Some(42), Duration::from_secs(1800), false)
+        );
+        let (_, info) = request("/api/v1/pods?watch=true&resourceVersion=abc");
+        let st = WatchParams::from_query(&info).err().unwrap();
+        assert_eq!(
+            (st.code, st.message.as_deref()),
+            (400, Some("invalid resource version: abc"))
+        );
     }
 }
