@@ -2,6 +2,7 @@
 //! pod creates (403 Forbidden), audit annotations, `Warning` headers for pods and workload
 //! resources, namespace label validation and the "existing pods violate" warnings.
 
+use pss::{AUDIT_VIOLATIONS_ANNOTATION, ENFORCE_POLICY_ANNOTATION};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -9,9 +10,6 @@ use crate::cluster::Cluster;
 use crate::faults::Fault;
 use crate::store::Key;
 use crate::util::{self, Status};
-
-pub const ENFORCE_POLICY: &str = "pod-security.kubernetes.io/enforce-policy";
-pub const AUDIT_VIOLATIONS: &str = "pod-security.kubernetes.io/audit-violations";
 
 /// What admission decided for a request.
 #[derive(Default, Debug)]
@@ -51,7 +49,7 @@ pub fn admit_pod_create(cl: &Cluster, ns: &str, pod: &Value) -> Result<Outcome, 
     let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
     let mut out = Outcome::default();
     out.annotations
-        .insert(ENFORCE_POLICY.into(), policy.enforce.to_string());
+        .insert(ENFORCE_POLICY_ANNOTATION.into(), policy.enforce.to_string());
     for e in &policy.errors {
         out.annotations
             .insert("pod-security.kubernetes.io/error".into(), e.clone());
@@ -60,7 +58,7 @@ pub fn admit_pod_create(cl: &Cluster, ns: &str, pod: &Value) -> Result<Outcome, 
         let v = ev.evaluate_pod(&policy.audit, pod);
         if !v.allowed() {
             out.annotations.insert(
-                AUDIT_VIOLATIONS.into(),
+                AUDIT_VIOLATIONS_ANNOTATION.into(),
                 pss::would_violate_message(&policy.audit, &v.forbidden_detail()),
             );
         }
@@ -113,7 +111,7 @@ pub fn admit_workload(cl: &Cluster, ns: &str, template: &Value) -> Outcome {
         let v = ev.evaluate_pod_with(&policy.audit, template, &opts);
         if !v.allowed() {
             out.annotations.insert(
-                AUDIT_VIOLATIONS.into(),
+                AUDIT_VIOLATIONS_ANNOTATION.into(),
                 pss::would_violate_message(&policy.audit, &v.forbidden_detail()),
             );
         }

@@ -383,8 +383,12 @@ pub fn go_json_escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const KUBERAY_POLICY: &str =
-        include_str!("../../../../shared/upstream/kuberay/audit-policy.yaml");
+    fn kuberay_policy() -> Policy {
+        let path = crate::util::fixtures_root().join("upstream/kuberay/audit-policy.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Policy::parse(&text).unwrap()
+    }
 
     fn attrs<'a>(verb: &'a str, resource: &'a str, sub: &'a str, ns: &'a str) -> Attrs<'a> {
         Attrs {
@@ -403,7 +407,7 @@ mod tests {
 
     #[test]
     fn kuberay_policy_matches_pods_in_namespace_only() {
-        let p = Policy::parse(KUBERAY_POLICY).unwrap();
+        let p = kuberay_policy();
         assert_eq!(
             p.evaluate(&attrs("create", "pods", "", "pod-security")).0,
             Level::Metadata

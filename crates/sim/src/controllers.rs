@@ -1,20 +1,69 @@
 //! kube-controller-manager and friends: CRD establishing, namespace termination, garbage
 //! collection (ownerReferences), the node lifecycle, and the Deployment/ReplicaSet controllers
 //! (pods are created through the apiserver's admission + audit path as
-//! `system:serviceaccount:kube-system:replicaset-controller`).
+//! `system:serviceaccount:kube-system:replicaset-controller`). Like the real ones they learn
+//! about changes from the store's watch events; the apiserver never calls them.
 
 use http::Method;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 use crate::apiserver;
-use crate::cluster::{Cluster, latency};
-use crate::store::Key;
+use crate::cluster::{Caller, Cluster, latency};
+use crate::store::{EventType, Key, WatchEvent};
 use crate::util;
 
-pub fn establish_crd_later(cl: Arc<Cluster>, name: String) {
+/// The namespaces of a fresh kind cluster (each with a `default` service account).
+const BOOTSTRAP_NAMESPACES: [&str; 5] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "local-path-storage",
+];
+
+/// The controllers that react to API changes, fed by the store's events: a new CRD gets
+/// Established, a namespace that turns Terminating is emptied and removed, and a deleted object's
+/// dependents are garbage-collected. (Pods are the kubelet's to remove and own nothing here;
+/// namespaces are the namespace controller's.)
+async fn react_to_changes(cl: Arc<Cluster>, mut events: broadcast::Receiver<Arc<WatchEvent>>) {
+    let mut terminating: HashSet<String> = HashSet::new();
+    loop {
+        let ev = tokio::select! {
+            _ = cl.cancel.cancelled() => return,
+            ev = events.recv() => match ev {
+                Ok(ev) => ev,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let uid = util::get_str(&ev.obj, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string();
+        match (ev.key.res.as_str(), ev.typ) {
+            ("customresourcedefinitions.apiextensions.k8s.io", EventType::Added) => {
+                establish_crd_later(cl.clone(), ev.key.name.clone())
+            }
+            ("namespaces", EventType::Modified) => {
+                let phase = util::get_str(&ev.obj, &["status", "phase"]);
+                if phase == Some("Terminating") && terminating.insert(uid) {
+                    terminate_namespace_later(cl.clone(), ev.key.name.clone());
+                }
+            }
+            ("namespaces", EventType::Deleted) => {
+                terminating.remove(&uid);
+            }
+            ("pods", _) => {}
+            (_, EventType::Deleted) => collect_garbage_later(cl.clone(), uid),
+            _ => {}
+        }
+    }
+}
+
+fn establish_crd_later(cl: Arc<Cluster>, name: String) {
     tokio::spawn(async move {
         cl.env.sleep(latency::CRD_ESTABLISHED).await;
         let key = Key::new("customresourcedefinitions.apiextensions.k8s.io", "", &name);
@@ -31,7 +80,7 @@ pub fn establish_crd_later(cl: Arc<Cluster>, name: String) {
     });
 }
 
-pub fn terminate_namespace_later(cl: Arc<Cluster>, ns: String) {
+fn terminate_namespace_later(cl: Arc<Cluster>, ns: String) {
     tokio::spawn(async move {
         cl.env.sleep(Duration::from_secs(2)).await;
         for (k, _) in cl.store.list_all_in_ns(&ns) {
@@ -43,7 +92,7 @@ pub fn terminate_namespace_later(cl: Arc<Cluster>, ns: String) {
 
 /// Background cascading deletion: delete every object owned by `uid` through the API, as the
 /// garbage collector does.
-pub fn collect_garbage_later(cl: Arc<Cluster>, uid: String) {
+fn collect_garbage_later(cl: Arc<Cluster>, uid: String) {
     tokio::spawn(async move {
         cl.env.sleep(Duration::from_millis(300)).await;
         let caller = cl.controller_caller("generic-garbage-collector");
@@ -81,13 +130,7 @@ pub fn collect_garbage_later(cl: Arc<Cluster>, uid: String) {
 
 /// Bootstrap objects of a fresh kind cluster.
 pub fn bootstrap(cl: &Cluster) {
-    for ns in [
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "local-path-storage",
-    ] {
+    for ns in BOOTSTRAP_NAMESPACES {
         let mut obj = json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": ns}});
         crate::defaults::namespace(&mut obj, ns);
         let _ = cl.store.create(Key::new("namespaces", "", ns), obj, false);
@@ -133,13 +176,7 @@ pub fn bootstrap(cl: &Cluster) {
     let _ = cl
         .store
         .create(Key::new("nodes", "", &cl.node_name), node, false);
-    for ns in [
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "local-path-storage",
-    ] {
+    for ns in BOOTSTRAP_NAMESPACES {
         let sa = json!({"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "default", "namespace": ns}});
         let _ = cl
             .store
@@ -187,7 +224,10 @@ fn node_conditions(ready: bool) -> Value {
     ])
 }
 
+/// The node turns Ready after a while. (The first controller task a cluster starts, so it also
+/// starts the ones that react to API changes.)
 pub async fn node_lifecycle(cl: Arc<Cluster>) {
+    tokio::spawn(react_to_changes(cl.clone(), cl.store.subscribe()));
     cl.env.sleep(latency::NODE_READY).await;
     let _ = cl
         .store
@@ -200,12 +240,7 @@ pub async fn node_lifecycle(cl: Arc<Cluster>) {
 pub fn node_ready(cl: &Cluster) -> bool {
     cl.store
         .get(&Key::new("nodes", "", &cl.node_name))
-        .and_then(|n| n.pointer("/status/conditions").cloned())
-        .and_then(|c| c.as_array().cloned())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+        .is_some_and(|n| util::condition_is_true(&n, "Ready"))
 }
 
 pub fn owned_by(o: &Value, uid: &str) -> bool {
@@ -215,12 +250,7 @@ pub fn owned_by(o: &Value, uid: &str) -> bool {
 }
 
 pub fn pod_ready(p: &Value) -> bool {
-    p.pointer("/status/conditions")
-        .and_then(|c| c.as_array())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+    util::condition_is_true(p, "Ready")
 }
 
 fn hash_suffix(v: &Value) -> String {
@@ -276,232 +306,352 @@ pub async fn deployment_controller(cl: Arc<Cluster>) {
         }
         let (deploys, _) = cl.store.list("deployments.apps", None);
         for d in deploys {
-            let ns = util::get_str(&d, &["metadata", "namespace"])
-                .unwrap_or_default()
-                .to_string();
-            let name = util::get_str(&d, &["metadata", "name"])
-                .unwrap_or_default()
-                .to_string();
-            let duid = util::get_str(&d, &["metadata", "uid"])
-                .unwrap_or_default()
-                .to_string();
-            let replicas = d
-                .pointer("/spec/replicas")
-                .and_then(|r| r.as_i64())
-                .unwrap_or(1);
-            let template = d["spec"]["template"].clone();
-            let hash = hash_suffix(&template);
-            let rs_name = format!("{name}-{}", &hash[..9]);
-            let rs_key = Key::new("replicasets.apps", &ns, &rs_name);
-            if cl.store.get(&rs_key).is_none() {
-                let mut t = template.clone();
-                t["metadata"]["labels"]["pod-template-hash"] = json!(&hash[..9]);
-                let mut sel = d["spec"]["selector"].clone();
-                sel["matchLabels"]["pod-template-hash"] = json!(&hash[..9]);
-                let rs = json!({
-                    "kind": "ReplicaSet", "apiVersion": "apps/v1",
-                    "metadata": {
-                        "name": rs_name, "namespace": ns,
-                        "labels": t["metadata"]["labels"].clone(),
-                        "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string(), "deployment.kubernetes.io/max-replicas": (replicas + 1).to_string(), "deployment.kubernetes.io/revision": "1"},
-                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": duid, "controller": true, "blockOwnerDeletion": true}]
-                    },
-                    "spec": {"replicas": replicas, "selector": sel, "template": t},
-                    "status": {"replicas": 0}
-                });
-                if cl.store.create(rs_key.clone(), rs, true).is_ok() {
-                    cl.record_event(
-                        &d,
-                        "Normal",
-                        "ScalingReplicaSet",
-                        &format!("Scaled up replica set {rs_name} to {replicas}"),
-                        "deployment-controller",
-                        None,
-                        None,
-                    );
-                }
-            }
-            let Some(rs) = cl.store.get(&rs_key) else {
-                continue;
-            };
-            let rs_uid = util::get_str(&rs, &["metadata", "uid"])
-                .unwrap_or_default()
-                .to_string();
-            let (pods, _) = cl.store.list("pods", Some(&ns));
-            let owned: Vec<&Value> = pods
-                .iter()
-                .filter(|p| {
-                    owned_by(p, &rs_uid) && p.pointer("/metadata/deletionTimestamp").is_none()
-                })
-                .collect();
-            let ready = owned.iter().filter(|p| pod_ready(p)).count() as i64;
-            let mut failure: Option<String> = None;
-            if (owned.len() as i64) < replicas {
-                let b = backoff.entry(rs_uid.clone()).or_default();
-                let due = b.next.is_none_or(|n| tokio::time::Instant::now() >= n);
-                if due {
-                    let mut meta = rs["spec"]["template"]["metadata"].clone();
-                    if !meta.is_object() {
-                        meta = json!({});
-                    }
-                    meta["generateName"] = json!(format!("{rs_name}-"));
-                    meta["namespace"] = json!(ns);
-                    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid, "controller": true, "blockOwnerDeletion": true}]);
-                    let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": rs["spec"]["template"]["spec"].clone()});
-                    let r = apiserver::call(
-                        &cl,
-                        &rs_caller,
-                        Method::POST,
-                        &format!("/api/v1/namespaces/{ns}/pods"),
-                        "application/json",
-                        Some(&pod),
-                    )
-                    .await;
-                    if r.code == 201 {
-                        b.failures = 0;
-                        b.next = None;
-                        let pn = util::get_str(&r.body, &["metadata", "name"]).unwrap_or_default();
-                        cl.record_event(
-                            &rs,
-                            "Normal",
-                            "SuccessfulCreate",
-                            &format!("Created pod: {pn}"),
-                            "replicaset-controller",
-                            None,
-                            None,
-                        );
-                    } else {
-                        let msg = format!(
-                            "Error creating: {}",
-                            r.body["message"].as_str().unwrap_or("unknown error")
-                        );
-                        cl.record_event(
-                            &rs,
-                            "Warning",
-                            "FailedCreate",
-                            &msg,
-                            "replicaset-controller",
-                            None,
-                            None,
-                        );
-                        b.failures += 1;
-                        let secs = (2f64.powi(b.failures as i32 - 1)).min(60.0);
-                        b.next = Some(
-                            tokio::time::Instant::now()
-                                + Duration::from_secs_f64(secs * cl.env.scale),
-                        );
-                        failure = Some(msg);
-                    }
-                }
-            }
-            let total = owned.len() as i64;
-            let prev_failure = rs
-                .pointer("/status/conditions")
-                .and_then(|c| c.as_array())
-                .and_then(|cs| cs.iter().find(|c| c["type"] == "ReplicaFailure").cloned());
-            let failure_cond = match (&failure, &prev_failure) {
-                (Some(m), _) => Some(
-                    json!({"type": "ReplicaFailure", "status": "True", "lastTransitionTime": util::now_rfc3339(), "reason": "FailedCreate", "message": m}),
-                ),
-                (None, Some(p)) if total < replicas => Some(p.clone()),
-                _ => None,
-            };
-            let rs_gen = rs
-                .pointer("/metadata/generation")
-                .cloned()
-                .unwrap_or(json!(1));
-            let fc = failure_cond.clone();
-            set_status(&cl, &rs_key, |_, st| {
-                let mut n = json!({"replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs_gen});
-                if ready == 0 {
-                    n.as_object_mut().unwrap().remove("readyReplicas");
-                    n.as_object_mut().unwrap().remove("availableReplicas");
-                }
-                if let Some(c) = fc {
-                    let keep = st
-                        .pointer("/conditions/0")
-                        .filter(|o| o["message"] == c["message"])
-                        .cloned();
-                    n["conditions"] = json!([keep.unwrap_or(c)]);
-                }
-                *st = n;
-            });
-            let dkey = Key::new("deployments.apps", &ns, &name);
-            let dgen = d
-                .pointer("/metadata/generation")
-                .cloned()
-                .unwrap_or(json!(1));
-            set_status(&cl, &dkey, |_, st| {
-                let old = |t: &str| {
-                    st.pointer("/conditions")
-                        .and_then(|c| c.as_array())
-                        .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
-                };
-                let available = ready >= replicas;
-                let avail = if available {
-                    condition(
-                        "Available",
-                        "True",
-                        "MinimumReplicasAvailable",
-                        "Deployment has minimum availability.",
-                        old("Available").as_ref(),
-                    )
-                } else {
-                    condition(
-                        "Available",
-                        "False",
-                        "MinimumReplicasUnavailable",
-                        "Deployment does not have minimum availability.",
-                        old("Available").as_ref(),
-                    )
-                };
-                let prog = if available {
-                    condition(
-                        "Progressing",
-                        "True",
-                        "NewReplicaSetAvailable",
-                        &format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
-                        old("Progressing").as_ref(),
-                    )
-                } else {
-                    condition(
-                        "Progressing",
-                        "True",
-                        "ReplicaSetUpdated",
-                        &format!("ReplicaSet \"{rs_name}\" is progressing."),
-                        old("Progressing").as_ref(),
-                    )
-                };
-                let mut conds = vec![avail, prog];
-                if let Some(f) = &failure_cond {
-                    conds.push(condition(
-                        "ReplicaFailure",
-                        "True",
-                        "FailedCreate",
-                        f["message"].as_str().unwrap_or_default(),
-                        old("ReplicaFailure").as_ref(),
-                    ));
-                }
-                // Keep timestamps stable when nothing but lastUpdateTime would change.
-                for c in conds.iter_mut() {
-                    if let Some(o) = old(c["type"].as_str().unwrap_or_default())
-                        && o["status"] == c["status"]
-                        && o["reason"] == c["reason"]
-                        && o["message"] == c["message"]
-                    {
-                        *c = o;
-                    }
-                }
-                let mut n = json!({"observedGeneration": dgen, "replicas": total, "updatedReplicas": total, "conditions": conds});
-                if ready > 0 {
-                    n["readyReplicas"] = json!(ready);
-                    n["availableReplicas"] = json!(ready);
-                }
-                if replicas - ready > 0 {
-                    n["unavailableReplicas"] = json!(replicas - ready);
-                }
-                *st = n;
-            });
+            sync_deployment(&cl, &rs_caller, &mut backoff, &d).await;
         }
+    }
+}
+
+/// Replica counts of one Deployment's pass.
+#[derive(Clone, Copy)]
+struct Counts {
+    /// `.spec.replicas`.
+    desired: i64,
+    /// Pods of the ReplicaSet that are not being deleted.
+    total: i64,
+    ready: i64,
+}
+
+/// One Deployment's pass: its ReplicaSet (one per pod template), the ReplicaSet's pods (created
+/// through the API, with backoff after failures), and both statuses.
+async fn sync_deployment(
+    cl: &Arc<Cluster>,
+    rs_caller: &Caller,
+    backoff: &mut BTreeMap<String, Backoff>,
+    d: &Value,
+) {
+    let ns = util::get_str(d, &["metadata", "namespace"]).unwrap_or_default();
+    let desired = d
+        .pointer("/spec/replicas")
+        .and_then(|r| r.as_i64())
+        .unwrap_or(1);
+    let Some(rs) = ensure_replica_set(cl, d, desired) else {
+        return;
+    };
+    let rs_name = util::get_str(&rs, &["metadata", "name"]).unwrap_or_default();
+    let rs_uid = util::get_str(&rs, &["metadata", "uid"]).unwrap_or_default();
+    let (pods, _) = cl.store.list("pods", Some(ns));
+    let owned: Vec<&Value> = pods
+        .iter()
+        .filter(|p| owned_by(p, rs_uid) && p.pointer("/metadata/deletionTimestamp").is_none())
+        .collect();
+    let counts = Counts {
+        desired,
+        total: owned.len() as i64,
+        ready: owned.iter().filter(|p| pod_ready(p)).count() as i64,
+    };
+    let mut failure: Option<String> = None;
+    if counts.total < desired {
+        let b = backoff.entry(rs_uid.to_string()).or_default();
+        if b.next.is_none_or(|n| tokio::time::Instant::now() >= n) {
+            failure = create_pod(cl, rs_caller, &rs, b).await.err();
+        }
+    }
+    let prev_failure = rs
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "ReplicaFailure").cloned());
+    let failure_cond = match (&failure, &prev_failure) {
+        (Some(m), _) => Some(
+            json!({"type": "ReplicaFailure", "status": "True", "lastTransitionTime": util::now_rfc3339(), "reason": "FailedCreate", "message": m}),
+        ),
+        (None, Some(p)) if counts.total < desired => Some(p.clone()),
+        _ => None,
+    };
+    set_replica_set_status(cl, &rs, counts, failure_cond.clone());
+    set_deployment_status(cl, d, rs_name, counts, failure_cond.as_ref());
+}
+
+/// The Deployment's ReplicaSet for its current pod template (`{name}-{hash}`), created when absent.
+fn ensure_replica_set(cl: &Cluster, d: &Value, replicas: i64) -> Option<Value> {
+    let ns = util::get_str(d, &["metadata", "namespace"]).unwrap_or_default();
+    let name = util::get_str(d, &["metadata", "name"]).unwrap_or_default();
+    let duid = util::get_str(d, &["metadata", "uid"]).unwrap_or_default();
+    let template = d["spec"]["template"].clone();
+    let hash = hash_suffix(&template);
+    let rs_name = format!("{name}-{}", &hash[..9]);
+    let rs_key = Key::new("replicasets.apps", ns, &rs_name);
+    if cl.store.get(&rs_key).is_none() {
+        let mut t = template.clone();
+        t["metadata"]["labels"]["pod-template-hash"] = json!(&hash[..9]);
+        let mut sel = d["spec"]["selector"].clone();
+        sel["matchLabels"]["pod-template-hash"] = json!(&hash[..9]);
+        let rs = json!({
+            "kind": "ReplicaSet", "apiVersion": "apps/v1",
+            "metadata": {
+                "name": rs_name, "namespace": ns,
+                "labels": t["metadata"]["labels"].clone(),
+                "annotations": {"deployment.kubernetes.io/desired-replicas": replicas.to_string(), "deployment.kubernetes.io/max-replicas": (replicas + 1).to_string(), "deployment.kubernetes.io/revision": "1"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": duid, "controller": true, "blockOwnerDeletion": true}]
+            },
+            "spec": {"replicas": replicas, "selector": sel, "template": t},
+            "status": {"replicas": 0}
+        });
+        if cl.store.create(rs_key.clone(), rs, true).is_ok() {
+            cl.record_event(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                &format!("Scaled up replica set {rs_name} to {replicas}"),
+                "deployment-controller",
+                None,
+                None,
+            );
+        }
+    }
+    cl.store.get(&rs_key)
+}
+
+/// Create one pod of the ReplicaSet through the API, as the replicaset-controller; on failure
+/// record FailedCreate, back off (1s, 2s, 4s … 60s) and return the message.
+async fn create_pod(
+    cl: &Arc<Cluster>,
+    rs_caller: &Caller,
+    rs: &Value,
+    b: &mut Backoff,
+) -> Result<(), String> {
+    let ns = util::get_str(rs, &["metadata", "namespace"]).unwrap_or_default();
+    let rs_name = util::get_str(rs, &["metadata", "name"]).unwrap_or_default();
+    let rs_uid = util::get_str(rs, &["metadata", "uid"]).unwrap_or_default();
+    let mut meta = rs["spec"]["template"]["metadata"].clone();
+    if !meta.is_object() {
+        meta = json!({});
+    }
+    meta["generateName"] = json!(format!("{rs_name}-"));
+    meta["namespace"] = json!(ns);
+    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid, "controller": true, "blockOwnerDeletion": true}]);
+    let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": rs["spec"]["template"]["spec"].clone()});
+    let r = apiserver::call(
+        cl,
+        rs_caller,
+        Method::POST,
+        &format!("/api/v1/namespaces/{ns}/pods"),
+        "application/json",
+        Some(&pod),
+    )
+    .await;
+    if r.code == 201 {
+        b.failures = 0;
+        b.next = None;
+        let pn = util::get_str(&r.body, &["metadata", "name"]).unwrap_or_default();
+        cl.record_event(
+            rs,
+            "Normal",
+            "SuccessfulCreate",
+            &format!("Created pod: {pn}"),
+            "replicaset-controller",
+            None,
+            None,
+        );
+        return Ok(());
+    }
+    let msg = format!(
+        "Error creating: {}",
+        r.body["message"].as_str().unwrap_or("unknown error")
+    );
+    cl.record_event(
+        rs,
+        "Warning",
+        "FailedCreate",
+        &msg,
+        "replicaset-controller",
+        None,
+        None,
+    );
+    b.failures += 1;
+    let secs = (2f64.powi(b.failures as i32 - 1)).min(60.0);
+    b.next = Some(tokio::time::Instant::now() + Duration::from_secs_f64(secs * cl.env.scale));
+    Err(msg)
+}
+
+fn set_replica_set_status(cl: &Cluster, rs: &Value, counts: Counts, failure: Option<Value>) {
+    let Counts { total, ready, .. } = counts;
+    let rs_key = Key::of("replicasets.apps", rs);
+    let rs_gen = rs
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    set_status(cl, &rs_key, |_, st| {
+        let mut n = json!({"replicas": total, "fullyLabeledReplicas": total, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": rs_gen});
+        if ready == 0 {
+            n.as_object_mut().unwrap().remove("readyReplicas");
+            n.as_object_mut().unwrap().remove("availableReplicas");
+        }
+        if let Some(c) = failure {
+            let keep = st
+                .pointer("/conditions/0")
+                .filter(|o| o["message"] == c["message"])
+                .cloned();
+            n["conditions"] = json!([keep.unwrap_or(c)]);
+        }
+        *st = n;
+    });
+}
+
+fn set_deployment_status(
+    cl: &Cluster,
+    d: &Value,
+    rs_name: &str,
+    counts: Counts,
+    failure: Option<&Value>,
+) {
+    let Counts {
+        desired,
+        total,
+        ready,
+    } = counts;
+    let dkey = Key::of("deployments.apps", d);
+    let dgen = d
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    set_status(cl, &dkey, |_, st| {
+        let conds = deployment_conditions(st, rs_name, ready >= desired, failure);
+        let mut n = json!({"observedGeneration": dgen, "replicas": total, "updatedReplicas": total, "conditions": conds});
+        if ready > 0 {
+            n["readyReplicas"] = json!(ready);
+            n["availableReplicas"] = json!(ready);
+        }
+        if desired - ready > 0 {
+            n["unavailableReplicas"] = json!(desired - ready);
+        }
+        *st = n;
+    });
+}
+
+/// Available, Progressing and (after a failed create) ReplicaFailure; a condition that did not
+/// change keeps its timestamps.
+fn deployment_conditions(
+    st: &Value,
+    rs_name: &str,
+    available: bool,
+    failure: Option<&Value>,
+) -> Vec<Value> {
+    let old = |t: &str| {
+        st.pointer("/conditions")
+            .and_then(|c| c.as_array())
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
+    };
+    let avail = if available {
+        condition(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+            old("Available").as_ref(),
+        )
+    } else {
+        condition(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+            old("Available").as_ref(),
+        )
+    };
+    let prog = if available {
+        condition(
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            &format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
+            old("Progressing").as_ref(),
+        )
+    } else {
+        condition(
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            &format!("ReplicaSet \"{rs_name}\" is progressing."),
+            old("Progressing").as_ref(),
+        )
+    };
+    let mut conds = vec![avail, prog];
+    if let Some(f) = failure {
+        conds.push(condition(
+            "ReplicaFailure",
+            "True",
+            "FailedCreate",
+            f["message"].as_str().unwrap_or_default(),
+            old("ReplicaFailure").as_ref(),
+        ));
+    }
+    // Keep timestamps stable when nothing but lastUpdateTime would change.
+    for c in conds.iter_mut() {
+        if let Some(o) = old(c["type"].as_str().unwrap_or_default())
+            && o["status"] == c["status"]
+            && o["reason"] == c["reason"]
+            && o["message"] == c["message"]
+        {
+            *c = o;
+        }
+    }
+    conds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types(conds: &[Value]) -> Vec<(&str, &str, &str)> {
+        conds
+            .iter()
+            .map(|c| {
+                (
+                    c["type"].as_str().unwrap(),
+                    c["status"].as_str().unwrap(),
+                    c["reason"].as_str().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deployment_conditions_follow_availability_and_failures() {
+        let none = json!({});
+        let conds = deployment_conditions(&none, "d-1", false, None);
+        assert_eq!(
+            types(&conds),
+            [
+                ("Available", "False", "MinimumReplicasUnavailable"),
+                ("Progressing", "True", "ReplicaSetUpdated")
+            ]
+        );
+        assert_eq!(conds[1]["message"], "ReplicaSet \"d-1\" is progressing.");
+        let failure = json!({"message": "Error creating: forbidden"});
+        let conds = deployment_conditions(&none, "d-1", false, Some(&failure));
+        assert_eq!(conds[2]["type"], "ReplicaFailure");
+        assert_eq!(conds[2]["message"], "Error creating: forbidden");
+        let conds = deployment_conditions(&none, "d-1", true, None);
+        assert_eq!(
+            types(&conds),
+            [
+                ("Available", "True", "MinimumReplicasAvailable"),
+                ("Progressing", "True", "NewReplicaSetAvailable")
+            ]
+        );
+    }
+
+    #[test]
+    fn unchanged_conditions_keep_their_timestamps() {
+        let old = json!({"conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.", "lastUpdateTime": "then", "lastTransitionTime": "then"},
+            {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "ReplicaSet \"d-1\" is progressing.", "lastUpdateTime": "then", "lastTransitionTime": "then"}
+        ]});
+        let conds = deployment_conditions(&old, "d-1", true, None);
+        assert_eq!(conds[0], old["conditions"][0]);
+        // Progressing changed its reason: updated now, but still True since "then".
+        assert_eq!(conds[1]["reason"], "NewReplicaSetAvailable");
+        assert_eq!(conds[1]["lastTransitionTime"], "then");
+        assert_ne!(conds[1]["lastUpdateTime"], "then");
     }
 }

@@ -208,4 +208,61 @@ mod tests {
         let err = FieldSelector::parse("spec.foo=x", &["metadata.name"]).unwrap_err();
         assert_eq!(err, "field label not supported: spec.foo");
     }
+
+    #[test]
+    fn label_selector_negations_match_missing_labels() {
+        let l = labels(&[("a", "1")]);
+        assert!(LabelSelector::parse("b!=1").unwrap().matches(&l));
+        assert!(LabelSelector::parse("b notin (1)").unwrap().matches(&l));
+        assert!(!LabelSelector::parse("b in (1)").unwrap().matches(&l));
+        assert!(LabelSelector::parse("a==1").unwrap().matches(&l));
+        assert!(!LabelSelector::parse("a!=1").unwrap().matches(&l));
+        assert!(LabelSelector::parse(" a = 1 , !b ").unwrap().matches(&l));
+    }
+
+    #[test]
+    fn label_selector_rejects_bad_input() {
+        assert_eq!(
+            LabelSelector::parse("a in x").unwrap_err(),
+            "found 'x', expected: '('"
+        );
+        assert_eq!(
+            LabelSelector::parse("a b").unwrap_err(),
+            "unable to parse requirement: a b"
+        );
+        assert!(LabelSelector::parse("a notin (x").is_err());
+    }
+
+    #[test]
+    fn field_selector_matches_scalars_and_rejects_bad_input() {
+        let node = serde_json::json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}, "status": {"n": 3}});
+        let supported = ["metadata.name", "spec.unschedulable", "status.n"];
+        assert!(
+            FieldSelector::parse("spec.unschedulable=true", &supported)
+                .unwrap()
+                .matches(&node)
+        );
+        assert!(
+            FieldSelector::parse("status.n==3", &supported)
+                .unwrap()
+                .matches(&node)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=n", &supported)
+                .unwrap()
+                .matches(&node)
+        );
+        // A missing field reads as "".
+        let pod = serde_json::json!({"metadata": {"name": "p"}});
+        assert!(
+            FieldSelector::parse("spec.unschedulable=", &supported)
+                .unwrap()
+                .matches(&pod)
+        );
+        assert_eq!(
+            FieldSelector::parse("metadata.name", &supported).unwrap_err(),
+            "invalid selector: 'metadata.name'; can't understand 'metadata.name'"
+        );
+        assert!(FieldSelector::parse("", &supported).unwrap().matches(&pod));
+    }
 }

@@ -26,6 +26,14 @@ impl Key {
             name: name.into(),
         }
     }
+    /// The key of a stored object of resource `res` (from its metadata namespace and name).
+    pub fn of(res: &str, obj: &Value) -> Self {
+        Key::new(
+            res,
+            util::get_str(obj, &["metadata", "namespace"]).unwrap_or(""),
+            util::get_str(obj, &["metadata", "name"]).unwrap_or(""),
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,5 +315,185 @@ impl Store {
                 WatchStart::Ok(evs, rx)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str) -> Value {
+        json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name}})
+    }
+
+    fn rv_of(v: &Value) -> u64 {
+        util::get_str(v, &["metadata", "resourceVersion"])
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn events(start: WatchStart) -> Vec<(EventType, String)> {
+        match start {
+            WatchStart::Ok(evs, _) => evs.iter().map(|e| (e.typ, e.key.name.clone())).collect(),
+            WatchStart::Gone(req, oldest) => panic!("unexpected 410 for {req} (oldest {oldest})"),
+        }
+    }
+
+    #[test]
+    fn create_fills_identity_and_bumps_the_resource_version() {
+        let s = Store::new();
+        let before = s.current_rv();
+        let o = s
+            .create(Key::new("pods", "ns", "a"), pod("ignored"), false)
+            .unwrap();
+        assert_eq!(o["metadata"]["name"], "a");
+        assert_eq!(o["metadata"]["namespace"], "ns");
+        assert!(!o["metadata"]["uid"].as_str().unwrap().is_empty());
+        assert!(o["metadata"].get("generation").is_none());
+        assert_eq!(rv_of(&o), before + 1);
+        assert!(matches!(
+            s.create(Key::new("pods", "ns", "a"), pod("a"), false),
+            Err(StoreError::AlreadyExists)
+        ));
+        let d = s
+            .create(Key::new("deployments.apps", "ns", "d"), pod("d"), true)
+            .unwrap();
+        assert_eq!(d["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn update_checks_the_precondition_and_skips_no_ops() {
+        let s = Store::new();
+        let key = Key::new("pods", "ns", "a");
+        let o = s.create(key.clone(), pod("a"), false).unwrap();
+        let rv = rv_of(&o).to_string();
+        assert!(matches!(
+            s.update(&key, Some("1"), |_| Ok(true)),
+            Err(StoreError::Conflict)
+        ));
+        let same = s.update(&key, Some(&rv), |_| Ok(false)).unwrap();
+        assert_eq!(rv_of(&same), rv_of(&o));
+        assert_eq!(s.current_rv(), rv_of(&o));
+        let changed = s
+            .update(&key, Some(&rv), |v| {
+                v["metadata"]["uid"] = json!("forged");
+                v["spec"] = json!({"x": 1});
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(rv_of(&changed), rv_of(&o) + 1);
+        assert_eq!(
+            changed["metadata"]["uid"], o["metadata"]["uid"],
+            "uid is immutable"
+        );
+        assert_eq!(changed["spec"]["x"], 1);
+        assert!(matches!(
+            s.update(&Key::new("pods", "ns", "b"), None, |_| Ok(true)),
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn list_filters_by_resource_and_namespace() {
+        let s = Store::new();
+        s.create(Key::new("pods", "a", "p1"), pod("p1"), false)
+            .unwrap();
+        s.create(Key::new("pods", "b", "p2"), pod("p2"), false)
+            .unwrap();
+        s.create(Key::new("services", "a", "s"), pod("s"), false)
+            .unwrap();
+        assert_eq!(s.list("pods", None).0.len(), 2);
+        let (in_a, rv) = s.list("pods", Some("a"));
+        assert_eq!(in_a.len(), 1);
+        assert_eq!(in_a[0]["metadata"]["name"], "p1");
+        assert_eq!(rv, s.current_rv());
+        assert_eq!(s.list_all_in_ns("a").len(), 2);
+    }
+
+    #[test]
+    fn watch_without_version_starts_with_current_objects() {
+        let s = Store::new();
+        s.create(Key::new("pods", "a", "p1"), pod("p1"), false)
+            .unwrap();
+        s.create(Key::new("pods", "b", "p2"), pod("p2"), false)
+            .unwrap();
+        s.delete(&Key::new("pods", "b", "p2"));
+        assert_eq!(
+            events(s.watch("pods", None, None)),
+            [(EventType::Added, "p1".to_string())]
+        );
+    }
+
+    #[test]
+    fn watch_resumes_after_a_resource_version_from_history() {
+        let s = Store::new();
+        let key = Key::new("pods", "a", "p1");
+        let created = s.create(key.clone(), pod("p1"), false).unwrap();
+        s.update(&key, None, |v| {
+            v["spec"] = json!({});
+            Ok(true)
+        })
+        .unwrap();
+        s.create(Key::new("pods", "other", "p2"), pod("p2"), false)
+            .unwrap();
+        s.delete(&key);
+        assert_eq!(
+            events(s.watch("pods", Some("a"), Some(rv_of(&created)))),
+            [
+                (EventType::Modified, "p1".to_string()),
+                (EventType::Deleted, "p1".to_string())
+            ]
+        );
+        assert_eq!(events(s.watch("pods", None, Some(s.current_rv()))), []);
+    }
+
+    #[tokio::test]
+    async fn live_events_reach_a_started_watch() {
+        let s = Store::new();
+        let WatchStart::Ok(_, mut live) = s.watch("pods", None, None) else {
+            panic!("410 on a fresh store")
+        };
+        s.create(Key::new("pods", "a", "p1"), pod("p1"), false)
+            .unwrap();
+        let ev = live.recv().await.unwrap();
+        assert_eq!((ev.typ, ev.key.name.as_str()), (EventType::Added, "p1"));
+        assert_eq!(ev.rv, s.current_rv());
+    }
+
+    #[test]
+    fn compaction_makes_older_versions_gone() {
+        let s = Store::new();
+        let o = s
+            .create(Key::new("pods", "a", "p1"), pod("p1"), false)
+            .unwrap();
+        let old = rv_of(&o) - 1;
+        s.compact();
+        let now = s.current_rv();
+        assert!(
+            matches!(s.watch("pods", None, Some(old)), WatchStart::Gone(r, c) if r == old && c == now)
+        );
+        assert_eq!(events(s.watch("pods", None, Some(now))), []);
+    }
+
+    #[test]
+    fn bounded_history_forgets_the_oldest_events() {
+        let s = Store::new();
+        let first = s.current_rv();
+        let key = Key::new("configmaps", "a", "c");
+        s.create(key.clone(), pod("c"), false).unwrap();
+        for i in 0..LOG_CAP {
+            s.update(&key, None, |v| {
+                v["data"] = json!({"i": i.to_string()});
+                Ok(true)
+            })
+            .unwrap();
+        }
+        assert!(matches!(
+            s.watch("configmaps", None, Some(first)),
+            WatchStart::Gone(..)
+        ));
+        let recent = s.current_rv() - 1;
+        assert_eq!(events(s.watch("configmaps", None, Some(recent))).len(), 1);
     }
 }

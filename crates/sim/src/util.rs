@@ -105,24 +105,27 @@ impl Status {
         }
     }
     pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
-        let gr = if group.is_empty() {
-            resource.to_string()
-        } else {
-            format!("{resource}.{group}")
-        };
-        let mut d = json!({"name": name});
-        if !group.is_empty() {
-            d["group"] = json!(group);
-        }
-        d["kind"] = json!(resource);
-        Status::failure(
-            404,
-            "NotFound",
-            format!("{gr} \"{name}\" not found"),
-            Some(d),
-        )
+        Status::about_object(404, "NotFound", "not found", resource, group, name)
     }
     pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
+        Status::about_object(
+            409,
+            "AlreadyExists",
+            "already exists",
+            resource,
+            group,
+            name,
+        )
+    }
+    /// `pods "p" not found`-style errors, with the object in `details`.
+    fn about_object(
+        code: u16,
+        reason: &str,
+        what: &str,
+        resource: &str,
+        group: &str,
+        name: &str,
+    ) -> Self {
         let gr = if group.is_empty() {
             resource.to_string()
         } else {
@@ -133,12 +136,7 @@ impl Status {
             d["group"] = json!(group);
         }
         d["kind"] = json!(resource);
-        Status::failure(
-            409,
-            "AlreadyExists",
-            format!("{gr} \"{name}\" already exists"),
-            Some(d),
-        )
+        Status::failure(code, reason, format!("{gr} \"{name}\" {what}"), Some(d))
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Status::failure(400, "BadRequest", message, None)
@@ -154,6 +152,17 @@ pub fn get_str<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         cur = cur.get(*p)?;
     }
     cur.as_str()
+}
+
+/// Whether `.status.conditions` has a condition of this type with status "True" (pod and node
+/// `Ready`, CRD `Established`, …).
+pub fn condition_is_true(obj: &Value, condition_type: &str) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == condition_type && c["status"] == "True")
+        })
 }
 
 pub fn labels_of(v: &Value) -> std::collections::BTreeMap<String, String> {
@@ -192,5 +201,51 @@ pub async fn sim_sleep(scale: f64, d: Duration) {
     let d = d.mul_f64(scale.max(0.0));
     if !d.is_zero() {
         tokio::time::sleep(d).await;
+    }
+}
+
+/// The `shared` reference tree beside the repository (upstream fixtures for unit tests):
+/// `$SHARED_DIR`, else `shared` next to the repository checkout.
+#[cfg(test)]
+pub fn fixtures_root() -> std::path::PathBuf {
+    match std::env::var_os("SHARED_DIR") {
+        Some(dir) => dir.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_errors_name_the_object() {
+        assert_eq!(
+            Status::not_found("deployments", "apps", "d").to_value(),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "deployments.apps \"d\" not found", "reason": "NotFound", "details": {"name": "d", "group": "apps", "kind": "deployments"}, "code": 404})
+        );
+        let exists = Status::already_exists("pods", "", "p").to_value();
+        assert_eq!(exists["message"], "pods \"p\" already exists");
+        assert_eq!(exists["code"], 409);
+        assert_eq!(exists["details"], json!({"name": "p", "kind": "pods"}));
+    }
+
+    #[test]
+    fn condition_is_true_needs_type_and_status() {
+        let pod = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "False"},
+            {"type": "PodScheduled", "status": "True"}
+        ]}});
+        assert!(condition_is_true(&pod, "PodScheduled"));
+        assert!(!condition_is_true(&pod, "Ready"));
+        assert!(!condition_is_true(&pod, "Initialized"));
+        assert!(!condition_is_true(&json!({}), "Ready"));
+    }
+
+    #[test]
+    fn merge_patch_removes_nulls_and_replaces_scalars() {
+        let mut v = json!({"a": {"b": 1, "c": 2}, "d": [1]});
+        merge_patch(&mut v, &json!({"a": {"b": null, "e": 3}, "d": [2]}));
+        assert_eq!(v, json!({"a": {"c": 2, "e": 3}, "d": [2]}));
     }
 }

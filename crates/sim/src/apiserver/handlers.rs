@@ -1,0 +1,206 @@
+//! Resource requests other than watch: get, list, create, update (PUT), patch and delete, each
+//! answered as an [`Out`] that `serve` audits and writes.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use super::create::create_object;
+use super::patch::patch;
+use super::request::{ReqInfo, Verb};
+use super::response::{Out, method_not_allowed, no_such_resource, store_err};
+use super::select::Selection;
+use crate::cluster::Cluster;
+use crate::discovery::ResDef;
+use crate::store::Key;
+use crate::util::{self, Status};
+
+pub async fn dispatch(
+    cl: &Arc<Cluster>,
+    def: &ResDef,
+    info: &ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Out {
+    if def.namespaced && info.namespace.is_empty() && !matches!(info.verb, Verb::List | Verb::Watch)
+    {
+        return Out::err(no_such_resource());
+    }
+    match info.verb {
+        Verb::Get => get(cl, def, info),
+        Verb::List => list(cl, def, info),
+        Verb::Create => create(cl, def, info, body).await,
+        Verb::Update => match serde_json::from_slice::<Value>(body) {
+            Ok(obj) => update_object(cl, def, info, obj),
+            Err(e) => Out::err(unrecognized(e)),
+        },
+        Verb::Patch => patch(cl, def, info, content_type, body).await,
+        Verb::Delete => delete(cl, def, info),
+        _ => Out::err(method_not_allowed()),
+    }
+}
+
+fn unrecognized(e: impl std::fmt::Display) -> Status {
+    Status::bad_request(format!("the object provided is unrecognized: {e}"))
+}
+
+fn get(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {
+    let key = Key::new(&def.storage, &info.namespace, &info.name);
+    match cl.store.get(&key) {
+        Some(o) => Out::ok(200, o),
+        None => Out::err(Status::not_found(&def.plural, &def.group, &info.name)),
+    }
+}
+
+fn list(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {
+    let selection = match Selection::from_query(def, info) {
+        Ok(x) => x,
+        Err(st) => return Out::err(st),
+    };
+    let ns = Some(info.namespace.as_str()).filter(|n| !n.is_empty());
+    let (items, rv) = cl.store.list(&def.storage, ns);
+    // Built-in lists carry no per-item kind/apiVersion; custom resources' do.
+    let builtin = !def.group.contains('.') || def.group.ends_with(".k8s.io");
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| selection.matches(def, o))
+        .map(|mut o| {
+            if builtin && let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
+    Out::ok(
+        200,
+        json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    )
+}
+
+async fn create(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, body: &Bytes) -> Out {
+    if !info.subresource.is_empty() {
+        return Out::err(method_not_allowed());
+    }
+    let obj: Value = match serde_json::from_slice(body)
+        .or_else(|_| serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return Out::err(unrecognized(e)),
+    };
+    let explicit = util::get_str(&obj, &["metadata", "name"])
+        .filter(|n| !n.is_empty())
+        .map(String::from);
+    let mut out = Out::created(create_object(cl, def, &info.namespace, obj).await);
+    out.objref_name = explicit;
+    out
+}
+
+/// PUT: replace (main resource keeps status; /status keeps everything but status).
+fn update_object(cl: &Cluster, def: &ResDef, info: &ReqInfo, mut obj: Value) -> Out {
+    let key = Key::new(&def.storage, &info.namespace, &info.name);
+    let expect = util::get_str(&obj, &["metadata", "resourceVersion"]).map(String::from);
+    let res = cl.store.update(&key, expect.as_deref(), |cur| {
+        if info.subresource == "status" {
+            cur["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
+            return Ok(true);
+        }
+        if def.has_sub("status") {
+            obj["status"] = cur.get("status").cloned().unwrap_or(Value::Null);
+            if obj["status"].is_null() {
+                obj.as_object_mut().unwrap().remove("status");
+            }
+        }
+        let spec_changed = obj.get("spec") != cur.get("spec");
+        let generation = cur.pointer("/metadata/generation").and_then(|g| g.as_i64());
+        obj["apiVersion"] = cur["apiVersion"].clone();
+        obj["kind"] = cur["kind"].clone();
+        *cur = obj.clone();
+        if let Some(g) = generation {
+            cur["metadata"]["generation"] = json!(if spec_changed { g + 1 } else { g });
+        }
+        Ok(true)
+    });
+    match res {
+        Ok(o) => Out::ok(200, o),
+        Err(e) => Out::err(store_err(def, &info.name, e)),
+    }
+}
+
+fn delete(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {
+    let key = Key::new(&def.storage, &info.namespace, &info.name);
+    let Some(cur) = cl.store.get(&key) else {
+        return Out::err(Status::not_found(&def.plural, &def.group, &info.name));
+    };
+    let res = match (def.group.as_str(), def.plural.as_str()) {
+        ("", "pods") => delete_pod(cl, info, &key, cur),
+        ("", "namespaces") => start_namespace_termination(cl, &key, cur),
+        _ => return delete_now(cl, def, info, &key, &cur),
+    };
+    match res {
+        Ok(o) => Out::ok(200, o),
+        Err(e) => Out::err(store_err(def, &info.name, e)),
+    }
+}
+
+/// A scheduled pod gets a deletionTimestamp and grace period; its kubelet removes it. Pods that
+/// never ran, or `gracePeriodSeconds=0`, go at once.
+fn delete_pod(
+    cl: &Cluster,
+    info: &ReqInfo,
+    key: &Key,
+    cur: Value,
+) -> Result<Value, crate::store::StoreError> {
+    let grace = info
+        .q("gracePeriodSeconds")
+        .and_then(|g| g.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            cur.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(|g| g.as_i64())
+                .unwrap_or(30)
+        });
+    if grace == 0 || cur.pointer("/spec/nodeName").is_none() {
+        return Ok(cl.store.delete(key).unwrap_or(cur));
+    }
+    if cur.pointer("/metadata/deletionTimestamp").is_some() {
+        return Ok(cur);
+    }
+    let ts = util::now_rfc3339();
+    cl.store.update(key, None, |o| {
+        o["metadata"]["deletionTimestamp"] = json!(ts);
+        o["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        Ok(true)
+    })
+}
+
+/// A namespace turns Terminating; the namespace controller (`controllers`) empties and removes it.
+fn start_namespace_termination(
+    cl: &Cluster,
+    key: &Key,
+    cur: Value,
+) -> Result<Value, crate::store::StoreError> {
+    if cur.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating") {
+        return Ok(cur);
+    }
+    let ts = util::now_rfc3339();
+    cl.store.update(key, None, |o| {
+        o["metadata"]["deletionTimestamp"] = json!(ts);
+        o["status"]["phase"] = json!("Terminating");
+        Ok(true)
+    })
+}
+
+/// Other objects go at once; the garbage collector (`controllers`) then deletes their dependents.
+fn delete_now(cl: &Cluster, def: &ResDef, info: &ReqInfo, key: &Key, cur: &Value) -> Out {
+    let uid = util::get_str(cur, &["metadata", "uid"]).unwrap_or_default();
+    cl.store.delete(key);
+    let mut details = json!({"name": info.name});
+    if !def.group.is_empty() {
+        details["group"] = json!(def.group);
+    }
+    details["kind"] = json!(def.plural);
+    details["uid"] = json!(uid);
+    let mut st = Status::success();
+    st.details = Some(details);
+    Out::ok(200, st.to_value())
+}
