@@ -11,6 +11,11 @@ use crate::{apiserver, controllers, kubelet, operator, ray};
 pub async fn boot(cluster: &Arc<Cluster>) -> std::io::Result<()> {
     apiserver::start(cluster.clone()).await?;
     controllers::bootstrap(cluster);
+    // Subscribed before anything else runs, so that no change is missed.
+    tokio::spawn(controllers::react_to_changes(
+        cluster.clone(),
+        cluster.store.subscribe(),
+    ));
     tokio::spawn(controllers::node_lifecycle(cluster.clone()));
     tokio::spawn(controllers::deployment_controller(cluster.clone()));
     let behaviours = Behaviours::default()

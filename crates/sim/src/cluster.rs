@@ -115,7 +115,7 @@ pub struct Cluster {
     /// Servers running inside pods (key `ns/name`), started by container behaviours when a pod
     /// becomes Ready and dropped when it terminates; port-forwards reach them. (Today only Ray
     /// heads serve, hence the name, which `streams` uses.)
-    pub ray_heads: Mutex<BTreeMap<String, PodServer>>,
+    pub pod_servers_by_name: Mutex<BTreeMap<String, PodServer>>,
     pub external_requests: AtomicU64,
     pub watches_started: AtomicU32,
     ip_counter: AtomicU32,
@@ -148,7 +148,7 @@ impl Cluster {
             admin_token: format!("kind-{}", util::new_uid().replace('-', "")),
             cancel: CancellationToken::new(),
             env,
-            ray_heads: Mutex::new(BTreeMap::new()),
+            pod_servers_by_name: Mutex::new(BTreeMap::new()),
             external_requests: AtomicU64::new(0),
             watches_started: AtomicU32::new(0),
             ip_counter: AtomicU32::new(4),
@@ -158,7 +158,7 @@ impl Cluster {
 
     /// The server running in pod `ns/name`, if any.
     pub fn pod_server(&self, ns: &str, name: &str) -> Option<PodServer> {
-        self.ray_heads
+        self.pod_servers_by_name
             .lock()
             .unwrap()
             .get(&format!("{ns}/{name}"))
@@ -166,7 +166,7 @@ impl Cluster {
     }
 
     pub fn set_pod_server(&self, ns: &str, name: &str, server: PodServer) {
-        self.ray_heads
+        self.pod_servers_by_name
             .lock()
             .unwrap()
             .insert(format!("{ns}/{name}"), server);
@@ -174,14 +174,19 @@ impl Cluster {
 
     /// The pod's processes are gone.
     pub fn stop_pod_server(&self, ns: &str, name: &str) {
-        self.ray_heads
+        self.pod_servers_by_name
             .lock()
             .unwrap()
             .remove(&format!("{ns}/{name}"));
     }
 
     pub fn pod_servers(&self) -> Vec<PodServer> {
-        self.ray_heads.lock().unwrap().values().cloned().collect()
+        self.pod_servers_by_name
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Stop every actor of the cluster and close its audit log.

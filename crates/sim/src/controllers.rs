@@ -29,7 +29,7 @@ const BOOTSTRAP_NAMESPACES: [&str; 5] = [
 /// Established, a namespace that turns Terminating is emptied and removed, and a deleted object's
 /// dependents are garbage-collected. (Pods are the kubelet's to remove and own nothing here;
 /// namespaces are the namespace controller's.)
-async fn react_to_changes(cl: Arc<Cluster>, mut events: broadcast::Receiver<Arc<WatchEvent>>) {
+pub async fn react_to_changes(cl: Arc<Cluster>, mut events: broadcast::Receiver<Arc<WatchEvent>>) {
     let mut terminating: HashSet<String> = HashSet::new();
     loop {
         let ev = tokio::select! {
@@ -224,10 +224,8 @@ fn node_conditions(ready: bool) -> Value {
     ])
 }
 
-/// The node turns Ready after a while. (The first controller task a cluster starts, so it also
-/// starts the ones that react to API changes.)
+/// The node turns Ready after a while.
 pub async fn node_lifecycle(cl: Arc<Cluster>) {
-    tokio::spawn(react_to_changes(cl.clone(), cl.store.subscribe()));
     cl.env.sleep(latency::NODE_READY).await;
     let _ = cl
         .store

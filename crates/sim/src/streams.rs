@@ -291,12 +291,7 @@ async fn portforward_session(
     let drop_once = cl
         .faults()
         .once(Fault::PortForwardDroppedOnce, "port-forward");
-    let head = cl
-        .ray_heads
-        .lock()
-        .unwrap()
-        .get(&format!("{ns}/{name}"))
-        .cloned();
+    let head = cl.pod_server(ns, name);
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     let mut writers: BTreeMap<usize, PortWriter> = BTreeMap::new();
     for (i, p) in ports.iter().enumerate() {
@@ -350,7 +345,7 @@ type PortWriter = tokio::io::WriteHalf<tokio::io::DuplexStream>;
 /// reads and never answers).
 fn dashboard_connection(
     cl: &Cluster,
-    head: &Arc<ray::RayHead>,
+    head: &crate::cluster::PodServer,
     ns: &str,
     name: &str,
 ) -> tokio::io::DuplexStream {

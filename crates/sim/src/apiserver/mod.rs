@@ -31,8 +31,8 @@ use tokio::net::TcpListener;
 
 pub use audit_ctx::{AuditCtx, audit_response_status};
 pub use events::to_events_v1;
-pub use request::{ReqInfo, Verb, parse_query, parse_resource_path, percent_decode};
-pub use response::{Body, BoxError, body_bytes, full, json_response};
+pub use request::{Verb, parse_resource_path};
+pub use response::{Body, body_bytes, json_response};
 
 use crate::cluster::{Caller, Cluster};
 use crate::discovery;
@@ -131,7 +131,6 @@ async fn external(
 pub struct CallResult {
     pub code: u16,
     pub body: Value,
-    pub warnings: Vec<String>,
 }
 
 /// In-process API call through the full request path (admission, audit) for a component
@@ -156,17 +155,10 @@ pub async fn call(
         .unwrap_or_default();
     let resp = serve(cl, caller, &method, uri, &headers, bytes).await;
     let code = resp.status().as_u16();
-    let warnings = resp
-        .headers()
-        .get_all("warning")
-        .iter()
-        .filter_map(|h| h.to_str().ok().map(String::from))
-        .collect();
     let body = body_bytes(resp.into_body()).await;
     CallResult {
         code,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        warnings,
     }
 }
 
