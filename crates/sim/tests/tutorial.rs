@@ -242,7 +242,7 @@ const EXPECTED_FAULT_ENDINGS: &[(&str, Option<(&str, &str)>)] = &[
     ),
     (
         "head-image-pull-backoff",
-        Some(("pod-security-running", "ImagePullBackOff")),
+        Some(("pod-security-running", ": not found")),
     ),
     (
         "xgboost-exits-1",
