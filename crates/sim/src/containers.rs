@@ -33,6 +33,16 @@ pub enum Does {
     PullTakes(Duration),
     /// `(cluster, pod, container index)`: the pull fails forever (ImagePullBackOff) when true.
     PullFails(fn(&Cluster, &Value, usize) -> bool),
+    /// `(cluster, pod, container index)`: the registry refuses the pull this once, with this
+    /// message (e.g. a rate limit); the kubelet backs off and pulls again.
+    PullRefusedOnce(fn(&Cluster, &Value, usize) -> Option<String>),
+    /// `(cluster, pod, container)`: the container cannot be created, with this message
+    /// (CreateContainerConfigError), however often the kubelet retries.
+    ConfigError(fn(&Cluster, &Value, &Value) -> Option<String>),
+    /// `(cluster, pod)`: the scheduler finds no node for the pod, with this message.
+    Unschedulable(fn(&Cluster, &Value) -> Option<String>),
+    /// `(cluster, pod)`: the container exits 1 right after it starts, and keeps being restarted.
+    CrashLoops(fn(&Cluster, &Value) -> bool),
     /// The init container runs until this returns.
     InitRuns(InitRun),
     /// `(cluster, pod, pod IP)`: the readiness probe keeps failing with this message when `Some`.
@@ -79,6 +89,40 @@ impl Behaviours {
     pub fn pull_fails(&self, cl: &Cluster, pod: &Value, c: &Value, i: usize) -> bool {
         self.matching(pod, Some(c)).any(|d| match d {
             Does::PullFails(f) => f(cl, pod, i),
+            _ => false,
+        })
+    }
+
+    pub fn pull_refused_once(
+        &self,
+        cl: &Cluster,
+        pod: &Value,
+        c: &Value,
+        i: usize,
+    ) -> Option<String> {
+        self.matching(pod, Some(c)).find_map(|d| match d {
+            Does::PullRefusedOnce(f) => f(cl, pod, i),
+            _ => None,
+        })
+    }
+
+    pub fn config_error(&self, cl: &Cluster, pod: &Value, c: &Value) -> Option<String> {
+        self.matching(pod, Some(c)).find_map(|d| match d {
+            Does::ConfigError(f) => f(cl, pod, c),
+            _ => None,
+        })
+    }
+
+    pub fn unschedulable(&self, cl: &Cluster, pod: &Value) -> Option<String> {
+        self.matching(pod, None).find_map(|d| match d {
+            Does::Unschedulable(f) => f(cl, pod),
+            _ => None,
+        })
+    }
+
+    pub fn crash_loops(&self, cl: &Cluster, pod: &Value) -> bool {
+        self.matching(pod, None).any(|d| match d {
+            Does::CrashLoops(f) => f(cl, pod),
             _ => false,
         })
     }

@@ -21,6 +21,10 @@ pub enum Fault {
     AuditLogUnreadable,
     PsaLabelsIgnored,
     DashboardNeverAnswers,
+    RegistryRateLimitedOnce,
+    ImageUserNotNumeric,
+    WorkerUnschedulable,
+    OperatorCrashLoop,
 }
 
 /// What `sim list-faults` says about a fault and how it behaves.
@@ -133,6 +137,30 @@ pub const ALL: &[FaultSpec] = &[
         false,
         "the Ray dashboard accepts connections but never answers",
     ),
+    spec(
+        Fault::RegistryRateLimitedOnce,
+        "registry-rate-limited-once",
+        true,
+        "the first pull of the Ray image is refused with 429 Too Many Requests (toomanyrequests); the kubelet backs off and pulls it",
+    ),
+    spec(
+        Fault::ImageUserNotNumeric,
+        "image-user-not-numeric",
+        false,
+        "the Ray image's user is `ray`, not a number, so runAsNonRoot cannot be verified (CreateContainerConfigError)",
+    ),
+    spec(
+        Fault::WorkerUnschedulable,
+        "worker-unschedulable",
+        false,
+        "no node has the CPU the Ray worker requests (FailedScheduling: Insufficient cpu)",
+    ),
+    spec(
+        Fault::OperatorCrashLoop,
+        "operator-crash-loop",
+        false,
+        "the operator exits 1 as soon as it starts and is restarted with a growing back-off (CrashLoopBackOff)",
+    ),
 ];
 
 impl Fault {
@@ -211,7 +239,7 @@ mod tests {
     use super::*;
 
     /// Every variant; the exhaustive `match` stops compiling when one is added and not listed here.
-    const EVERY: [Fault; 14] = [
+    const EVERY: [Fault; 18] = [
         Fault::Apiserver503Burst,
         Fault::Apiserver429Burst,
         Fault::WatchDropped,
@@ -226,6 +254,10 @@ mod tests {
         Fault::AuditLogUnreadable,
         Fault::PsaLabelsIgnored,
         Fault::DashboardNeverAnswers,
+        Fault::RegistryRateLimitedOnce,
+        Fault::ImageUserNotNumeric,
+        Fault::WorkerUnschedulable,
+        Fault::OperatorCrashLoop,
     ];
 
     #[test]
@@ -245,7 +277,11 @@ mod tests {
                 | Fault::PipInstallExits1
                 | Fault::AuditLogUnreadable
                 | Fault::PsaLabelsIgnored
-                | Fault::DashboardNeverAnswers => {}
+                | Fault::DashboardNeverAnswers
+                | Fault::RegistryRateLimitedOnce
+                | Fault::ImageUserNotNumeric
+                | Fault::WorkerUnschedulable
+                | Fault::OperatorCrashLoop => {}
             }
             assert_eq!(f.spec().fault, f);
         }

@@ -23,6 +23,7 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
     let started: Arc<Mutex<HashSet<String>>> = Arc::default();
     let terminating: Arc<Mutex<HashSet<String>>> = Arc::default();
     let pulled: Pulled = Arc::default();
+    let unschedulable: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
         tokio::select! {
             _ = cl.cancel.cancelled() => return,
@@ -46,6 +47,12 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
             }
             if p.pointer("/spec/nodeName").is_none() {
                 if !node_ready(&cl) {
+                    continue;
+                }
+                if let Some(why) = behaviours.unschedulable(&cl, &p) {
+                    if unschedulable.lock().unwrap().insert(key.name.clone()) {
+                        not_schedulable(&cl, &key, &p, &why);
+                    }
                     continue;
                 }
                 schedule(&cl, &key);
@@ -79,6 +86,23 @@ async fn terminate(cl: Arc<Cluster>, key: Key, p: Value) {
     cl.env.sleep(latency::POD_TERMINATION).await;
     cl.stop_pod_server(&key.ns, &key.name);
     cl.store.delete(&key);
+}
+
+/// The scheduler finds no node for the pod: PodScheduled=False (Unschedulable) and a
+/// FailedScheduling event, as kube-scheduler reports it.
+fn not_schedulable(cl: &Cluster, key: &Key, pod: &Value, why: &str) {
+    let now = util::now_rfc3339();
+    let why_owned = why.to_string();
+    let _ = cl.store.update(key, None, |o| {
+        o["status"]["phase"] = json!("Pending");
+        o["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": why_owned, "lastProbeTime": null, "lastTransitionTime": now}]);
+        Ok(true)
+    });
+    cl.emit(
+        pod,
+        &Event::warning("FailedScheduling", why, "default-scheduler"),
+    );
 }
 
 /// The scheduler binds the pod to the only node.
@@ -240,6 +264,9 @@ impl PodRun {
         let inits = init_containers(&self.pod);
         let ctrs = containers(&self.pod);
         self.set_pending(&inits, &ctrs, &ip, &scheduled_at);
+        if !self.mount_volumes().await {
+            return;
+        }
         for (i, c) in inits.iter().enumerate() {
             if !self.run_init_container(i, c).await {
                 return;
@@ -269,10 +296,11 @@ impl PodRun {
         self.set_ready(&ctrs, &scheduled_at);
     }
 
+    /// An event from the kubelet about the pod, or about one of its containers (`field`, e.g.
+    /// `spec.containers{ray-head}`; empty for the pod itself).
     fn event(&self, typ: EventType, reason: &str, msg: &str, field: &str) {
-        let ev = Event::new(typ, reason, msg, "kubelet")
-            .on_host(&self.host)
-            .at(field);
+        let ev = Event::new(typ, reason, msg, "kubelet").on_host(&self.host);
+        let ev = if field.is_empty() { ev } else { ev.at(field) };
         self.cl.emit(&self.pod, &ev);
     }
 
@@ -382,7 +410,8 @@ impl PodRun {
         });
     }
 
-    /// Pull and start an app container. False when the pod went away or the pull never succeeds.
+    /// Pull and start an app container. False when the pod went away, the pull never succeeds,
+    /// the container cannot be created or keeps crashing.
     async fn start_app_container(&self, i: usize, c: &Value) -> bool {
         let cname = c["name"].as_str().unwrap_or_default();
         let field = format!("spec.containers{{{cname}}}");
@@ -393,11 +422,169 @@ impl PodRun {
             self.image_pull_backoff(c, i, &field).await;
             return false;
         }
+        if let Some(refusal) = self.behaviours.pull_refused_once(&self.cl, &self.pod, c, i) {
+            self.pull_refused(c, i, &field, &refusal).await;
+        }
         if !self.pull(c, &field).await {
             return false;
         }
+        if let Some(msg) = self.behaviours.config_error(&self.cl, &self.pod, c) {
+            self.config_error_forever(c, i, &field, &msg).await;
+            return false;
+        }
         self.start_container("containerStatuses", i, c, &field);
+        if self.behaviours.crash_loops(&self.cl, &self.pod) {
+            self.crash_loop(c, i, &field).await;
+            return false;
+        }
         true
+    }
+
+    /// Every ConfigMap and Secret volume's source must exist; until it does, the kubelet reports
+    /// FailedMount (with a growing back-off) and the pod stays ContainerCreating. False when the
+    /// pod went away first.
+    async fn mount_volumes(&self) -> bool {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            let Some(missing) = self.missing_volume_source() else {
+                return true;
+            };
+            if alive(&self.cl, &self.key).is_none() {
+                return false;
+            }
+            self.event(EventType::Warning, "FailedMount", &missing, "");
+            tokio::select! {
+                _ = self.cl.cancel.cancelled() => return false,
+                _ = self.cl.env.sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(122));
+        }
+    }
+
+    /// `MountVolume.SetUp failed for volume "v" : configmap "c" not found`, for the first
+    /// volume whose (non-optional) ConfigMap or Secret does not exist.
+    fn missing_volume_source(&self) -> Option<String> {
+        let volumes = self.pod.pointer("/spec/volumes")?.as_array()?;
+        volumes.iter().find_map(|v| {
+            let vol = v["name"].as_str().unwrap_or_default();
+            let (kind, resource, source) = if let Some(cm) = v.get("configMap") {
+                ("configmap", "configmaps", cm["name"].as_str()?)
+            } else if let Some(s) = v.get("secret") {
+                ("secret", "secrets", s["secretName"].as_str()?)
+            } else {
+                return None;
+            };
+            let optional = v[if kind == "secret" {
+                "secret"
+            } else {
+                "configMap"
+            }]["optional"]
+                == json!(true);
+            let exists = self
+                .cl
+                .store
+                .get(&Key::new(resource, &self.key.ns, source))
+                .is_some();
+            (!exists && !optional).then(|| {
+                format!(
+                    "MountVolume.SetUp failed for volume \"{vol}\" : {kind} \"{source}\" not found"
+                )
+            })
+        })
+    }
+
+    /// The registry refuses the pull once (e.g. a rate limit): ErrImagePull with its words, then
+    /// ImagePullBackOff, then the kubelet pulls again.
+    async fn pull_refused(&self, c: &Value, i: usize, field: &str, refusal: &str) {
+        let img = image_of(c);
+        self.event(
+            EventType::Normal,
+            "Pulling",
+            &format!("Pulling image \"{img}\""),
+            field,
+        );
+        self.cl.env.sleep(Duration::from_secs(1)).await;
+        let msg = format!("Failed to pull image \"{img}\": {refusal}");
+        self.event(EventType::Warning, "Failed", &msg, field);
+        self.event(EventType::Warning, "Failed", "Error: ErrImagePull", field);
+        self.set_container_status(
+            i,
+            c,
+            json!({"waiting": {"reason": "ErrImagePull", "message": msg}}),
+        );
+        self.cl.env.sleep(Duration::from_secs(2)).await;
+        self.back_off(c, i, field);
+        self.cl.env.sleep(Duration::from_secs(10)).await;
+    }
+
+    /// The container cannot be created; the kubelet retries and reports it each time.
+    async fn config_error_forever(&self, c: &Value, i: usize, field: &str, msg: &str) {
+        loop {
+            if alive(&self.cl, &self.key).is_none() {
+                return;
+            }
+            self.event(
+                EventType::Warning,
+                "Failed",
+                &format!("Error: {msg}"),
+                field,
+            );
+            let waiting =
+                json!({"waiting": {"reason": "CreateContainerConfigError", "message": msg}});
+            self.set_container_status(i, c, waiting);
+            tokio::select! {
+                _ = self.cl.cancel.cancelled() => return,
+                _ = self.cl.env.sleep(Duration::from_secs(10)) => {}
+            }
+        }
+    }
+
+    /// The container exits 1 each time it starts: CrashLoopBackOff, with a back-off that doubles
+    /// from 10s (up to 5 minutes), and the restart count and last exit in its status.
+    async fn crash_loop(&self, c: &Value, i: usize, field: &str) {
+        let cname = c["name"].as_str().unwrap_or_default().to_string();
+        let uid = util::get_str(&self.pod, &["metadata", "uid"])
+            .unwrap_or_default()
+            .to_string();
+        let pod_ref = format!("{}_{}({uid})", self.key.name, self.key.ns);
+        let mut back_off = Duration::from_secs(10);
+        for restarts in 1i64.. {
+            self.cl.env.sleep(Duration::from_secs(1)).await;
+            if alive(&self.cl, &self.key).is_none() {
+                return;
+            }
+            let msg = format!(
+                "back-off {}s restarting failed container={cname} pod={pod_ref}",
+                back_off.as_secs()
+            );
+            let (cn, img, m) = (cname.clone(), image_of(c), msg.clone());
+            let finished = util::now_rfc3339();
+            set_status(&self.cl, &self.key, move |_, st| {
+                let mut s = status_of(
+                    &cn,
+                    &img,
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": m}}),
+                    false,
+                    Some(false),
+                    restarts,
+                );
+                s["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": finished}});
+                st["containerStatuses"][i] = s;
+            });
+            let ev = format!("Back-off restarting failed container {cname} in pod {pod_ref}");
+            self.event(EventType::Warning, "BackOff", &ev, field);
+            tokio::select! {
+                _ = self.cl.cancel.cancelled() => return,
+                _ = self.cl.env.sleep(back_off) => {}
+            }
+            back_off = (back_off * 2).min(Duration::from_secs(300));
+            self.event(
+                EventType::Normal,
+                "Started",
+                &format!("Started container {cname}"),
+                field,
+            );
+        }
     }
 
     /// The readiness probe keeps failing: an Unhealthy event every 10s until the pod goes.

@@ -118,6 +118,18 @@ pub fn behaviours() -> Vec<Behaviour> {
             does: Does::PullFails(head_image_never_pulls),
         },
         Behaviour {
+            when: When::ImageContains("rayproject/"),
+            does: Does::PullRefusedOnce(rate_limited_once),
+        },
+        Behaviour {
+            when: When::ImageContains("rayproject/"),
+            does: Does::ConfigError(user_not_numeric),
+        },
+        Behaviour {
+            when: When::PodLabel("ray.io/node-type", "worker"),
+            does: Does::Unschedulable(no_cpu_for_workers),
+        },
+        Behaviour {
             when: When::InitContainer("wait-gcs-ready"),
             does: Does::InitRuns(wait_gcs_ready),
         },
@@ -138,6 +150,56 @@ fn head_image_never_pulls(cl: &Cluster, pod: &Value, i: usize) -> bool {
     cl.faults()
         .hit(Fault::HeadImagePullBackoff, &format!("{ns}/{name}"));
     true
+}
+
+/// The registry refuses the first pull of a Ray image with its rate limit (fault).
+fn rate_limited_once(cl: &Cluster, pod: &Value, _: usize) -> Option<String> {
+    if !cl
+        .faults()
+        .once(Fault::RegistryRateLimitedOnce, "ray-image-pull")
+    {
+        return None;
+    }
+    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
+    cl.faults().hit(Fault::RegistryRateLimitedOnce, name);
+    Some("failed to pull and unpack image \"docker.io/rayproject/ray-ml:2.4.0-cpu\": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/rayproject/ray-ml/manifests/sha256:4c2f4e0b7d1ec4d7a5f3a0d9ab5ed1c3b0a7c9e2f1d3b5a7c9e1f3a5b7c9d1e3: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit".into())
+}
+
+/// The kubelet's check of `runAsNonRoot` when the image's user is a name, not a number, and no
+/// `runAsUser` says which uid runs (fault: the Ray image's user is `ray`).
+fn user_not_numeric(cl: &Cluster, pod: &Value, c: &Value) -> Option<String> {
+    if !cl.faults().has(Fault::ImageUserNotNumeric) {
+        return None;
+    }
+    // The container's securityContext wins over the pod's.
+    let field = |name: &str| {
+        c.pointer(&format!("/securityContext/{name}"))
+            .filter(|v| !v.is_null())
+            .or_else(|| pod.pointer(&format!("/spec/securityContext/{name}")))
+            .filter(|v| !v.is_null())
+    };
+    if field("runAsNonRoot") != Some(&Value::Bool(true)) || field("runAsUser").is_some() {
+        return None;
+    }
+    let ns = util::get_str(pod, &["metadata", "namespace"]).unwrap_or_default();
+    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
+    let uid = util::get_str(pod, &["metadata", "uid"]).unwrap_or_default();
+    let container = c["name"].as_str().unwrap_or_default();
+    cl.faults()
+        .hit(Fault::ImageUserNotNumeric, &format!("{ns}/{name}"));
+    Some(format!(
+        "container has runAsNonRoot and image has non-numeric user (ray), cannot verify user is non-root (pod: \"{name}_{ns}({uid})\", container: {container})"
+    ))
+}
+
+/// No node has the CPU a Ray worker requests (fault).
+fn no_cpu_for_workers(cl: &Cluster, pod: &Value) -> Option<String> {
+    if !cl.faults().has(Fault::WorkerUnschedulable) {
+        return None;
+    }
+    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
+    cl.faults().hit(Fault::WorkerUnschedulable, name);
+    Some("0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.".into())
 }
 
 /// `wait-gcs-ready` loops until its cluster's head (GCS) is up.

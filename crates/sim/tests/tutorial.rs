@@ -33,15 +33,7 @@ struct Tree {
 
 impl Tree {
     fn new() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["scenarios", "manifests", "kind"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-            for f in std::fs::read_dir(project_root().join(sub)).unwrap() {
-                let f = f.unwrap().path();
-                std::fs::copy(&f, dir.path().join(sub).join(f.file_name().unwrap())).unwrap();
-            }
-        }
-        let tree = Tree { dir };
+        let tree = Tree::with_project_timeouts();
         tree.edit("scenarios/pod-security.yaml", |s| {
             let mut out = String::new();
             for line in s.lines() {
@@ -58,6 +50,19 @@ impl Tree {
             out
         });
         tree
+    }
+
+    /// The copy with the project's own timeouts (minutes) and settle window.
+    fn with_project_timeouts() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["scenarios", "manifests", "kind"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+            for f in std::fs::read_dir(project_root().join(sub)).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, dir.path().join(sub).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+        Tree { dir }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -85,6 +90,8 @@ impl Tree {
 
 struct Run {
     code: Option<i32>,
+    /// When the run ended.
+    ended: std::time::SystemTime,
     report: Value,
     stdout: String,
     stderr: String,
@@ -134,11 +141,13 @@ fn sim_command(tree: &Tree, faults: &[&str], work: &Path) -> Command {
 fn run(tree: &Tree, faults: &[&str]) -> Run {
     let work = tempfile::tempdir().unwrap();
     let out = sim_command(tree, faults, work.path()).output().unwrap();
+    let ended = std::time::SystemTime::now();
     let report = std::fs::read_to_string(work.path().join("report.json"))
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap_or(Value::Null);
     Run {
         code: out.status.code(),
+        ended,
         report,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -264,6 +273,34 @@ const EXPECTED_FAULT_ENDINGS: &[(&str, Option<(&str, &str)>)] = &[
         Some(("complete-rejected", "pods were admitted")),
     ),
     ("dashboard-never-answers", Some(("dashboard", "timed out"))),
+    ("registry-rate-limited-once", None),
+    (
+        "image-user-not-numeric",
+        Some((
+            "pod-security-running",
+            "CreateContainerConfigError: container has runAsNonRoot and image has non-numeric user (ray)",
+        )),
+    ),
+    (
+        "worker-unschedulable",
+        Some((
+            "pod-security-running",
+            "FailedScheduling: 0/1 nodes are available: 1 Insufficient cpu",
+        )),
+    ),
+    (
+        "operator-crash-loop",
+        Some(("operator", "CrashLoopBackOff: back-off")),
+    ),
+];
+
+/// Breaking faults the cluster reports (an event or a container state says so), as opposed to
+/// those where nothing is reported and only the step's timeout ends the run.
+const REPORTED_FAULTS: [&str; 4] = [
+    "head-image-pull-backoff",
+    "image-user-not-numeric",
+    "worker-unschedulable",
+    "operator-crash-loop",
 ];
 
 /// Every fault of `sim list-faults`: recoverable ones pass, breaking ones fail at their step.
@@ -311,6 +348,59 @@ fn every_fault_ends_as_declared() {
             }
         }
     }
+}
+
+/// With the project's own timeouts (minutes), a failure the cluster reports ends the run within
+/// 15 s of the first report (the fault's first firing, as the world records it).
+#[test]
+fn reported_failures_end_the_run_within_15s_with_the_projects_timeouts() {
+    let tree = Tree::with_project_timeouts();
+    let results = run_each_fault(&tree, &REPORTED_FAULTS);
+    for (fault, r) in REPORTED_FAULTS.iter().zip(&results) {
+        assert_eq!(r.code, Some(1), "{fault}\n{}", r.context());
+        let first: jiff::Timestamp = r
+            .fault_hits
+            .lines()
+            .find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["fault"] == *fault).then(|| v["ts"].as_str()?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("{fault} never fired\n{}", r.context()));
+        let ended = jiff::Timestamp::try_from(r.ended).unwrap();
+        let took = ended.duration_since(first);
+        assert!(
+            took <= jiff::SignedDuration::from_secs(15),
+            "{fault}: the run ended {took:#} after the first report\n{}",
+            r.context()
+        );
+        let failed = r.failed_steps();
+        let msg = r.step(&failed[0])["message"].as_str().unwrap();
+        assert!(
+            !msg.contains("timed out"),
+            "{fault} must not wait out its timeout: {msg}"
+        );
+    }
+}
+
+/// A volume whose ConfigMap does not exist: the kubelet reports FailedMount, and after a short
+/// grace period the step ends quoting it.
+#[test]
+fn a_missing_configmap_volume_fails_5_2_quoting_the_kubelet() {
+    let tree = Tree::new();
+    tree.edit("manifests/ray-cluster.pod-security.yaml", |s| {
+        let start = s
+            .find("\n---\napiVersion: v1\nkind: ConfigMap")
+            .unwrap_or_else(|| {
+                panic!("the manifest's ConfigMap is no longer its last document:\n{s}")
+            });
+        format!("{}\n", &s[..start])
+    });
+    let r = run(&tree, &[]);
+    assert_fails_at(
+        &r,
+        "pod-security-running",
+        "FailedMount: MountVolume.SetUp failed for volume \"ray-example-configmap\" : configmap \"ray-example\" not found",
+    );
 }
 
 #[test]

@@ -209,6 +209,26 @@ pub async fn crd_established(client: &Client, name: &str, status: &Status) -> Re
     Ok(())
 }
 
+/// Waits until the Deployment exists and returns it.
+pub async fn deployment_exists(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &Status,
+) -> Result<Deployment> {
+    status.awaiting(format!("Deployment {ns}/{name} to exist"));
+    let api = Api::<Deployment>::namespaced(client.clone(), ns);
+    let describe = |d: Option<&Deployment>| match d {
+        None => format!("no Deployment {name} yet"),
+        Some(d) => deployment_summary(d),
+    };
+    let exists = |d: Option<&Deployment>| d.is_some();
+    match await_object(api, name, status, describe, exists).await? {
+        Some(d) => Ok(d),
+        None => bail!("Deployment {ns}/{name} is gone"),
+    }
+}
+
 /// Waits for the Deployment's Available condition and returns the Deployment.
 pub async fn deployment_available(
     client: &Client,

@@ -107,7 +107,9 @@ impl Planned {
             wait::crd_established(&client, crd, status).await?;
             evidence.push(format!("CRD {crd} Established"));
         }
-        let d = wait::deployment_available(&client, &install.namespace, deployment, status).await?;
+        // Its pods first, so that one that will never run (a crash loop, a missing image) ends
+        // the step at once; then the Deployment's own word.
+        let d = wait::deployment_exists(&client, &install.namespace, deployment, status).await?;
         let pod_selector = d
             .spec
             .as_ref()
@@ -124,6 +126,7 @@ impl Planned {
             diagnosis::permanent_container_state,
         )
         .await?;
+        wait::deployment_available(&client, &install.namespace, deployment, status).await?;
         evidence.push(format!(
             "Deployment {deployment} Available; pod {} Running and Ready in namespace {}",
             pods.iter()

@@ -41,10 +41,26 @@ struct State {
 /// What the operator's own pod does on the node: with `operator-never-ready` its readiness probe
 /// (`/metrics` on 8080) never answers.
 pub fn behaviours() -> Vec<Behaviour> {
-    vec![Behaviour {
-        when: When::PodLabel(OPERATOR_LABEL.0, OPERATOR_LABEL.1),
-        does: Does::ProbeFails(never_ready),
-    }]
+    vec![
+        Behaviour {
+            when: When::PodLabel(OPERATOR_LABEL.0, OPERATOR_LABEL.1),
+            does: Does::ProbeFails(never_ready),
+        },
+        Behaviour {
+            when: When::PodLabel(OPERATOR_LABEL.0, OPERATOR_LABEL.1),
+            does: Does::CrashLoops(crash_loops),
+        },
+    ]
+}
+
+/// The operator exits 1 as soon as it starts (fault).
+fn crash_loops(cl: &Cluster, pod: &Value) -> bool {
+    if !cl.faults().has(Fault::OperatorCrashLoop) {
+        return false;
+    }
+    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
+    cl.faults().hit(Fault::OperatorCrashLoop, name);
+    true
 }
 
 fn never_ready(cl: &Cluster, pod: &Value, ip: &str) -> Option<String> {
