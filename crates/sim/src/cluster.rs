@@ -156,6 +156,26 @@ impl Cluster {
         }
     }
 
+    /// A cluster with nothing running, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Cluster {
+        let env = Arc::new(Env {
+            state_dir: std::env::temp_dir(),
+            faults: Faults::default(),
+            scale: 0.0,
+        });
+        let version = KubeVersion::from_image("kindest/node:v1.26.15").expect("a version");
+        Cluster::new(
+            "t",
+            version,
+            "kindest/node:v1.26.15",
+            None,
+            std::env::temp_dir(),
+            vec![],
+            env,
+        )
+    }
+
     /// The server running in pod `ns/name`, if any.
     pub fn pod_server(&self, ns: &str, name: &str) -> Option<PodServer> {
         self.pod_servers_by_name

@@ -20,6 +20,7 @@ mod events;
 mod faults;
 mod kubelet;
 mod latency;
+mod logs;
 mod operator;
 mod ray;
 mod run;

@@ -99,6 +99,58 @@ async fn helm_installed_operator_runs_one_pod() {
     assert!(running_ready(&op.items[0]));
 }
 
+/// `pods/log` is the container's log as text (not the pod object), with the apiserver's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_logs_are_text_with_the_apiservers_errors() {
+    let tw = TestWorld::start(vec![]).await;
+    let (client, _) = up_to_rejected_head(&tw).await;
+    let pods: Api<Pod> = Api::namespaced(client, NS);
+    let op = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=kuberay-operator"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let name = op.metadata.name.unwrap();
+    let log = pods.logs(&name, &Default::default()).await.unwrap();
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{log}"
+    );
+    assert!(log.contains("\"msg\":\"starting manager\""), "{log}");
+    assert!(
+        log.contains("\"msg\":\"FailedToCreateHeadPod\""),
+        "its failed creates: {log}"
+    );
+    let tail = pods
+        .logs(
+            &name,
+            &kube::api::LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    let previous = kube::api::LogParams {
+        previous: true,
+        ..Default::default()
+    };
+    match pods.logs(&name, &previous).await {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 400);
+            assert!(
+                e.message
+                    .starts_with("previous terminated container \"kuberay-operator\""),
+                "{e:?}"
+            );
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_head_pod_is_reported_as_failed_to_create_head_pod() {
     let tw = TestWorld::start(vec![]).await;

@@ -32,11 +32,12 @@ use tokio::net::TcpListener;
 pub use audit_ctx::{AuditCtx, audit_response_status};
 pub use events::to_events_v1;
 pub use request::{Verb, parse_resource_path};
-pub use response::{Body, body_bytes, json_response};
+pub use response::{Body, body_bytes, full, json_response};
 
 use crate::cluster::{Caller, Cluster};
 use crate::discovery;
 use crate::faults::Fault;
+use crate::logs;
 use crate::util::Status;
 
 /// Start serving the cluster's API on 127.0.0.1 (ephemeral port).
@@ -203,6 +204,9 @@ pub async fn serve(
     if info.verb == Verb::Watch {
         return watch::serve_watch(cl, ax, &def, &info, caller.external);
     }
+    if def.plural == "pods" && info.subresource == "log" {
+        return pod_log(cl, &ax, &info);
+    }
     let content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
     let mut out = handlers::dispatch(cl, &def, &info, content_type, &body).await;
     if let (Some(r), Some(n)) = (ax.objref.as_mut(), out.objref_name.take()) {
@@ -220,6 +224,42 @@ pub async fn serve(
         out.body = to_events_v1(&out.body);
     }
     json_response(out.code, &out.body, &out.warnings, &ax.id)
+}
+
+/// `GET pods/NAME/log`: the container's log as text, or the error the apiserver gives.
+fn pod_log(cl: &Cluster, ax: &AuditCtx, info: &request::ReqInfo) -> Response<Body> {
+    if info.verb != Verb::Get {
+        return ax.answer(cl, 405, &response::method_not_allowed().to_value(), true);
+    }
+    let key = crate::store::Key::new("pods", &info.namespace, &info.name);
+    let Some(pod) = cl.store.get(&key) else {
+        let st = Status::not_found("pods", "", &info.name);
+        return ax.answer(cl, st.code, &st.to_value(), true);
+    };
+    let query = logs::LogQuery {
+        container: info.q("container").map(String::from),
+        previous: info.q("previous") == Some("true"),
+        tail_lines: info.q("tailLines").and_then(|n| n.parse().ok()),
+    };
+    match logs::container_log(cl, &pod, &query) {
+        Ok(text) => {
+            ax.emit(
+                cl,
+                "ResponseComplete",
+                Some(json!({"metadata": {}, "code": 200})),
+                &BTreeMap::new(),
+                None,
+                true,
+            );
+            Response::builder()
+                .status(200)
+                .header(http::header::CONTENT_TYPE, "text/plain")
+                .header("Audit-Id", ax.id.as_str())
+                .body(full(text))
+                .expect("response")
+        }
+        Err(st) => ax.answer(cl, st.code, &st.to_value(), true),
+    }
 }
 
 /// Overload faults: requests 4 to 7 from outside are refused with 429 or 503. API Priority and
