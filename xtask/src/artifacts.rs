@@ -397,7 +397,15 @@ pub fn events_table(mut events: Vec<Event>) -> String {
             .or_else(|| e.first_timestamp.as_ref().map(|t| t.0.to_string()))
             .unwrap_or_default()
     };
-    events.sort_by_key(time);
+    // Oldest first; events of the same second in the order the API server stored them.
+    let stored = |e: &Event| {
+        e.metadata
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    events.sort_by_key(|e| (time(e), stored(e)));
     let mut out = String::from("TIME\tTYPE\tREASON\tOBJECT\tCOUNT\tMESSAGE\n");
     for e in &events {
         let _ = writeln!(

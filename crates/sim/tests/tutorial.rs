@@ -97,6 +97,8 @@ struct Run {
     stderr: String,
     invocations: String,
     fault_hits: String,
+    /// The artifacts folder: each file's path (relative) and text.
+    artifacts: std::collections::BTreeMap<String, String>,
 }
 
 impl Run {
@@ -135,7 +137,26 @@ fn sim_command(tree: &Tree, faults: &[&str], work: &Path) -> Command {
     c.arg("--scenario")
         .arg(tree.path("scenarios/pod-security.yaml"));
     c.arg("--report-json").arg(work.join("report.json"));
+    c.arg("--artifacts").arg(work.join("artifacts"));
     c
+}
+
+/// Every file under `dir`, by path relative to it, with its text.
+fn files_under(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
 }
 
 fn run(tree: &Tree, faults: &[&str]) -> Run {
@@ -155,6 +176,7 @@ fn run(tree: &Tree, faults: &[&str]) -> Run {
             .unwrap_or_default(),
         fault_hits: std::fs::read_to_string(work.path().join("state/fault-hits.jsonl"))
             .unwrap_or_default(),
+        artifacts: files_under(&work.path().join("artifacts")),
     }
 }
 
@@ -182,6 +204,21 @@ fn assert_fails_at(r: &Run, step: &str, reason: &str) {
 fn the_intact_tutorial_passes_every_doc_step() {
     let started = Instant::now();
     let r = run(&Tree::new(), &[]);
+    // A pass keeps the evidence: the reports and the audit log's slice, not the cluster's state.
+    let kept: Vec<&str> = r.artifacts.keys().map(String::as_str).collect();
+    assert_eq!(
+        kept,
+        [
+            "README.md",
+            "audit/kube-apiserver-audit.log",
+            "audit/namespaces.log",
+            "junit.xml",
+            "report.json"
+        ],
+        "{}",
+        r.context()
+    );
+    assert!(r.artifacts["audit/namespaces.log"].contains("\"namespace\":\"pod-security\""));
     assert_eq!(r.code, Some(0), "{}", r.context());
     assert_eq!(r.report["outcome"], "passed");
     let steps = r.report["steps"].as_array().unwrap();
@@ -379,6 +416,69 @@ fn reported_failures_end_the_run_within_15s_with_the_projects_timeouts() {
             !msg.contains("timed out"),
             "{fault} must not wait out its timeout: {msg}"
         );
+    }
+}
+
+/// A failed run leaves what someone debugging it needs, and no credential.
+#[test]
+fn a_failed_run_leaves_a_bundle_to_debug_it() {
+    let r = run(&Tree::new(), &["worker-unschedulable"]);
+    assert_fails_at(&r, "pod-security-running", "FailedScheduling");
+    let files: Vec<&str> = r.artifacts.keys().map(String::as_str).collect();
+    let has = |prefix: &str| files.iter().any(|f| f.starts_with(prefix));
+    for expected in [
+        "README.md",
+        "report.json",
+        "junit.xml",
+        "audit/kube-apiserver-audit.log",
+        "audit/namespaces.log",
+        "pod-security/events.txt",
+        "pod-security/pods.txt",
+        "pod-security/pods/raycluster-pod-security-head-",
+        "pod-security/logs/kuberay-operator-",
+        "pod-security/rayclusters/raycluster-pod-security.conditions.txt",
+        "helm/kuberay-operator.status.txt",
+        "helm/kuberay-operator.values.yaml",
+        "nodes.txt",
+        "kind-logs/kind-version.txt",
+    ] {
+        assert!(has(expected), "no {expected} in the bundle: {files:?}");
+    }
+    let readme = &r.artifacts["README.md"];
+    assert!(
+        readme.contains("Step `pod-security-running` (tutorial step 5.2) failed"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("apply --server-side -n pod-security"),
+        "the step's commands: {readme}"
+    );
+    let events = &r.artifacts["pod-security/events.txt"];
+    assert!(events.contains("FailedScheduling"), "{events}");
+    let report: Value = serde_json::from_str(&r.artifacts["report.json"]).unwrap();
+    assert!(
+        report["artifacts"]
+            .as_str()
+            .is_some_and(|a| a.ends_with("artifacts")),
+        "{report}"
+    );
+    assert!(
+        r.step("pod-security-running")["message"]
+            .as_str()
+            .unwrap()
+            .contains("artifacts: ")
+    );
+    for (file, text) in &r.artifacts {
+        for secret in [
+            "certificate-authority-data",
+            "client-key-data",
+            "Bearer ",
+            "\"token\":",
+            "token: ",
+        ] {
+            assert!(!text.contains(secret), "{file} holds {secret:?}");
+        }
+        assert!(!file.contains("kubeconfig"), "{file}");
     }
 }
 

@@ -43,6 +43,7 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
         ["get", "kubeconfig", rest @ ..] => get_kubeconfig(world, &to_vec(rest)),
         ["create", "cluster", rest @ ..] => create(world, inv, &to_vec(rest)).await,
         ["delete", "cluster", rest @ ..] => delete(world, inv, &to_vec(rest)),
+        ["export", "logs", rest @ ..] => super::export::logs(world, &inv.cwd, &to_vec(rest)),
         [] | ["help"] | ["--help"] => ToolOutput::ok(
             "kind creates and manages local Kubernetes clusters using Docker container 'nodes'\n\nUsage:\n  kind [command]\n",
         ),

@@ -9,6 +9,7 @@ use crate::world::World;
 
 mod args;
 mod docker;
+mod export;
 mod helm;
 mod invocation;
 mod kind;

@@ -30,6 +30,8 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
         ["install", rest @ ..] => install(world, inv, rest).await,
         ["template", rest @ ..] => template(world, inv, rest).await,
         ["uninstall", rest @ ..] | ["delete", rest @ ..] => uninstall(inv, rest).await,
+        ["status", rest @ ..] => status(inv, rest).await,
+        ["get", "values", rest @ ..] => get_values(inv, rest).await,
         [cmd, ..] => ToolOutput::fail(
             format!(
                 "Error: unknown command \"{cmd}\" for \"helm\"\nRun 'helm --help' for usage.\n"
@@ -91,6 +93,8 @@ struct Release {
     name: String,
     ns: String,
     chart: Chart,
+    /// The chart's defaults coalesced with the user's values (what `helm get values --all` says).
+    values: Value,
     objs: Vec<(String, Value)>,
     flags: BTreeMap<String, Vec<String>>,
 }
@@ -165,6 +169,7 @@ async fn load_and_render(
         name,
         ns,
         chart,
+        values,
         objs,
         flags,
     })
@@ -341,7 +346,10 @@ async fn install_crds(kube: &mut Kube, version: &str) -> Result<(), String> {
 fn release_secret(r: &Release, status: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
         "metadata": {"name": format!("sh.helm.release.v1.{}.v1", r.name), "namespace": r.ns,
-            "labels": {"name": r.name, "owner": "helm", "status": status, "version": "1", "modifiedAt": util::now_millis().to_string()}},
+            "labels": {"name": r.name, "owner": "helm", "status": status, "version": "1", "modifiedAt": util::now_millis().to_string()},
+            // The sim's own record of what real helm keeps in the encoded release (see README).
+            "annotations": {"sim.helm.sh/chart": format!("{}-{}", r.chart.name, r.chart.version),
+                "sim.helm.sh/values": r.values.to_string(), "sim.helm.sh/deployed": util::ansic_now()}},
         "data": {"release": "SDRzSUFBQUFBQUFDLzZ1dUFRQUFBQUFBQUFBQUE9PQ=="}})
 }
 
@@ -469,6 +477,67 @@ async fn uninstall(inv: &Invocation, rest: &[&str]) -> ToolOutput {
     }
     let _ = kube.req("DELETE", &secret_path, None).await;
     ToolOutput::ok(format!("release \"{release}\" uninstalled\n"))
+}
+
+/// The release record of `RELEASE` in the `--namespace`, as `helm status`/`get values` read it.
+async fn release_record(inv: &Invocation, rest: &[&str], verb: &str) -> Result<Value, ToolOutput> {
+    let args: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+    let (pos, flags) = parse_flags(&args, VALUE_FLAGS, &["all"])
+        .map_err(|e| ToolOutput::fail(format!("Error: {e}\n"), 1))?;
+    let Some(release) = pos.first() else {
+        return Err(ToolOutput::fail(
+            format!("Error: \"helm {verb}\" requires 1 argument\n"),
+            1,
+        ));
+    };
+    let get = |long: &str, short: &str| flag_value(&flags, long, short);
+    let ns = get("namespace", "n").unwrap_or("default").to_string();
+    let mut kube = Kube::from_kubeconfig(inv, get("kubeconfig", ""), get("kube-context", ""))
+        .map_err(|e| ToolOutput::fail(format!("Error: {e}\n"), 1))?;
+    let path = format!("/api/v1/namespaces/{ns}/secrets/sh.helm.release.v1.{release}.v1");
+    match kube.req("GET", &path, None).await {
+        Ok((200, secret)) => Ok(secret),
+        _ => Err(ToolOutput::fail("Error: release: not found\n", 1)),
+    }
+}
+
+/// `helm status RELEASE`: NAME, LAST DEPLOYED, NAMESPACE, STATUS, REVISION.
+async fn status(inv: &Invocation, rest: &[&str]) -> ToolOutput {
+    let secret = match release_record(inv, rest, "status").await {
+        Ok(s) => s,
+        Err(out) => return out,
+    };
+    let meta = &secret["metadata"];
+    let label = |k: &str| meta["labels"][k].as_str().unwrap_or_default().to_string();
+    ToolOutput::ok(format!(
+        "NAME: {}\nLAST DEPLOYED: {}\nNAMESPACE: {}\nSTATUS: {}\nREVISION: {}\nTEST SUITE: None\n",
+        label("name"),
+        meta["annotations"]["sim.helm.sh/deployed"]
+            .as_str()
+            .unwrap_or_default(),
+        meta["namespace"].as_str().unwrap_or_default(),
+        label("status"),
+        label("version"),
+    ))
+}
+
+/// `helm get values RELEASE [--all]`: the values the release was installed with.
+async fn get_values(inv: &Invocation, rest: &[&str]) -> ToolOutput {
+    let secret = match release_record(inv, rest, "get values").await {
+        Ok(s) => s,
+        Err(out) => return out,
+    };
+    let values: Value = secret["metadata"]["annotations"]["sim.helm.sh/values"]
+        .as_str()
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or(Value::Null);
+    let heading = if rest.contains(&"--all") || rest.contains(&"-a") {
+        "COMPUTED VALUES:"
+    } else {
+        "USER-SUPPLIED VALUES:"
+    };
+    let yaml = serde_saphyr::to_string(&values).unwrap_or_default();
+    ToolOutput::ok(format!("{heading}\n{yaml}"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,125 @@
+//! Fake `kind export logs [DIR] --name NAME`: the node's logs in the layout real kind writes
+//! (`kind-version.txt`, `docker-info.txt`, and per node `kubernetes-version.txt`, `kubelet.log`,
+//! `containerd.log`, `journal.log`, `inspect.json`, `pods/<ns>_<pod>_<uid>/<container>/0.log`).
+//! The kubelet's and containerd's lines are what they reported as events; pod logs are the
+//! containers' logs. Nothing else runs in the node, so nothing else is written.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::args::{flag, io_msg, parse_flags, resolve};
+use super::docker::DOCKER_VERSION;
+use super::invocation::ToolOutput;
+use super::kind::KIND_VERSION;
+use crate::cluster::Cluster;
+use crate::logs::{LogQuery, container_log};
+use crate::world::World;
+
+pub fn logs(world: &Arc<World>, cwd: &str, rest: &[String]) -> ToolOutput {
+    let (pos, flags) = match parse_flags(rest, &["name"], &[]) {
+        Ok(x) => x,
+        Err(e) => return ToolOutput::fail(format!("ERROR: {e}\n"), 1),
+    };
+    let name = flag(&flags, "name").unwrap_or("kind").to_string();
+    let Some(cluster) = world.clusters.lock().unwrap().get(&name).cloned() else {
+        return ToolOutput::fail(format!("ERROR: unknown cluster \"{name}\"\n"), 1);
+    };
+    let dir = match pos.first() {
+        Some(d) => resolve(cwd, d),
+        None => std::env::temp_dir().join(format!("kind-logs-{}", std::process::id())),
+    };
+    match write(&cluster, &dir) {
+        Ok(()) => ToolOutput {
+            stdout: format!(
+                "Exporting logs for cluster \"{name}\" to:\n{}\n",
+                dir.display()
+            ),
+            stderr: String::new(),
+            code: 0,
+        },
+        Err(e) => ToolOutput::fail(format!("ERROR: failed to export logs: {}\n", io_msg(&e)), 1),
+    }
+}
+
+fn write(cl: &Cluster, dir: &Path) -> std::io::Result<()> {
+    let node = dir.join(&cl.node_name);
+    std::fs::create_dir_all(&node)?;
+    std::fs::write(dir.join("kind-version.txt"), format!("{KIND_VERSION}\n"))?;
+    let docker_info = format!(
+        "Client:\n Version:    {DOCKER_VERSION}\n\nServer:\n Containers: 1\n  Running: 1\n Server Version: {DOCKER_VERSION}\n Storage Driver: overlay2\n Cgroup Driver: systemd\n Cgroup Version: 2\n"
+    );
+    std::fs::write(dir.join("docker-info.txt"), docker_info)?;
+    std::fs::write(
+        node.join("kubernetes-version.txt"),
+        format!("{}\n", cl.version.git_version()),
+    )?;
+    let inspect = serde_json::json!([{"Name": format!("/{}", cl.node_name), "Config": {"Image": cl.image}, "State": {"Status": "running"}}]);
+    std::fs::write(
+        node.join("inspect.json"),
+        serde_json::to_string_pretty(&inspect)?,
+    )?;
+    let (events, _) = cl.store.list("events", None);
+    let from = |component: &str| -> String {
+        events
+            .iter()
+            .filter(|e| e["source"]["component"] == component)
+            .map(|e| {
+                format!(
+                    "{} {}: {} {}/{}: {}\n",
+                    e["lastTimestamp"].as_str().unwrap_or_default(),
+                    e["type"].as_str().unwrap_or_default(),
+                    e["reason"].as_str().unwrap_or_default(),
+                    e["involvedObject"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    e["involvedObject"]["name"].as_str().unwrap_or_default(),
+                    e["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    let kubelet = from("kubelet");
+    let pulls: String = kubelet
+        .lines()
+        .filter(|l| l.contains(": Pulled ") || l.contains("Failed to pull image"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(node.join("kubelet.log"), &kubelet)?;
+    std::fs::write(node.join("containerd.log"), pulls)?;
+    std::fs::write(
+        node.join("journal.log"),
+        format!("{kubelet}{}", from("default-scheduler")),
+    )?;
+    let (pods, _) = cl.store.list("pods", None);
+    for pod in &pods {
+        write_pod_logs(cl, pod, &node)?;
+    }
+    Ok(())
+}
+
+fn write_pod_logs(cl: &Cluster, pod: &Value, node: &Path) -> std::io::Result<()> {
+    let meta = |k: &str| pod["metadata"][k].as_str().unwrap_or_default().to_string();
+    let dir = node.join("pods").join(format!(
+        "{}_{}_{}",
+        meta("namespace"),
+        meta("name"),
+        meta("uid")
+    ));
+    let containers = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| pod["spec"][k].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str());
+    for c in containers {
+        let q = LogQuery {
+            container: Some(c.to_string()),
+            ..Default::default()
+        };
+        if let Ok(text) = container_log(cl, pod, &q) {
+            std::fs::create_dir_all(dir.join(c))?;
+            std::fs::write(dir.join(c).join("0.log"), text)?;
+        }
+    }
+    Ok(())
+}
