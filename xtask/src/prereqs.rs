@@ -77,6 +77,14 @@ pub struct Wanted {
     pub node_image: String,
 }
 
+/// Where `program` is found on the shell's `PATH`.
+fn located(sh: &Shell, program: &str) -> Option<std::path::PathBuf> {
+    let path = sh.var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
 async fn run(command: Command) -> Result<String, String> {
     match command.output().await {
         Ok(out) if out.success() => Ok(out.stdout.trim().to_string()),
@@ -157,19 +165,26 @@ pub async fn kind(sh: &Shell, wanted: &Wanted) -> Found {
                 wanted.node_image
             ),
         ),
-        _ => Found::ok("kind", version),
+        _ => Found::ok("kind", with_place(version, located(sh, "kind"))),
     }
 }
 
 /// helm: found (v3 or v4; the harness reads both).
 pub async fn helm(sh: &Shell) -> Found {
     match run(cmd!(sh, "helm version --short").into()).await {
-        Ok(out) => Found::ok("helm", out),
+        Ok(out) => Found::ok("helm", with_place(out, located(sh, "helm"))),
         Err(_) => Found::missing(
             "helm",
             "not found on PATH",
             "run `cargo xtask tools` (helm into target/tools) or install helm v3 or v4 (https://helm.sh/docs/intro/install/)".into(),
         ),
+    }
+}
+
+fn with_place(version: String, place: Option<std::path::PathBuf>) -> String {
+    match place {
+        Some(p) => format!("{version} ({})", p.display()),
+        None => version,
     }
 }
 

@@ -328,7 +328,7 @@ fn an_unreachable_engine_a_small_one_and_a_kind_too_new_are_reported() {
         err.contains("is built for kind v0.25.0, and kind v0.31.0 may not run it"),
         "{err}"
     );
-    assert!(err.contains("helm    ok       v3.16.3+gcfd0749"), "{err}");
+    assert!(err.contains("helm    ok       v3.16.3+gcfd0749 ("), "{err}");
 
     let small = stand_ins(&[
         (
@@ -379,7 +379,13 @@ fn with_every_prerequisite_the_run_starts_and_a_failed_step_is_reported() {
         err.contains("docker  ok       engine 27.3.1, memory 15.5 GiB"),
         "{err}"
     );
-    assert!(err.contains("kind    ok       v0.25.0"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "kind    ok       v0.25.0 ({})",
+            tools.path().join("kind").display()
+        )),
+        "where it was found: {err}"
+    );
     assert!(
         err.contains("▶ [doc 1] kind-cluster"),
         "the run started: {err}"

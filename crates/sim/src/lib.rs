@@ -21,6 +21,7 @@ mod faults;
 mod kubelet;
 mod latency;
 mod logs;
+mod mirror;
 mod operator;
 mod ray;
 mod run;
@@ -34,6 +35,7 @@ mod world;
 
 pub use control::tool_main;
 pub use faults::{Fault, list_lines as fault_list_lines};
+pub use mirror::serve as serve_mirror;
 pub use run::{RunOptions, run, start_world};
 pub use tools::{Invocation, TOOLS, ToolOutput};
 pub use world::World;

@@ -1,4 +1,4 @@
-//! `sim` binary: `sim run …`, `sim list-faults`; invoked as `kind`, `helm` or `docker` (argv[0],
+//! `sim` binary: `sim run …`, `sim list-faults`, `sim mirror DIR`; invoked as `kind`, `helm` or `docker` (argv[0],
 //! via the symlinks `sim run` puts first on PATH) it is that fake tool.
 
 use clap::{Parser, Subcommand};
@@ -35,6 +35,12 @@ enum Cmd {
     },
     /// Print `NAME expect=pass|fail` per fault.
     ListFaults,
+    /// Serve the files under DIR on loopback over HTTP (a stand-in download host), printing its
+    /// URL, until killed.
+    Mirror {
+        /// The files, laid out as on the hosts they stand in for.
+        dir: PathBuf,
+    },
 }
 
 fn main() {
@@ -54,6 +60,18 @@ fn main() {
     }
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Mirror { dir } => rt.block_on(async {
+            match sim::serve_mirror(dir).await {
+                Ok(addr) => {
+                    println!("http://{addr}");
+                    std::future::pending::<()>().await
+                }
+                Err(e) => {
+                    eprintln!("sim: cannot serve the mirror: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }),
         Cmd::ListFaults => {
             for l in sim::fault_list_lines() {
                 println!("{l}");

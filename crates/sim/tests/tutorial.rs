@@ -21,10 +21,6 @@ fn xtask_bin() -> PathBuf {
     common::xtask_bin().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// A copy of the project's scenarios/, manifests/ and kind/ in a temp dir, with timeouts cut to
 /// what the simulated world needs (its latencies are scaled down), and optional edits.
 struct Tree {
@@ -54,15 +50,9 @@ impl Tree {
 
     /// The copy with the project's own timeouts (minutes) and settle window.
     fn with_project_timeouts() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["scenarios", "manifests", "kind"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-            for f in std::fs::read_dir(project_root().join(sub)).unwrap() {
-                let f = f.unwrap().path();
-                std::fs::copy(&f, dir.path().join(sub).join(f.file_name().unwrap())).unwrap();
-            }
+        Tree {
+            dir: common::copy_project(),
         }
-        Tree { dir }
     }
 
     fn path(&self, rel: &str) -> PathBuf {

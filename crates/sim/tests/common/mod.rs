@@ -24,6 +24,21 @@ pub const IMAGE: &str =
 pub const KUBERAY_REPO: &str = "https://ray-project.github.io/kuberay-helm/";
 pub const AUDIT_LOG: &str = "/var/log/kubernetes/kube-apiserver-audit.log";
 
+/// A copy of the project's scenarios/, manifests/ and kind/ in a temp dir: a tree the harness
+/// runs as is (its paths resolve against the copy).
+pub fn copy_project() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["scenarios", "manifests", "kind"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for f in std::fs::read_dir(root.join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.path().join(sub).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
 /// The reference material beside the repository: `SHARED_DIR`, else `../shared`.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("SHARED_DIR")
