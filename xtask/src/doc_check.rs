@@ -215,6 +215,20 @@ fn explain(
     (page_only, ours_only, used)
 }
 
+/// The recorded differences whose page words stand in `text` (prose, a comment, a YAML edit).
+fn cited_in(text: &str, differences: &[&Spanned<Difference>]) -> Vec<String> {
+    differences
+        .iter()
+        .filter(|d| {
+            d.value
+                .places
+                .iter()
+                .any(|p| !p.page.is_empty() && text.contains(&p.page))
+        })
+        .map(|d| d.value.id.clone())
+        .collect()
+}
+
 /// The verdict on one page command against our commands of its tutorial step.
 fn match_command(
     command: &PageCommand,
@@ -230,16 +244,7 @@ fn match_command(
     candidates.sort_by_key(|o| Some(o.step.as_str()) != previous);
     if command.kind == CommandKind::YamlEdit {
         let text = format!("{}\n{}", command.comments.join("\n"), command.text);
-        let cited: Vec<String> = differences
-            .iter()
-            .filter(|d| {
-                d.value
-                    .places
-                    .iter()
-                    .any(|p| !p.page.is_empty() && text.contains(&p.page))
-            })
-            .map(|d| d.value.id.clone())
-            .collect();
+        let cited = cited_in(&text, differences);
         let step = candidates.first().map(|o| o.step.clone());
         return match cited.is_empty() {
             true => (
@@ -315,16 +320,7 @@ pub fn check(page: &Page, ours: &[OurLine], differences: &[&Spanned<Difference>]
         if page.kinds[i] == LineKind::Command {
             continue;
         }
-        let cited: Vec<String> = differences
-            .iter()
-            .filter(|d| {
-                d.value
-                    .places
-                    .iter()
-                    .any(|p| !p.page.is_empty() && line.contains(&p.page))
-            })
-            .map(|d| d.value.id.clone())
-            .collect();
+        let cited = cited_in(line, differences);
         if !cited.is_empty() {
             let step = page.docs[i]
                 .as_deref()

@@ -12,12 +12,12 @@ use serde_json::Value;
 use super::args::{flag, io_msg, parse_flags, resolve};
 use super::docker::DOCKER_VERSION;
 use super::invocation::ToolOutput;
-use super::kind::KIND_VERSION;
 use crate::cluster::Cluster;
 use crate::logs::{LogQuery, container_log};
 use crate::world::World;
 
-pub fn logs(world: &Arc<World>, cwd: &str, rest: &[String]) -> ToolOutput {
+/// `kind_version`: what `kind version` prints, for `kind-version.txt`.
+pub fn logs(world: &Arc<World>, cwd: &str, rest: &[String], kind_version: &str) -> ToolOutput {
     let (pos, flags) = match parse_flags(rest, &["name"], &[]) {
         Ok(x) => x,
         Err(e) => return ToolOutput::fail(format!("ERROR: {e}\n"), 1),
@@ -30,7 +30,7 @@ pub fn logs(world: &Arc<World>, cwd: &str, rest: &[String]) -> ToolOutput {
         Some(d) => resolve(cwd, d),
         None => std::env::temp_dir().join(format!("kind-logs-{}", std::process::id())),
     };
-    match write(&cluster, &dir) {
+    match write(&cluster, &dir, kind_version) {
         Ok(()) => ToolOutput {
             stdout: format!(
                 "Exporting logs for cluster \"{name}\" to:\n{}\n",
@@ -43,10 +43,10 @@ pub fn logs(world: &Arc<World>, cwd: &str, rest: &[String]) -> ToolOutput {
     }
 }
 
-fn write(cl: &Cluster, dir: &Path) -> std::io::Result<()> {
+fn write(cl: &Cluster, dir: &Path, kind_version: &str) -> std::io::Result<()> {
     let node = dir.join(&cl.node_name);
     std::fs::create_dir_all(&node)?;
-    std::fs::write(dir.join("kind-version.txt"), format!("{KIND_VERSION}\n"))?;
+    std::fs::write(dir.join("kind-version.txt"), format!("{kind_version}\n"))?;
     let docker_info = format!(
         "Client:\n Version:    {DOCKER_VERSION}\n\nServer:\n Containers: 1\n  Running: 1\n Server Version: {DOCKER_VERSION}\n Storage Driver: overlay2\n Cgroup Driver: systemd\n Cgroup Version: 2\n"
     );

@@ -43,7 +43,9 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
         ["get", "kubeconfig", rest @ ..] => get_kubeconfig(world, &to_vec(rest)),
         ["create", "cluster", rest @ ..] => create(world, inv, &to_vec(rest)).await,
         ["delete", "cluster", rest @ ..] => delete(world, inv, &to_vec(rest)),
-        ["export", "logs", rest @ ..] => super::export::logs(world, &inv.cwd, &to_vec(rest)),
+        ["export", "logs", rest @ ..] => {
+            super::export::logs(world, &inv.cwd, &to_vec(rest), KIND_VERSION)
+        }
         [] | ["help"] | ["--help"] => ToolOutput::ok(
             "kind creates and manages local Kubernetes clusters using Docker container 'nodes'\n\nUsage:\n  kind [command]\n",
         ),
