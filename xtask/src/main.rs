@@ -551,6 +551,24 @@ fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
     build
         .args(["build", "--quiet", "--package", "sim", "--bins"])
         .current_dir(project_root());
+    // `cargo run` gave this process the variables of the package it ran (CARGO_MANIFEST_DIR, …);
+    // a build script that watches one (ring's does) would rebuild its crate, and everything above
+    // it, every time the plain `cargo build`/`cargo test` and this nested one alternate.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            build.env_remove(key.as_ref());
+        }
+    }
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }
