@@ -48,6 +48,23 @@ impl Cluster {
         cmd!(sh, "kind get kubeconfig --name {name}").into()
     }
 
+    /// `kind get nodes`: the node containers.
+    pub fn nodes(&self, sh: &Shell) -> Command {
+        let name = &self.name;
+        cmd!(sh, "kind get nodes --name {name}").into()
+    }
+
+    /// Pulls `image` into one node's containerd, as the kubelet would (`crictl pull`).
+    pub fn pull_on_node(&self, sh: &Shell, node: &str, image: &str) -> Command {
+        cmd!(sh, "docker exec {node} crictl pull {image}").into()
+    }
+
+    /// Loads an image the host's Docker has into every node.
+    pub fn load_image(&self, sh: &Shell, image: &str) -> Command {
+        let name = &self.name;
+        cmd!(sh, "kind load docker-image {image} --name {name}").into()
+    }
+
     /// Whether kind already knows a cluster by this name.
     pub async fn exists(&self, sh: &Shell) -> Result<bool> {
         let out = Command::from(cmd!(sh, "kind get clusters"))
@@ -55,6 +72,11 @@ impl Cluster {
             .await?;
         Ok(out.stdout.lines().any(|l| l.trim() == self.name))
     }
+}
+
+/// Whether the host's Docker has `image`.
+pub fn host_has_image(sh: &Shell, image: &str) -> Command {
+    cmd!(sh, "docker image inspect {image}").into()
 }
 
 /// The kind config with every relative `extraMounts[].hostPath` made absolute against the config

@@ -189,6 +189,14 @@ struct SimArgs {
     /// List the faults the world can inject and the outcome each must produce.
     #[arg(long)]
     list_faults: bool,
+    /// Multiply the world's latencies by F (1 = as measured on real clusters; default 0.1,
+    /// or 1 with --bench).
+    #[arg(long, value_name = "F")]
+    latency_scale: Option<f64>,
+    /// Run the intact tutorial (at latency scale 1 unless given) and print each step's time and
+    /// the whole.
+    #[arg(long)]
+    bench: bool,
     /// Arguments for `cargo xtask e2e`.
     #[arg(last = true, value_name = "E2E ARGS")]
     e2e_args: Vec<String>,
@@ -584,6 +592,7 @@ fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
         std::env::current_exe().map_err(|e| failed(format!("cannot find this program: {e}")))?;
     let sim_bin = me.with_file_name(format!("sim{}", std::env::consts::EXE_SUFFIX));
     let mut run = std::process::Command::new(&sim_bin);
+    let report = tempfile::NamedTempFile::new().map_err(|e| failed(e.to_string()))?;
     if a.list_faults {
         run.arg("list-faults");
     } else {
@@ -591,12 +600,49 @@ fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
         for f in &a.faults {
             run.args(["--fault", f]);
         }
+        let scale = a.latency_scale.or(a.bench.then_some(1.0));
+        if let Some(scale) = scale {
+            run.args(["--latency-scale", &scale.to_string()]);
+        }
         run.arg("--").arg(&me).arg("e2e").args(&a.e2e_args);
+        if a.bench {
+            run.arg("--report-json").arg(report.path());
+        }
     }
     let status = cmd::Command::from(run)
         .interactive()
         .map_err(|e| failed(format!("{e:#}")))?;
+    if a.bench && status.success() {
+        let text = std::fs::read_to_string(report.path()).map_err(|e| failed(e.to_string()))?;
+        print!(
+            "{}",
+            bench_table(&text).map_err(|e| failed(format!("{e:#}")))?
+        );
+    }
     Ok(ExitCode::from(
         status.code().map(|c| c as u8).unwrap_or(EXIT_INTERRUPTED),
     ))
+}
+
+/// Each step's time and the whole, from a run's JSON report.
+fn bench_table(report_json: &str) -> anyhow::Result<String> {
+    let report: serde_json::Value = serde_json::from_str(report_json)?;
+    let mut out = String::from("\nbenchmark (simulated world):\n");
+    let mut total = 0u64;
+    for step in report["steps"].as_array().into_iter().flatten() {
+        let ms = step["duration_ms"].as_u64().unwrap_or(0);
+        total += ms;
+        out.push_str(&format!(
+            "  {:<5} {:<22} {:>7.1}s\n",
+            step["doc"].as_str().unwrap_or_default(),
+            step["id"].as_str().unwrap_or_default(),
+            ms as f64 / 1000.0
+        ));
+    }
+    out.push_str(&format!(
+        "  {:<28} {:>7.1}s\n",
+        "all steps",
+        total as f64 / 1000.0
+    ));
+    Ok(out)
 }

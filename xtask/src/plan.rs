@@ -111,6 +111,7 @@ pub fn build(
             .iter()
             .filter_map(|s| s.action.helm_release())
             .collect(),
+        prepull_images: first_seen(steps.iter().flat_map(|s| s.action.images())),
     };
     let tools = tool_fetches(
         &versions,
@@ -131,6 +132,17 @@ pub fn build(
         env,
         steps,
     })
+}
+
+/// The items in the order they are first seen, each once.
+fn first_seen(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }
 
 /// The pinned tools for this platform, fetched into the project's `target/tools`.

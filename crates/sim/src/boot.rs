@@ -21,6 +21,7 @@ pub async fn boot(cluster: &Arc<Cluster>) -> std::io::Result<()> {
     let behaviours = Behaviours::default()
         .with(ray::behaviours())
         .with(operator::behaviours());
+    cluster.set_pull_latencies(behaviours.pull_latencies());
     tokio::spawn(kubelet::run(cluster.clone(), Arc::new(behaviours)));
     tokio::spawn(operator::run(cluster.clone()));
     Ok(())

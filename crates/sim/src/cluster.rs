@@ -29,6 +29,27 @@ impl Env {
     }
 }
 
+/// `rayproject/ray:2` → `docker.io/rayproject/ray:2`, `busybox` → `docker.io/library/busybox:latest`,
+/// as containerd names what it pulls.
+pub fn full_image(img: &str) -> String {
+    let with_tag = if img
+        .rsplit('/')
+        .next()
+        .is_some_and(|l| l.contains(':') || l.contains('@'))
+    {
+        img.to_string()
+    } else {
+        format!("{img}:latest")
+    };
+    if with_tag.split('/').next().is_some_and(|f| f.contains('.')) {
+        with_tag
+    } else if with_tag.contains('/') {
+        format!("docker.io/{with_tag}")
+    } else {
+        format!("docker.io/library/{with_tag}")
+    }
+}
+
 /// Simulated latencies (kept under this path for the control loops that name it so).
 pub(crate) use crate::latency;
 
@@ -116,10 +137,23 @@ pub struct Cluster {
     /// becomes Ready and dropped when it terminates; port-forwards reach them. (Today only Ray
     /// heads serve, hence the name, which `streams` uses.)
     pub pod_servers_by_name: Mutex<BTreeMap<String, PodServer>>,
+    /// The node's images, by full reference (`docker.io/rayproject/ray-ml:2.4.0-cpu`).
+    images: Mutex<BTreeMap<String, NodeImage>>,
+    /// How long the node takes to pull an image whose reference contains the text (from the
+    /// container behaviours, set at boot); others take `latency::PULL_SMALL_IMAGE`.
+    pull_latencies: Mutex<Vec<(&'static str, Duration)>>,
     pub external_requests: AtomicU64,
     pub watches_started: AtomicU32,
     ip_counter: AtomicU32,
     events: Mutex<EventCorrelator>,
+}
+
+/// An image in the node's containerd.
+#[derive(Clone, Copy, Debug)]
+pub enum NodeImage {
+    /// Being pulled; done then.
+    Pulling(tokio::time::Instant),
+    Present,
 }
 
 /// Whatever serves inside a pod; its owner downcasts it.
@@ -149,6 +183,8 @@ impl Cluster {
             cancel: CancellationToken::new(),
             env,
             pod_servers_by_name: Mutex::new(BTreeMap::new()),
+            images: Mutex::new(BTreeMap::new()),
+            pull_latencies: Mutex::new(Vec::new()),
             external_requests: AtomicU64::new(0),
             watches_started: AtomicU32::new(0),
             ip_counter: AtomicU32::new(4),
@@ -174,6 +210,50 @@ impl Cluster {
             vec![],
             env,
         )
+    }
+
+    pub fn set_pull_latencies(&self, latencies: Vec<(&'static str, Duration)>) {
+        *self.pull_latencies.lock().unwrap() = latencies;
+    }
+
+    /// How long pulling `image` takes on this node.
+    pub fn pull_latency(&self, image: &str) -> Duration {
+        self.pull_latencies
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(text, _)| image.contains(text))
+            .map_or(latency::PULL_SMALL_IMAGE, |(_, d)| *d)
+    }
+
+    /// Whether `image` is on the node (pulled, not being pulled).
+    pub fn has_image(&self, image: &str) -> bool {
+        matches!(
+            self.images.lock().unwrap().get(&full_image(image)),
+            Some(NodeImage::Present)
+        )
+    }
+
+    /// Pulls `image` onto the node, as containerd does: a pull taking `takes` (scaled), or, when
+    /// one is in progress, waiting for it to finish. Returns how long the caller waited.
+    pub async fn pull_image(&self, image: &str, takes: Duration) -> Duration {
+        let started = tokio::time::Instant::now();
+        let key = full_image(image);
+        let done_at = {
+            let mut images = self.images.lock().unwrap();
+            match images.get(&key).copied() {
+                Some(NodeImage::Present) => return Duration::ZERO,
+                Some(NodeImage::Pulling(at)) => at,
+                None => {
+                    let at = started + takes.mul_f64(self.env.scale.max(0.0));
+                    images.insert(key.clone(), NodeImage::Pulling(at));
+                    at
+                }
+            }
+        };
+        tokio::time::sleep_until(done_at).await;
+        self.images.lock().unwrap().insert(key, NodeImage::Present);
+        started.elapsed()
     }
 
     /// The server running in pod `ns/name`, if any.

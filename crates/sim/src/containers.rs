@@ -86,6 +86,17 @@ impl Behaviours {
             .unwrap_or(latency::PULL_SMALL_IMAGE)
     }
 
+    /// The pull latencies by image text, for whoever pulls (the kubelet, or `crictl pull`).
+    pub fn pull_latencies(&self) -> Vec<(&'static str, Duration)> {
+        self.0
+            .iter()
+            .filter_map(|b| match (&b.when, &b.does) {
+                (When::ImageContains(s), Does::PullTakes(t)) => Some((*s, *t)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn pull_fails(&self, cl: &Cluster, pod: &Value, c: &Value, i: usize) -> bool {
         self.matching(pod, Some(c)).any(|d| match d {
             Does::PullFails(f) => f(cl, pod, i),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cluster::Cluster;
+use crate::cluster::full_image;
 use crate::containers::{Behaviours, alive};
 use crate::controllers::{node_ready, set_status};
 use crate::events::{Event, EventType};
@@ -16,13 +17,9 @@ use crate::latency;
 use crate::store::Key;
 use crate::util;
 
-/// Images already on the node.
-type Pulled = Arc<Mutex<HashSet<String>>>;
-
 pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
     let started: Arc<Mutex<HashSet<String>>> = Arc::default();
     let terminating: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let pulled: Pulled = Arc::default();
     let unschedulable: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
         tokio::select! {
@@ -64,7 +61,6 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
                     key,
                     pod: Value::Null,
                     behaviours: behaviours.clone(),
-                    pulled: pulled.clone(),
                 };
                 tokio::spawn(run.lifecycle());
             }
@@ -138,25 +134,6 @@ fn image_of(c: &Value) -> String {
     c["image"].as_str().unwrap_or_default().to_string()
 }
 
-fn full_image(img: &str) -> String {
-    let with_tag = if img
-        .rsplit('/')
-        .next()
-        .is_some_and(|l| l.contains(':') || l.contains('@'))
-    {
-        img.to_string()
-    } else {
-        format!("{img}:latest")
-    };
-    if with_tag.split('/').next().is_some_and(|f| f.contains('.')) {
-        with_tag
-    } else if with_tag.contains('/') {
-        format!("docker.io/{with_tag}")
-    } else {
-        format!("docker.io/library/{with_tag}")
-    }
-}
-
 fn status_of(
     name: &str,
     image: &str,
@@ -217,7 +194,6 @@ struct PodRun {
     /// The pod as it was when its containers started.
     pod: Value,
     behaviours: Arc<Behaviours>,
-    pulled: Pulled,
 }
 
 fn names(cs: &[Value]) -> Vec<String> {
@@ -627,7 +603,7 @@ impl PodRun {
     async fn pull(&self, c: &Value, field: &str) -> bool {
         let img = image_of(c);
         let policy = c["imagePullPolicy"].as_str().unwrap_or("IfNotPresent");
-        if policy != "Always" && self.pulled.lock().unwrap().contains(&img) {
+        if policy != "Always" && self.cl.has_image(&img) {
             let msg = format!("Container image \"{img}\" already present on machine");
             self.event(EventType::Normal, "Pulled", &msg, field);
             return true;
@@ -638,14 +614,16 @@ impl PodRun {
             &format!("Pulling image \"{img}\""),
             field,
         );
+        // containerd joins a pull already in progress (e.g. a pre-pull) instead of starting one.
         let base = self.behaviours.pull_latency(&self.pod, c);
-        self.cl.env.sleep(base).await;
-        let secs = base.as_secs_f64() * (0.9 + fastrand::f64() * 0.2);
+        let waited = self.cl.pull_image(&img, base).await;
+        let scale = self.cl.env.scale.max(1e-6);
+        let secs =
+            (waited.as_secs_f64() / scale).min(base.as_secs_f64()) * (0.9 + fastrand::f64() * 0.2);
         let msg = format!(
             "Successfully pulled image \"{img}\" in {secs:.3}s ({secs:.3}s including waiting)"
         );
         self.event(EventType::Normal, "Pulled", &msg, field);
-        self.pulled.lock().unwrap().insert(img);
         true
     }
 

@@ -152,18 +152,25 @@ fn head_image_never_pulls(cl: &Cluster, pod: &Value, i: usize) -> bool {
     true
 }
 
-/// The registry refuses the first pull of a Ray image with its rate limit (fault).
-fn rate_limited_once(cl: &Cluster, pod: &Value, _: usize) -> Option<String> {
+/// The registry refuses the first pull of a Ray image with its rate limit (fault), whoever pulls
+/// (the kubelet, or a `crictl pull` before it): the refusal's words, when refused.
+pub fn registry_refuses(cl: &Cluster, who: &str) -> Option<String> {
     if !cl
         .faults()
         .once(Fault::RegistryRateLimitedOnce, "ray-image-pull")
     {
         return None;
     }
-    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
-    cl.faults().hit(Fault::RegistryRateLimitedOnce, name);
-    Some("failed to pull and unpack image \"docker.io/rayproject/ray-ml:2.4.0-cpu\": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/rayproject/ray-ml/manifests/sha256:4c2f4e0b7d1ec4d7a5f3a0d9ab5ed1c3b0a7c9e2f1d3b5a7c9e1f3a5b7c9d1e3: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit".into())
+    cl.faults().hit(Fault::RegistryRateLimitedOnce, who);
+    Some(RATE_LIMITED.into())
 }
+
+fn rate_limited_once(cl: &Cluster, pod: &Value, _: usize) -> Option<String> {
+    let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
+    registry_refuses(cl, name)
+}
+
+const RATE_LIMITED: &str = "failed to pull and unpack image \"docker.io/rayproject/ray-ml:2.4.0-cpu\": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/rayproject/ray-ml/manifests/sha256:4c2f4e0b7d1ec4d7a5f3a0d9ab5ed1c3b0a7c9e2f1d3b5a7c9e1f3a5b7c9d1e3: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit";
 
 /// The kubelet's check of `runAsNonRoot` when the image's user is a name, not a number, and no
 /// `runAsUser` says which uid runs (fault: the Ray image's user is `ray`).

@@ -209,6 +209,21 @@ fn the_intact_tutorial_passes_every_doc_step() {
         r.context()
     );
     assert!(r.artifacts["audit/namespaces.log"].contains("\"namespace\":\"pod-security\""));
+    // The Ray image was pulled while steps 2 to 5.1 ran, and step 5.2 says so.
+    assert!(
+        r.step("kind-cluster")["message"]
+            .as_str()
+            .unwrap()
+            .contains("pulling rayproject/ray-ml:2.4.0-cpu onto the nodes in the background"),
+        "{}",
+        r.context()
+    );
+    let running = r.step("pod-security-running")["message"].as_str().unwrap();
+    assert!(
+        running.contains("pre-pulled while the earlier steps ran: rayproject/ray-ml:2.4.0-cpu on kuberay-pod-security-control-plane")
+            || running.contains("pre-pull of the Ray image still running"),
+        "{running}"
+    );
     assert_eq!(r.code, Some(0), "{}", r.context());
     assert_eq!(r.report["outcome"], "passed");
     let steps = r.report["steps"].as_array().unwrap();
@@ -368,6 +383,20 @@ fn every_fault_ends_as_declared() {
                     r.context()
                 );
                 assert_eq!(r.report["outcome"], "passed", "{fault}");
+                if *fault == "registry-rate-limited-once" {
+                    // The registry refused the first pull, the pre-pull's: it failed, and
+                    // nothing else did; step 5.2 says so.
+                    let said = r.step("pod-security-running")["message"].as_str().unwrap();
+                    assert!(
+                        said.contains("pre-pull failed (")
+                            && said.contains("429 Too Many Requests"),
+                        "{said}"
+                    );
+                    assert!(
+                        said.contains("the kubelet pulled the image itself"),
+                        "{said}"
+                    );
+                }
             }
             Some((step, reason)) => {
                 eprintln!("{fault}: {}", r.step(step)["message"]);

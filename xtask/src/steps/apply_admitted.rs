@@ -68,6 +68,21 @@ impl Spec {
 }
 
 impl Planned {
+    /// The images of the manifest's RayCluster pods (with the pinned Ray image), deduplicated.
+    pub fn images(&self) -> Vec<String> {
+        let Ok(mut objs) = manifest::read(&self.manifest) else {
+            return vec![];
+        };
+        if let Some(image) = &self.ray_image {
+            manifest::set_ray_image(&mut objs, image);
+        }
+        let mut images = Vec::new();
+        for obj in objs.iter().filter(|o| manifest::kind_of(o) == "RayCluster") {
+            collect_images(&obj.data, &mut images);
+        }
+        images
+    }
+
     pub fn claim(&self) -> Claim {
         Claim::Allowed {
             manifest: self.manifest.clone(),
@@ -104,6 +119,9 @@ impl Planned {
             ),
         );
         evidence.extend(self.observe(session, status, &client, cursor).await?);
+        if let Some(prepull) = session.prepull() {
+            evidence.push(prepull.evidence());
+        }
         Ok(evidence)
     }
 
@@ -234,6 +252,29 @@ impl Planned {
             ),
         ]);
         Ok(lines)
+    }
+}
+
+/// Every `image` of containers and init containers under `v`, first seen first.
+fn collect_images(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m {
+                if k == "containers" || k == "initContainers" {
+                    for c in child.as_array().into_iter().flatten() {
+                        if let Some(image) = c["image"].as_str()
+                            && !out.iter().any(|i| i == image)
+                        {
+                            out.push(image.to_string());
+                        }
+                    }
+                } else {
+                    collect_images(child, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_images(i, out)),
+        _ => {}
     }
 }
 

@@ -70,6 +70,7 @@ impl Planned {
         }
         let server_version = pss::KubeVersion::from_server_info(&info.major, &info.minor);
         session.connected(client, server_version).await;
+        evidence.extend(session.start_prepull());
         Ok(evidence)
     }
 
@@ -137,6 +138,14 @@ impl Planned {
             ctx.kubectl,
             ctx.timeout.as_secs()
         ));
+        for image in &ctx.env.prepull_images {
+            let nodes = cluster.nodes(ctx.sh).shell_line();
+            let pull = cluster.pull_on_node(ctx.sh, "$node", image).shell_line();
+            lines.push(format!(
+                "for node in $({nodes}); do {} & done   # optional: pulls the Ray image while the next steps run",
+                pull.replace("'$node'", "\"$node\"")
+            ));
+        }
         Ok(lines)
     }
 }

@@ -16,6 +16,7 @@ pub mod kind_cluster;
 pub mod namespace;
 pub mod port_forward;
 pub mod preflight;
+pub mod prepull;
 pub mod session;
 
 use std::{collections::BTreeMap, path::Path};
@@ -234,6 +235,14 @@ impl Planned {
             Planned::ApplyAdmitted(p) => Some(p.claim()),
             Planned::HelmInstall(p) => Some(p.claim()),
             _ => None,
+        }
+    }
+
+    /// The images the step's pods will run, which may be pulled onto the nodes early.
+    pub fn images(&self) -> Vec<String> {
+        match self {
+            Planned::ApplyAdmitted(p) => p.images(),
+            _ => vec![],
         }
     }
 

@@ -16,6 +16,8 @@ use crate::{
     tools,
 };
 
+use super::prepull;
+
 /// Why the audit log is polled rather than watched: it is a file inside the node container, with
 /// no API to watch; each read is one `docker exec … cat`.
 pub const AUDIT_POLL: Duration = Duration::from_secs(1);
@@ -35,6 +37,8 @@ pub struct Environment {
     pub tool_dirs: Vec<PathBuf>,
     /// The Helm releases the run installs, and their namespaces (for the failure bundle).
     pub helm_releases: Vec<(String, String)>,
+    /// The images the compliant RayCluster will run, pulled onto the nodes early.
+    pub prepull_images: Vec<String>,
 }
 
 /// Everything steps share during one run.
@@ -53,6 +57,8 @@ pub struct Session<'e> {
     /// Audit events that predate this run (a reused cluster's), which no check looks at.
     audit_baseline: usize,
     forwards: HashMap<String, (PortForward, Dashboard)>,
+    /// The Ray image's pre-pull, once started (its task ends with the session).
+    prepull: Option<(prepull::Shared, tokio::task::JoinHandle<()>)>,
 }
 
 impl<'e> Session<'e> {
@@ -73,6 +79,7 @@ impl<'e> Session<'e> {
             server_version: None,
             audit_baseline: 0,
             forwards: HashMap::new(),
+            prepull: None,
         })
     }
 
@@ -115,6 +122,30 @@ impl<'e> Session<'e> {
         Ok(events.split_off((self.audit_baseline + seen).min(events.len())))
     }
 
+    /// Starts pulling the images the run will need onto the nodes (from the `kind_cluster`
+    /// step); says what it started, if anything.
+    pub fn start_prepull(&mut self) -> Option<String> {
+        if self.env.prepull_images.is_empty() {
+            return None;
+        }
+        let images = self.env.prepull_images.clone();
+        let started = prepull::start(
+            self.env.cluster.clone(),
+            images.clone(),
+            self.env.tool_dirs.clone(),
+        );
+        self.prepull = Some(started);
+        Some(format!(
+            "pulling {} onto the nodes in the background, while the next steps run",
+            images.join(", ")
+        ))
+    }
+
+    /// Where the pre-pull stands, if one was started.
+    pub fn prepull(&self) -> Option<prepull::Prepull> {
+        self.prepull.as_ref()?.0.lock().ok().map(|p| p.clone())
+    }
+
     /// Keeps a port-forward (from a `port_forward` step) open for later steps.
     pub fn keep_forward(&mut self, service: &str, forward: PortForward, dashboard: Dashboard) {
         self.forwards
@@ -135,8 +166,11 @@ impl<'e> Session<'e> {
             .then(|| self.env.cluster.delete(&self.sh, &self.kubeconfig))
     }
 
-    /// Stops the port-forwards (their listeners close).
+    /// Stops the port-forwards (their listeners close) and a pre-pull still running.
     pub fn close_forwards(&mut self) {
         self.forwards.clear();
+        if let Some((_, task)) = self.prepull.take() {
+            task.abort();
+        }
     }
 }

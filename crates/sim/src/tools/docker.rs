@@ -32,6 +32,13 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
             }
             ToolOutput::ok(out)
         }
+        ["exec", node, "crictl", "pull", image] => crictl_pull(world, node, image).await,
+        ["image", "inspect", image] | ["inspect", "--type=image", image] => ToolOutput {
+            // The host's Docker has no image but the nodes'.
+            stdout: "[]\n".into(),
+            stderr: format!("Error: No such image: {image}\n"),
+            code: 1,
+        },
         ["exec", rest @ ..] => exec(world, rest),
         [cmd, ..] => ToolOutput::fail(
             format!("docker: '{cmd}' is not a docker command.\nSee 'docker --help'\n"),
@@ -39,6 +46,35 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
         ),
         [] => ToolOutput::ok("Usage:  docker [OPTIONS] COMMAND\n"),
     }
+}
+
+/// `docker exec NODE crictl pull IMAGE`: the node's containerd pulls the image (joining a pull
+/// already in progress), as `crictl` reports it.
+async fn crictl_pull(world: &Arc<World>, node: &str, image: &str) -> ToolOutput {
+    let Some(c) = world.cluster_by_node(node) else {
+        return ToolOutput::fail(
+            format!("Error response from daemon: No such container: {node}\n"),
+            1,
+        );
+    };
+    if image.contains("rayproject/")
+        && let Some(refusal) =
+            crate::ray::registry_refuses(&c, &format!("crictl pull {image} on {node}"))
+    {
+        // crictl quotes the error inside its log line's msg="…".
+        let msg = format!("pulling image: rpc error: code = Unknown desc = {refusal}")
+            .replace('"', "\\\"");
+        return ToolOutput::fail(
+            format!(
+                "time=\"{}\" level=fatal msg=\"{msg}\"\n",
+                crate::util::now_rfc3339()
+            ),
+            1,
+        );
+    }
+    c.pull_image(image, c.pull_latency(image)).await;
+    let digest = crate::cluster::uid_for(&crate::cluster::full_image(image)).replace('-', "");
+    ToolOutput::ok(format!("Image is up to date for sha256:{digest}{digest}\n"))
 }
 
 fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
