@@ -209,6 +209,25 @@ pub async fn crd_established(client: &Client, name: &str, status: &Status) -> Re
     Ok(())
 }
 
+/// Watches the Deployment `ns/name` until `done` holds for it, saying its conditions as it goes.
+async fn await_deployment(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &Status,
+    done: impl Condition<Deployment>,
+) -> Result<Deployment> {
+    let api = Api::<Deployment>::namespaced(client.clone(), ns);
+    let describe = |d: Option<&Deployment>| match d {
+        None => format!("no Deployment {name} yet"),
+        Some(d) => deployment_summary(d),
+    };
+    match await_object(api, name, status, describe, done).await? {
+        Some(d) => Ok(d),
+        None => bail!("Deployment {ns}/{name} is gone"),
+    }
+}
+
 /// Waits until the Deployment exists and returns it.
 pub async fn deployment_exists(
     client: &Client,
@@ -217,19 +236,14 @@ pub async fn deployment_exists(
     status: &Status,
 ) -> Result<Deployment> {
     status.awaiting(format!("Deployment {ns}/{name} to exist"));
-    let api = Api::<Deployment>::namespaced(client.clone(), ns);
-    let describe = |d: Option<&Deployment>| match d {
-        None => format!("no Deployment {name} yet"),
-        Some(d) => deployment_summary(d),
-    };
-    let exists = |d: Option<&Deployment>| d.is_some();
-    match await_object(api, name, status, describe, exists).await? {
-        Some(d) => Ok(d),
-        None => bail!("Deployment {ns}/{name} is gone"),
-    }
+    await_deployment(client, ns, name, status, |d: Option<&Deployment>| {
+        d.is_some()
+    })
+    .await
 }
 
-/// Waits for the Deployment's Available condition and returns the Deployment.
+/// Waits for the Deployment's Available condition and returns the Deployment; fails when it is
+/// past its progress deadline (the controller has given up on it).
 pub async fn deployment_available(
     client: &Client,
     ns: &str,
@@ -237,23 +251,17 @@ pub async fn deployment_available(
     status: &Status,
 ) -> Result<Deployment> {
     status.awaiting(format!("Deployment {ns}/{name} Available"));
-    let api = Api::<Deployment>::namespaced(client.clone(), ns);
-    let describe = |d: Option<&Deployment>| match d {
-        None => format!("no Deployment {name} yet"),
-        Some(d) => deployment_summary(d),
-    };
-    // Available, or past its progress deadline (the controller has given up on it).
     let decided = |d: Option<&Deployment>| {
         d.is_some_and(|d| is_deployment_available(d) || progress_deadline_exceeded(d).is_some())
     };
-    match await_object(api, name, status, describe, decided).await? {
-        Some(d) if is_deployment_available(&d) => Ok(d),
-        Some(d) => bail!(
-            "Deployment {ns}/{name}: {}",
-            progress_deadline_exceeded(&d).unwrap_or_default()
-        ),
-        None => bail!("Deployment {ns}/{name} is gone"),
+    let d = await_deployment(client, ns, name, status, decided).await?;
+    if is_deployment_available(&d) {
+        return Ok(d);
     }
+    bail!(
+        "Deployment {ns}/{name}: {}",
+        progress_deadline_exceeded(&d).unwrap_or_default()
+    )
 }
 
 /// Waits until the object `name` no longer exists.
