@@ -103,19 +103,19 @@ async fn collect_all(
     dir: &Path,
     got: &mut Collected,
 ) {
+    let Ok(client) = session.client() else {
+        got.missed
+            .push("the cluster's state: the run reached no cluster".into());
+        return;
+    };
     audit_log(session, namespaces, dir, got).await;
     if scope == Scope::Evidence {
         return;
     }
-    if let Ok(client) = session.client() {
-        for ns in namespaces {
-            namespace(&client, ns, dir, got).await;
-        }
-        nodes(&client, dir, got).await;
-    } else {
-        got.missed
-            .push("the cluster's state: no cluster was reached".into());
+    for ns in namespaces {
+        namespace(&client, ns, dir, got).await;
     }
+    nodes(&client, dir, got).await;
     for (release, ns) in &session.env.helm_releases {
         helm_release(session, release, ns, dir, got).await;
     }
