@@ -233,12 +233,9 @@ impl Watch {
         initial: Vec<Arc<WatchEvent>>,
         mut live: broadcast::Receiver<Arc<WatchEvent>>,
     ) {
-        let mut last_rv = self
-            .params
-            .from
-            .unwrap_or_else(|| self.cl.store.current_rv());
+        let mut progress = Progress::new(self.params.from, self.cl.store.current_rv());
         for ev in &initial {
-            last_rv = last_rv.max(ev.rv);
+            progress.deliver(ev.rv);
             if let Some(b) = self.filter.event_line(ev)
                 && self.tx.send(Ok(b)).await.is_err()
             {
@@ -263,14 +260,12 @@ impl Watch {
                 _ = tokio::time::sleep_until(drop_at), if self.drop_this => continue,
                 _ = bookmark.tick() => {
                     if self.params.bookmarks {
-                        last_rv = last_rv.max(self.cl.store.current_rv());
-                        if self.tx.send(Ok(self.bookmark_line(last_rv))).await.is_err() { return; }
+                        if self.tx.send(Ok(self.bookmark_line(progress.bookmark()))).await.is_err() { return; }
                     }
                 }
                 ev = live.recv() => match ev {
                     Ok(ev) => {
-                        if ev.rv <= last_rv && self.params.from.is_some() { continue; }
-                        last_rv = last_rv.max(ev.rv);
+                        if !progress.deliver(ev.rv) { continue; }
                         if let Some(b) = self.filter.event_line(&ev) {
                             sent_live += 1;
                             if self.tx.send(Ok(b)).await.is_err() { return; }
@@ -308,6 +303,39 @@ impl Watch {
             .tx
             .send(Err("watch connection dropped (fault watch-dropped)".into()))
             .await;
+    }
+}
+
+/// How far one watch has got through the store's history.
+///
+/// A bookmark promises "you have seen everything up to here", so it carries the last revision that
+/// passed through this watch, never the store's current one: that may be ahead of events still
+/// queued on the broadcast channel, and a client resuming from it would never see them.
+struct Progress {
+    last_rv: u64,
+    resumed: bool,
+}
+
+impl Progress {
+    /// `from` is the client's `resourceVersion`; without one the watch starts at `current`.
+    fn new(from: Option<u64>, current: u64) -> Self {
+        Progress {
+            last_rv: from.unwrap_or(current),
+            resumed: from.is_some(),
+        }
+    }
+
+    /// Records an event; false when a resumed watch has already seen its revision.
+    fn deliver(&mut self, rv: u64) -> bool {
+        if self.resumed && rv <= self.last_rv {
+            return false;
+        }
+        self.last_rv = self.last_rv.max(rv);
+        true
+    }
+
+    fn bookmark(&self) -> u64 {
+        self.last_rv
     }
 }
 
@@ -412,6 +440,27 @@ mod tests {
         ev.obj["involvedObject"]["name"] = json!("other");
         ev.key = Key::new("events", "n", "e2");
         assert!(f.event_line(&ev).is_none());
+    }
+
+    #[test]
+    fn a_bookmark_never_passes_a_queued_event() {
+        let store = Store::new();
+        let mut progress = Progress::new(Some(store.current_rv()), store.current_rv());
+        let queued = store
+            .create(Key::new("pods", "n", "p"), json!({"metadata": {}}), false)
+            .unwrap();
+        let queued_rv: u64 = queued["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(progress.bookmark() < queued_rv);
+        assert!(
+            progress.deliver(queued_rv),
+            "the queued event still reaches the client"
+        );
+        assert_eq!(progress.bookmark(), queued_rv);
+        assert!(!progress.deliver(queued_rv), "and only once");
     }
 
     #[test]
