@@ -117,9 +117,14 @@ impl Run {
     }
 }
 
+/// The world's latencies in these tests: half of `sim run`'s default, as fast as the 25 s
+/// step timeouts allow (README, "Performance").
+const LATENCY_SCALE: &str = "0.05";
+
 fn sim_command(tree: &Tree, faults: &[&str], work: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sim"));
-    c.arg("run").arg("--state-dir").arg(work.join("state"));
+    c.args(["run", "--latency-scale", LATENCY_SCALE]);
+    c.arg("--state-dir").arg(work.join("state"));
     for f in faults {
         c.args(["--fault", f]);
     }
@@ -711,7 +716,7 @@ fn a_kept_cluster_is_reused_by_the_next_run() {
     );
     let script = r#""$0" e2e --scenario "$1" --keep-cluster --report-json "$2" && "$0" e2e --scenario "$1" --reuse-cluster --report-json "$3""#;
     let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("run")
+        .args(["run", "--latency-scale", LATENCY_SCALE])
         .arg("--state-dir")
         .arg(work.path().join("state"))
         .args(["--", "sh", "-c", script])
