@@ -29,10 +29,10 @@ pub async fn dispatch(
     match info.verb {
         Verb::Get => get(cl, def, info),
         Verb::List => list(cl, def, info),
-        Verb::Create => create(cl, def, info, body).await,
-        Verb::Update => match serde_json::from_slice::<Value>(body) {
+        Verb::Create => create(cl, def, info, content_type, body).await,
+        Verb::Update => match decode_object(content_type, body) {
             Ok(obj) => update_object(cl, def, info, obj),
-            Err(e) => Out::err(unrecognized(e)),
+            Err(st) => Out::err(st),
         },
         Verb::Patch => patch(cl, def, info, content_type, body).await,
         Verb::Delete => delete(cl, def, info),
@@ -40,8 +40,22 @@ pub async fn dispatch(
     }
 }
 
-fn unrecognized(e: impl std::fmt::Display) -> Status {
-    Status::bad_request(format!("the object provided is unrecognized: {e}"))
+/// A create or update body, as the apiserver's input negotiation reads it. The world decodes JSON
+/// and YAML only: a protobuf (or any other) body gets the real 415, never a half-read object.
+fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
+    let unrecognized = |e: &dyn std::fmt::Display| {
+        Status::bad_request(format!("the object provided is unrecognized: {e}"))
+    };
+    match content_type.split(';').next().unwrap_or("").trim() {
+        "application/json" => serde_json::from_slice(body).map_err(|e| unrecognized(&e)),
+        "application/yaml" => serde_saphyr::from_slice(body).map_err(|e| unrecognized(&e)),
+        _ => Err(Status::failure(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            None,
+        )),
+    }
 }
 
 fn get(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {
@@ -78,15 +92,19 @@ fn list(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {
     )
 }
 
-async fn create(cl: &Arc<Cluster>, def: &ResDef, info: &ReqInfo, body: &Bytes) -> Out {
+async fn create(
+    cl: &Arc<Cluster>,
+    def: &ResDef,
+    info: &ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Out {
     if !info.subresource.is_empty() {
         return Out::err(method_not_allowed());
     }
-    let obj: Value = match serde_json::from_slice(body)
-        .or_else(|_| serde_saphyr::from_slice::<Value>(body).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => return Out::err(unrecognized(e)),
+    let obj = match decode_object(content_type, body) {
+        Ok(obj) => obj,
+        Err(st) => return Out::err(st),
     };
     let explicit = util::get_str(&obj, &["metadata", "name"])
         .filter(|n| !n.is_empty())
