@@ -141,6 +141,18 @@ impl Status {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Status::failure(400, "BadRequest", message, None)
     }
+    /// The apiserver's answer to a body in a media type the endpoint does not decode.
+    pub fn unsupported_media_type(accepted: &[&str]) -> Self {
+        Status::failure(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
+            None,
+        )
+    }
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).expect("status serialises")
     }

@@ -49,12 +49,10 @@ fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
     match content_type.split(';').next().unwrap_or("").trim() {
         "application/json" => serde_json::from_slice(body).map_err(|e| unrecognized(&e)),
         "application/yaml" => serde_saphyr::from_slice(body).map_err(|e| unrecognized(&e)),
-        _ => Err(Status::failure(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-            None,
-        )),
+        _ => Err(Status::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ])),
     }
 }
 
