@@ -125,6 +125,11 @@ async fn collect_all(
 }
 
 async fn audit_log(session: &Session<'_>, namespaces: &[String], dir: &Path, got: &mut Collected) {
+    if !session.audit_readable() {
+        got.missed
+            .push("audit log: not readable on this cluster (see step audit-log-quiet)".into());
+        return;
+    }
     let read = session.env.audit.read_command(&session.sh).output().await;
     let Some(out) = got.keep("audit log", read) else {
         return;
@@ -270,7 +275,7 @@ async fn helm_release(
     let (sh, kubeconfig, context) = (
         &session.sh,
         &session.kubeconfig,
-        session.env.cluster.context(),
+        session.env.context(),
     );
     let status: Command = xshell::cmd!(
         sh,

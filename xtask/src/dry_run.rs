@@ -10,7 +10,7 @@ use xshell::Shell;
 use crate::{
     cmd::quote,
     plan::{Plan, PlannedStep},
-    steps::context::ShellContext,
+    steps::{context::ShellContext, session::Target},
 };
 
 /// Each step's shell lines, built as the run builds its commands. With `relative`, paths under
@@ -18,7 +18,17 @@ use crate::{
 /// root); otherwise they are absolute.
 pub fn step_lines(plan: &Plan, relative: bool) -> Result<Vec<(&PlannedStep, Vec<String>)>> {
     let sh = Shell::new()?;
-    let kubectl = format!("kubectl --context {}", quote(plan.env.cluster.context()));
+    let kubectl = match &plan.env.target {
+        Target::Kind => format!("kubectl --context {}", quote(plan.env.context())),
+        Target::Existing {
+            kubeconfig,
+            context,
+        } => format!(
+            "kubectl --kubeconfig {} --context {}",
+            quote(kubeconfig),
+            quote(context)
+        ),
+    };
     let root = format!("{}/", plan.root.display());
     plan.steps
         .iter()
@@ -100,8 +110,34 @@ pub fn render(plan: &Plan) -> Result<String> {
         out.extend(lines);
     }
     out.push(String::new());
-    out.push("# cleanup (skipped with --keep-cluster)".into());
-    out.push(cleanup_line(plan)?);
+    match &plan.env.target {
+        Target::Kind => {
+            out.push("# cleanup (skipped with --keep-cluster)".into());
+            out.push(cleanup_line(plan)?);
+        }
+        Target::Existing {
+            kubeconfig,
+            context,
+        } => {
+            out.push("# cleanup: only what the run created (the cluster and its CRDs stay)".into());
+            let sh = Shell::new()?;
+            let target = crate::helm::Target {
+                kubeconfig: Some(kubeconfig),
+                context,
+            };
+            for (release, ns) in &plan.env.helm_releases {
+                out.push(crate::helm::uninstall(&sh, release, ns, &target).shell_line());
+            }
+            for ns in &plan.env.scenario_namespaces {
+                out.push(format!(
+                    "kubectl --kubeconfig {} --context {} delete namespace {} --wait",
+                    quote(kubeconfig),
+                    quote(context),
+                    quote(ns)
+                ));
+            }
+        }
+    }
     Ok(out.join("\n") + "\n")
 }
 

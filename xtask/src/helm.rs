@@ -26,6 +26,8 @@ pub struct Install {
     pub chart: Chart,
     pub namespace: String,
     pub values: PathBuf,
+    /// `--set KEY=VALUE` settings, after the values file.
+    pub set: Vec<String>,
 }
 
 /// Where helm talks to: a kubeconfig file (the harness's) and kind's context.
@@ -63,19 +65,37 @@ impl Install {
             .kubeconfig
             .map(|k| vec!["--kubeconfig".into(), k.display().to_string()])
             .unwrap_or_default();
-        cmd!(sh, "helm install {release} {chart...} --namespace {ns} --values {values} {kubeconfig...} --kube-context {context}").into()
+        let set = self.set_args();
+        cmd!(sh, "helm install {release} {chart...} --namespace {ns} --values {values} {set...} {kubeconfig...} --kube-context {context}").into()
     }
 
     /// `helm template …`: the objects the install would create, for the offline preflight.
     pub fn template(&self, sh: &Shell) -> Command {
         let (release, ns, values) = (&self.release, &self.namespace, &self.values);
-        let chart = self.chart_args();
+        let (chart, set) = (self.chart_args(), self.set_args());
         cmd!(
             sh,
-            "helm template {release} {chart...} --namespace {ns} --values {values}"
+            "helm template {release} {chart...} --namespace {ns} --values {values} {set...}"
         )
         .into()
     }
+
+    fn set_args(&self) -> Vec<String> {
+        self.set
+            .iter()
+            .flat_map(|kv| ["--set".to_string(), kv.clone()])
+            .collect()
+    }
+}
+
+/// `helm uninstall RELEASE --namespace NS --wait`.
+pub fn uninstall(sh: &Shell, release: &str, ns: &str, target: &Target) -> Command {
+    let context = target.context;
+    let kubeconfig: Vec<String> = target
+        .kubeconfig
+        .map(|k| vec!["--kubeconfig".into(), k.display().to_string()])
+        .unwrap_or_default();
+    cmd!(sh, "helm uninstall {release} --namespace {ns} --wait {kubeconfig...} --kube-context {context}").into()
 }
 
 /// The Pod Security warnings the API server sent back during an install, unquoted. Helm prints
@@ -113,6 +133,7 @@ mod tests {
             chart,
             namespace: "pod-security".into(),
             values: "/p/values.yaml".into(),
+            set: vec![],
         }
     }
 

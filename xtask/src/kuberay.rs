@@ -19,6 +19,9 @@ pub fn cluster_selector(cluster: &str) -> String {
 
 pub const NODE_TYPE_LABEL: &str = "ray.io/node-type";
 
+/// The RayCluster version the manifests and the operator (≥ 1.0) use.
+pub const API_VERSION: &str = "v1";
+
 /// The Warning event reason of a failed head pod create (KubeRay ≥ 1.2.2).
 pub const FAILED_TO_CREATE_HEAD_POD: &str = "FailedToCreateHeadPod";
 /// The condition reason of the same failure (`ReplicaFailure`, KubeRay ≥ 1.2).
@@ -35,6 +38,14 @@ pub fn head_pod_failure_event(event: &Event, cluster: &str) -> Option<String> {
             event.message.clone().unwrap_or_default()
         )
     })
+}
+
+/// The API server's Pod Security 403 that an operator report (event or condition) quotes: the
+/// message from its `pods …` onwards, parsed.
+pub fn quoted_rejection(report: &str) -> Option<pss::EnforceRejection> {
+    report
+        .match_indices("pods ")
+        .find_map(|(i, _)| pss::parse_enforce_message(&report[i..]))
 }
 
 /// The RayCluster's `ReplicaFailure` condition with reason `FailedCreateHeadPod`, if set.

@@ -113,6 +113,21 @@ struct E2eArgs {
     /// Print the run as the shell commands a person would type; touch nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Run on the cluster this kubeconfig reaches (any cluster, not only kind): the run never
+    /// creates or deletes it, installs the operator for its namespace only, and removes only
+    /// what it created.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["reuse_cluster", "keep_cluster", "cluster_name"])]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig's context to use (default: its current-context).
+    #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+    context: Option<String>,
+    /// Run the tutorial in this namespace instead of the scenario's.
+    #[arg(long, value_name = "NAME")]
+    namespace: Option<String>,
+    /// Run the tutorial in a fresh namespace of its own (the scenario's name and a random
+    /// suffix), so that runs on one cluster never meet.
+    #[arg(long, conflicts_with = "namespace")]
+    unique_namespace: bool,
     /// Use an existing kind cluster of the scenario's name instead of failing; namespaces an
     /// earlier run left are deleted first, and the cluster is kept.
     #[arg(long)]
@@ -258,10 +273,19 @@ fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
         kuberay_chart: a.kuberay_chart,
         ray_image: a.ray_image,
         tools_mirror: a.tools_mirror,
+        namespace: match (a.namespace, a.unique_namespace) {
+            (Some(name), _) => Some(plan::NamespaceChoice::Named(name)),
+            (None, true) => Some(plan::NamespaceChoice::Unique),
+            (None, false) => None,
+        },
     };
     let options = plan::ClusterOptions {
         reuse_cluster: a.reuse_cluster,
         keep_cluster: a.keep_cluster,
+        existing: a.kubeconfig.map(|kubeconfig| plan::ExistingCluster {
+            kubeconfig,
+            context: a.context,
+        }),
     };
     if let Some(dir) = &overrides.kuberay_chart
         && !dir.join("Chart.yaml").is_file()

@@ -9,7 +9,7 @@ use crate::{
     audit::AuditLog,
     kind::Cluster,
     scenario::{DocStep, ScenarioError, SourceLocation, Versions},
-    steps::{self, Planned, Scenario, session::Environment},
+    steps::{self, Planned, Scenario, session::{Environment, Target}},
     tools::{self, Fetch, Tool},
 };
 
@@ -23,13 +23,51 @@ pub struct Overrides {
     pub ray_image: Option<String>,
     /// `--tools-mirror`: where to fetch kind and helm from, instead of their upstream hosts.
     pub tools_mirror: Option<String>,
+    /// `--namespace` / `--unique-namespace`: where the tutorial's namespace goes instead.
+    pub namespace: Option<NamespaceChoice>,
+}
+
+/// The KubeRay chart's setting for an operator that watches only its release's namespace.
+pub const SINGLE_NAMESPACE_INSTALL: &str = "singleNamespaceInstall=true";
+
+/// The namespace a run uses instead of the scenario's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NamespaceChoice {
+    Named(String),
+    /// The scenario's name with a random suffix, fresh for each run.
+    Unique,
 }
 
 /// Command-line choices about the cluster's life.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct ClusterOptions {
     pub reuse_cluster: bool,
     pub keep_cluster: bool,
+    /// `--kubeconfig`: a cluster the run neither creates nor deletes.
+    pub existing: Option<ExistingCluster>,
+}
+
+/// A cluster someone else made, reached through a kubeconfig.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExistingCluster {
+    pub kubeconfig: PathBuf,
+    /// `--context`; None: the kubeconfig's current-context.
+    pub context: Option<String>,
+}
+
+impl ExistingCluster {
+    /// The context the run uses: `--context`, else the kubeconfig's current-context.
+    pub fn resolve_context(&self) -> Result<String, String> {
+        if let Some(c) = &self.context {
+            return Ok(c.clone());
+        }
+        let path = self.kubeconfig.display();
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .map_err(|e| format!("--kubeconfig {path}: {e}"))?;
+        kc.current_context
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| format!("--kubeconfig {path} has no current-context; pass --context NAME"))
+    }
 }
 
 pub struct Plan {
@@ -75,12 +113,51 @@ pub fn build(
             .unwrap_or_else(|| scenario.cluster_name.clone()),
         node_image: versions.node_image.clone(),
     };
-    let actions = steps::plan_all(
+    let mut actions = steps::plan_all(
         scenario,
         &versions,
         overrides.kuberay_chart.as_deref(),
         cluster.node_image_version(),
     )?;
+    let at_top = |message: String| ScenarioError {
+        location: scenario.source.location(1, 1),
+        message,
+    };
+    if let Some(choice) = &overrides.namespace {
+        let Some(ours) = actions.iter().find_map(|a| a.created_namespace().map(str::to_string))
+        else {
+            return Err(at_top(
+                "--namespace/--unique-namespace: the scenario creates no namespace".into(),
+            ));
+        };
+        let theirs = namespace_for(&ours, choice).map_err(at_top)?;
+        for a in &mut actions {
+            a.rename_namespace(&ours, &theirs);
+        }
+    }
+    let target = match &options.existing {
+        None => Target::Kind,
+        Some(e) => Target::Existing {
+            kubeconfig: e.kubeconfig.clone(),
+            context: e.resolve_context().map_err(at_top)?,
+        },
+    };
+    if target != Target::Kind {
+        // A shared cluster: the operator watches its own namespace only, with namespaced RBAC
+        // (the chart's `singleNamespaceInstall`), so that it never acts on others' RayClusters.
+        for install in actions.iter_mut().flat_map(Planned::helm_installs_mut) {
+            install.set.push(SINGLE_NAMESPACE_INSTALL.to_string());
+        }
+    }
+    // On a kind cluster reached through its kubeconfig, kind's context names the cluster, and so
+    // the node whose audit log may still be read.
+    let audit_node = match &target {
+        Target::Existing { context, .. } => match context.strip_prefix("kind-") {
+            Some(name) => Cluster { name: name.to_string(), node_image: String::new() }.control_plane_node(),
+            None => String::new(),
+        },
+        Target::Kind => cluster.control_plane_node(),
+    };
     let steps: Vec<PlannedStep> = scenario
         .steps
         .iter()
@@ -96,10 +173,11 @@ pub fn build(
         .collect();
     let env = Environment {
         audit: AuditLog {
-            node: cluster.control_plane_node(),
+            node: audit_node,
             path: scenario.audit_log.path.clone(),
         },
         cluster,
+        target: target.clone(),
         reuse_cluster: options.reuse_cluster,
         keep_cluster: options.keep_cluster,
         scenario_namespaces: steps
@@ -112,6 +190,15 @@ pub fn build(
             .filter_map(|s| s.action.helm_release())
             .collect(),
         prepull_images: first_seen(steps.iter().flat_map(|s| s.action.images())),
+        permissions: match target {
+            Target::Kind => vec![],
+            Target::Existing { .. } => {
+                let mut all: Vec<_> = steps.iter().flat_map(|s| s.action.permissions()).collect();
+                all.sort();
+                all.dedup();
+                all
+            }
+        },
     };
     let tools = tool_fetches(
         &versions,
@@ -132,6 +219,36 @@ pub fn build(
         env,
         steps,
     })
+}
+
+/// Where the tutorial's namespace `ours` goes: a name of the user's (a DNS label), or ours with
+/// a random suffix, as the API server's `generateName` makes them.
+fn namespace_for(ours: &str, choice: &NamespaceChoice) -> Result<String, String> {
+    let name = match choice {
+        NamespaceChoice::Named(n) => n.clone(),
+        NamespaceChoice::Unique => {
+            const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+            let mut bytes = [0u8; 5];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| "no randomness for --unique-namespace".to_string())?;
+            let suffix: String = bytes
+                .iter()
+                .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+                .collect();
+            format!("{ours}-{suffix}")
+        }
+    };
+    let label_ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !label_ok {
+        return Err(format!(
+            "--namespace {name:?}: a namespace name is a DNS label (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)"
+        ));
+    }
+    Ok(name)
 }
 
 /// The items in the order they are first seen, each once.
@@ -253,6 +370,137 @@ mod tests {
         assert_eq!(p.node_image_version.map(|v| v.minor), Some(26));
         assert_eq!(plan.env.audit.node, "kuberay-pod-security-control-plane");
         assert_eq!(plan.env.scenario_namespaces, ["pod-security"]);
+    }
+
+    fn namespaces_of(plan: &Plan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Planned::AuditLog(p) => Some(p.namespace.clone()),
+                Planned::Namespace(p) => Some(p.name.clone()),
+                Planned::HelmInstall(p) => Some(p.install.namespace.clone()),
+                Planned::ApplyRejected(p) => Some(p.namespace.clone()),
+                Planned::ApplyAdmitted(p) => Some(p.namespace.clone()),
+                Planned::PortForward(p) => Some(p.namespace.clone()),
+                Planned::Exec(p) => Some(p.namespace.clone()),
+                Planned::Delete(p) => Some(p.namespace.clone()),
+                Planned::Preflight(_) | Planned::KindCluster(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_namespace_of_the_users_moves_every_step() {
+        let plan = project_plan(&Overrides {
+            namespace: Some(NamespaceChoice::Named("team-a".into())),
+            ..Default::default()
+        });
+        let all = namespaces_of(&plan);
+        assert_eq!(all.len(), 10);
+        assert!(all.iter().all(|ns| ns == "team-a"), "{all:?}");
+        assert_eq!(plan.env.scenario_namespaces, ["team-a"]);
+        assert_eq!(plan.env.helm_releases[0].1, "team-a");
+        let Planned::Preflight(p) = action(&plan, "preflight") else {
+            panic!()
+        };
+        let rendered_in: Vec<&str> = p
+            .claims
+            .iter()
+            .filter_map(|c| match c {
+                Claim::ChartAllowed { install, .. } => Some(install.namespace.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rendered_in, ["team-a"]);
+        // Its policy is still the one the namespace step's labels give.
+        let Planned::ApplyRejected(r) = action(&plan, "complete-rejected") else {
+            panic!()
+        };
+        assert_eq!(r.policy.to_string(), "restricted:latest");
+
+        let scenario = scenario::load(&project_scenario_path()).unwrap();
+        let bad = Overrides {
+            namespace: Some(NamespaceChoice::Named("Team_A".into())),
+            ..Default::default()
+        };
+        let err = build(&scenario, &bad, ClusterOptions::default()).err().unwrap();
+        assert!(err.message.contains("a namespace name is a DNS label"), "{err}");
+    }
+
+    #[test]
+    fn unique_namespaces_differ_between_runs() {
+        let unique = Overrides {
+            namespace: Some(NamespaceChoice::Unique),
+            ..Default::default()
+        };
+        let a = project_plan(&unique).env.scenario_namespaces[0].clone();
+        let b = project_plan(&unique).env.scenario_namespaces[0].clone();
+        assert_ne!(a, b);
+        for ns in [&a, &b] {
+            let suffix = ns.strip_prefix("pod-security-").unwrap();
+            assert_eq!(suffix.len(), 5, "{ns}");
+            assert!(suffix.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn an_existing_cluster_gets_an_operator_of_its_namespace_and_asks_for_each_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("config");
+        std::fs::write(
+            &kubeconfig,
+            "apiVersion: v1\nkind: Config\ncurrent-context: kind-shared\ncontexts:\n- name: kind-shared\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\n",
+        )
+        .unwrap();
+        let scenario = scenario::load(&project_scenario_path()).unwrap();
+        let options = ClusterOptions {
+            existing: Some(ExistingCluster {
+                kubeconfig: kubeconfig.clone(),
+                context: None,
+            }),
+            ..Default::default()
+        };
+        let plan = build(&scenario, &Overrides::default(), options).unwrap();
+        assert_eq!(plan.env.context(), "kind-shared");
+        // kind's context names the cluster, and so the node whose audit log may be read.
+        assert_eq!(plan.env.audit.node, "shared-control-plane");
+        let Planned::HelmInstall(h) = action(&plan, "operator") else {
+            panic!()
+        };
+        assert_eq!(h.install.set, [SINGLE_NAMESPACE_INSTALL]);
+        let rights: Vec<String> = plan.env.permissions.iter().map(|p| p.to_string()).collect();
+        for want in [
+            "create namespaces (cluster-wide)",
+            "create pods/exec -n pod-security",
+            "create pods/portforward -n pod-security",
+            "patch rayclusters.ray.io -n pod-security",
+            "delete configmaps -n pod-security",
+            "create customresourcedefinitions.apiextensions.k8s.io (cluster-wide)",
+            "create roles.rbac.authorization.k8s.io -n pod-security",
+        ] {
+            assert!(rights.iter().any(|r| r == want), "{want} not in {rights:?}");
+        }
+        let mut sorted = rights.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), rights.len(), "each right is asked once");
+
+        let elsewhere = ClusterOptions {
+            existing: Some(ExistingCluster {
+                kubeconfig,
+                context: Some("gke_prod".into()),
+            }),
+            ..Default::default()
+        };
+        let plan = build(&scenario, &Overrides::default(), elsewhere).unwrap();
+        assert_eq!(plan.env.context(), "gke_prod");
+        assert_eq!(plan.env.audit.node, "", "no node of a cluster kind did not make");
+        // A kind cluster the run creates needs none of this.
+        let kind = project_plan(&Overrides::default());
+        assert!(kind.env.permissions.is_empty());
+        let Planned::HelmInstall(h) = action(&kind, "operator") else {
+            panic!()
+        };
+        assert!(h.install.set.is_empty());
     }
 
     #[test]

@@ -12,7 +12,12 @@ use crate::{
     plan::{Plan, PlannedStep},
     progress::Status,
     report::{Outcome, RunReport, StepResult},
-    steps::session::Session,
+    helm,
+    kube_api::objects,
+    steps::{
+        NotApplicable,
+        session::{Created, Session},
+    },
 };
 
 /// Counts SIGINT/SIGTERM deliveries.
@@ -190,6 +195,16 @@ async fn run_step(
                 duration,
             )
         }
+        StepEnd::Done(Err(e)) if e.downcast_ref::<NotApplicable>().is_some() => {
+            eprintln!("- [doc {}] {} skipped: {e}", step.doc, step.id);
+            result(
+                step,
+                Outcome::Skipped,
+                format!("skipped: {e}"),
+                vec![],
+                duration,
+            )
+        }
         StepEnd::Done(Err(e)) => result(
             step,
             Outcome::Failed,
@@ -226,6 +241,15 @@ async fn cleanup(
     interrupts: &Interrupts,
     interrupted: bool,
 ) -> (Vec<String>, bool) {
+    if plan.env.existing() {
+        return tokio::select! {
+            done = remove_created(session) => (done, false),
+            _ = interrupts.count(if interrupted { 2 } else { 1 }) => (
+                vec![format!("aborted by Ctrl-C; left behind: {}", left_behind(session))],
+                true,
+            ),
+        };
+    }
     let name = &plan.env.cluster.name;
     let delete_it = format!("delete it with `kind delete cluster --name {name}`");
     let Some(cmd) = session.cleanup_command() else {
@@ -256,6 +280,72 @@ async fn cleanup(
             vec![format!("aborted by Ctrl-C; left behind: kind cluster {name} ({delete_it})")],
             true,
         ),
+    }
+}
+
+/// How long removing one thing the run created may take (a namespace waits for its pods).
+const REMOVAL_BOUND: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// On a cluster the run did not create: removes what it created, newest first, and nothing else.
+async fn remove_created(session: &Session<'_>) -> Vec<String> {
+    let mut said = Vec::new();
+    let context = session.env.context();
+    let target = helm::Target {
+        kubeconfig: Some(&session.kubeconfig),
+        context: &context,
+    };
+    let status = Status::default();
+    for created in session.created_newest_first() {
+        let removed = match created {
+            Created::HelmRelease(release, ns) => {
+                let cmd = helm::uninstall(&session.sh, release, ns, &target);
+                eprintln!("cleaning up: {}", cmd.shell_line());
+                tokio::time::timeout(REMOVAL_BOUND, cmd.checked())
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r.map(|_| ()))
+                    .map(|()| format!("uninstalled helm release {release} from namespace {ns}"))
+            }
+            Created::Namespace(ns) => {
+                eprintln!("cleaning up: kubectl delete namespace {ns} --wait");
+                let gone = async {
+                    let client = session.client()?;
+                    objects::delete_namespace_and_wait(&client, ns, &status).await
+                };
+                tokio::time::timeout(REMOVAL_BOUND, gone)
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r)
+                    .map(|()| format!("deleted namespace {ns}, which this run created"))
+            }
+        };
+        said.push(removed.unwrap_or_else(|e| {
+            format!("could not remove {}: {e:#}; it is left behind", describe(created))
+        }));
+    }
+    if said.is_empty() {
+        said.push("this run created nothing on the cluster".into());
+    }
+    said.push(
+        "the cluster itself and its CRDs (cluster-wide, possibly shared) are left as they were"
+            .into(),
+    );
+    said
+}
+
+fn describe(created: &Created) -> String {
+    match created {
+        Created::HelmRelease(release, ns) => format!("helm release {release} in namespace {ns}"),
+        Created::Namespace(ns) => format!("namespace {ns}"),
+    }
+}
+
+fn left_behind(session: &Session<'_>) -> String {
+    let all: Vec<String> = session.created_newest_first().map(describe).collect();
+    if all.is_empty() {
+        "nothing".into()
+    } else {
+        all.join(", ")
     }
 }
 

@@ -6,7 +6,7 @@
 //! settle window; a run needs Ready pods and their allowed creates in the audit log; a script
 //! needs its own exit code, whatever the dashboard says.
 
-use pss::LevelVersion;
+use pss::{EnforceRejection, LevelVersion};
 
 use crate::{
     audit::{AdmittedPodCreate, PsaRejection},
@@ -36,6 +36,11 @@ pub struct RejectionEvidence {
     pub pods_seen: Vec<String>,
     /// Whether the settle window has passed since the positive evidence was complete.
     pub settled: bool,
+    /// The API server's 403 as the operator's report quotes it, parsed.
+    pub operator_403: Option<EnforceRejection>,
+    /// A server-side dry run of the head pod as KubeRay builds it: the Pod Security 403, or
+    /// what the API server answered instead.
+    pub dry_run: Option<Result<EnforceRejection, String>>,
 }
 
 /// What the rejection must look like.
@@ -45,6 +50,9 @@ pub struct RejectionExpectation {
     pub policy: LevelVersion,
     /// The offline evaluator's prediction of the head pod's detail, when available.
     pub predicted_detail: Option<String>,
+    /// Whether the audit log is evidence (a cluster whose log can be read). Without it, the
+    /// operator's quoted 403 and a server-side dry run stand in for it.
+    pub audit_log: bool,
 }
 
 pub fn judge_rejection(seen: &RejectionEvidence, expect: &RejectionExpectation) -> Judgement {
@@ -55,59 +63,92 @@ pub fn judge_rejection(seen: &RejectionEvidence, expect: &RejectionExpectation) 
             e.pods_seen.join(", ")
         ));
     }
+    // Each source of the API server's 403 that this run has, and what is still missing.
     let mut missing = Vec::new();
-    let rejection = e.rejections.last();
-    if rejection.is_none() {
-        missing.push("a Pod Security 403 for the head pod in the audit log");
+    let mut refusals: Vec<(&str, &EnforceRejection)> = Vec::new();
+    if x.audit_log {
+        match e.rejections.last() {
+            Some(r) => refusals.push(("audit log", &r.rejection)),
+            None => missing.push("a Pod Security 403 for the head pod in the audit log"),
+        }
     }
-    if e.operator_report.is_none() {
-        missing.push("the operator's FailedToCreateHeadPod event or ReplicaFailure condition");
+    match (&e.operator_report, &e.operator_403) {
+        (None, _) => {
+            missing.push("the operator's FailedToCreateHeadPod event or ReplicaFailure condition")
+        }
+        (Some(_), Some(r)) => refusals.push(("operator", r)),
+        (Some(report), None) if !x.audit_log => {
+            return Judgement::Failed(format!(
+                "the operator's report quotes no Pod Security 403, and the audit log cannot be read: {report}"
+            ));
+        }
+        (Some(_), None) => {}
     }
-    let Some(r) = rejection else {
-        return Judgement::Pending(missing.join(" and "));
-    };
-    let r = &r.rejection;
-    if r.policy != x.policy {
-        return Judgement::Failed(format!(
-            "pod {} was rejected under \"{}\", expected \"{}\"",
-            r.pod, r.policy, x.policy
-        ));
+    if !x.audit_log {
+        match &e.dry_run {
+            None => missing.push("a server-side dry run of the head pod refused by Pod Security"),
+            Some(Ok(r)) => refusals.push(("dry run", r)),
+            Some(Err(answer)) => {
+                return Judgement::Failed(format!(
+                    "a server-side dry run (dryRun=All) of the head pod as KubeRay builds it was not refused by Pod Security: {answer}"
+                ));
+            }
+        }
     }
-    if let Some(predicted) = &x.predicted_detail
-        && &r.detail != predicted
-    {
-        return Judgement::Failed(format!(
-            "the API server's reasons differ from the prediction.\n  audit log: {}\n  predicted: {predicted}",
-            r.detail
-        ));
+    for (source, r) in &refusals {
+        if r.policy != x.policy {
+            return Judgement::Failed(format!(
+                "{source}: pod {} was rejected under \"{}\", expected \"{}\"",
+                r.pod, r.policy, x.policy
+            ));
+        }
+        if let Some(predicted) = &x.predicted_detail
+            && &r.detail != predicted
+        {
+            return Judgement::Failed(format!(
+                "the API server's reasons differ from the prediction.\n  {source}: {}\n  predicted: {predicted}",
+                r.detail
+            ));
+        }
     }
-    let by = &e
-        .rejections
-        .last()
-        .map(|r| r.username.as_str())
-        .unwrap_or_default();
     if !missing.is_empty() {
         return Judgement::Pending(missing.join(" and "));
     }
     if !e.settled {
         return Judgement::Pending("no pod to appear during the settle window".into());
     }
-    let mut evidence = vec![
-        format!(
-            "audit: {} pod create(s) refused with 403, e.g. pods \"{}\" by {by}: violates PodSecurity \"{}\": {}",
+    let mut evidence = Vec::new();
+    if let Some(last) = e.rejections.last().filter(|_| x.audit_log) {
+        let r = &last.rejection;
+        evidence.push(format!(
+            "audit: {} pod create(s) refused with 403, e.g. pods \"{}\" by {}: violates PodSecurity \"{}\": {}",
             e.rejections.len(),
             r.pod,
+            last.username,
             r.policy,
             r.detail
-        ),
-        format!(
-            "operator: {}",
-            e.operator_report.as_deref().unwrap_or_default()
-        ),
-        "pods: none with the cluster's label during the settle window".into(),
-    ];
+        ));
+    }
+    evidence.push(format!(
+        "operator: {}",
+        e.operator_report.as_deref().unwrap_or_default()
+    ));
+    if let Some(Ok(r)) = &e.dry_run {
+        evidence.push(format!(
+            "dry run: the head pod as KubeRay builds it, created with dryRun=All, refused: violates PodSecurity \"{}\": {}",
+            r.policy, r.detail
+        ));
+    }
+    evidence.push("pods: none with the cluster's label during the settle window".into());
     if x.predicted_detail.is_some() {
-        evidence.push("the 403's reasons equal the offline prediction".into());
+        let sources: Vec<&str> = refusals.iter().map(|(s, _)| *s).collect();
+        evidence.push(format!(
+            "the 403's reasons equal the offline prediction ({})",
+            sources.join(", ")
+        ));
+    }
+    if !x.audit_log {
+        evidence.push("the audit log could not be read: this verdict rests on the operator's report, the dry run and the settle window".into());
     }
     Judgement::Passed(evidence)
 }
@@ -121,6 +162,18 @@ pub struct AdmissionEvidence {
     pub creates: Vec<AdmittedPodCreate>,
     /// Pod Security 403s for this cluster's pods since the apply.
     pub rejections: Vec<PsaRejection>,
+    /// Server-side dry runs of the Ready pods' specs (when the audit log cannot be read).
+    pub dry_runs: Vec<PodDryRun>,
+}
+
+/// A Ready pod's spec created again with `dryRun=All`: what Pod Security said of it.
+#[derive(Debug, Clone)]
+pub struct PodDryRun {
+    pub pod: String,
+    /// The refusal (`CODE: message`), or None when admitted.
+    pub refused: Option<String>,
+    /// Pod Security `Warning` headers.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +182,8 @@ pub struct AdmissionExpectation {
     pub workers: usize,
     /// The namespace's enforce policy, under which every pod create must be evaluated.
     pub policy: LevelVersion,
+    /// Whether the audit log is evidence; without it, dry runs of the Ready pods stand in.
+    pub audit_log: bool,
 }
 
 pub fn judge_admission(seen: &AdmissionEvidence, expect: &AdmissionExpectation) -> Judgement {
@@ -163,28 +218,56 @@ pub fn judge_admission(seen: &AdmissionEvidence, expect: &AdmissionExpectation) 
             e.ready_workers.len()
         ));
     }
-    if e.creates.len() < want {
+    if let Some(d) = e.dry_runs.iter().find(|d| d.refused.is_some()) {
+        return Judgement::Failed(format!(
+            "a server-side dry run (dryRun=All) of pod {}'s spec was refused: {}",
+            d.pod,
+            d.refused.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some(d) = e.dry_runs.iter().find(|d| !d.warnings.is_empty()) {
+        return Judgement::Failed(format!(
+            "a server-side dry run (dryRun=All) of pod {}'s spec was admitted with a warning: {}",
+            d.pod,
+            d.warnings.join(" | ")
+        ));
+    }
+    if x.audit_log && e.creates.len() < want {
         missing.push(format!(
             "{want} allowed pod creates in the audit log (now {})",
             e.creates.len()
         ));
     }
+    if !x.audit_log && e.dry_runs.len() < want {
+        missing.push(format!(
+            "server-side dry runs of the {want} Ready pods' specs (now {})",
+            e.dry_runs.len()
+        ));
+    }
     if !missing.is_empty() {
         return Judgement::Pending(missing.join(" and "));
     }
-    Judgement::Passed(vec![
-        format!(
-            "pods Running and Ready: head {}; worker {}",
-            e.ready_heads.join(", "),
-            e.ready_workers.join(", ")
-        ),
-        format!(
+    let mut evidence = vec![format!(
+        "pods Running and Ready: head {}; worker {}",
+        e.ready_heads.join(", "),
+        e.ready_workers.join(", ")
+    )];
+    if x.audit_log {
+        evidence.push(format!(
             "audit: {} pod create(s) allowed under enforce-policy {} with no audit-violations (by {})",
             e.creates.len(),
             x.policy,
             dedup(e.creates.iter().map(|c| c.username.as_str())).join(", ")
-        ),
-    ])
+        ));
+    } else {
+        evidence.push(format!(
+            "dry run: the specs of pods {}, created again with dryRun=All in the namespace (enforce {}), admitted with no Pod Security warning",
+            e.dry_runs.iter().map(|d| d.pod.as_str()).collect::<Vec<_>>().join(", "),
+            x.policy
+        ));
+        evidence.push("the audit log could not be read: this verdict rests on the Ready pods and the dry runs".into());
+    }
+    Judgement::Passed(evidence)
 }
 
 fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -347,6 +430,7 @@ mod tests {
         RejectionExpectation {
             policy: restricted(),
             predicted_detail: predicted.map(str::to_string),
+            audit_log: true,
         }
     }
 
@@ -358,7 +442,82 @@ mod tests {
             ),
             pods_seen: vec![],
             settled: true,
+            ..Default::default()
         }
+    }
+
+    fn refused(detail: &str) -> EnforceRejection {
+        EnforceRejection {
+            pod: String::new(),
+            policy: restricted(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Step 5.1 on a cluster whose audit log cannot be read: the operator's quoted 403 and the
+    /// dry run stand in for the audit log.
+    fn without_the_audit_log() -> (RejectionEvidence, RejectionExpectation) {
+        let quoted = format!(
+            "Warning FailedToCreateHeadPod: Failed to create head Pod pod-security/, pods \"raycluster-complete-head-fkbf5\" is forbidden: violates PodSecurity \"restricted:latest\": {HEAD_DETAIL}"
+        );
+        let e = RejectionEvidence {
+            operator_403: crate::kuberay::quoted_rejection(&quoted),
+            operator_report: Some(quoted),
+            dry_run: Some(Ok(refused(HEAD_DETAIL))),
+            settled: true,
+            ..Default::default()
+        };
+        let x = RejectionExpectation {
+            audit_log: false,
+            ..expect(Some(HEAD_DETAIL))
+        };
+        (e, x)
+    }
+
+    #[test]
+    fn without_the_audit_log_the_operators_403_and_a_dry_run_prove_the_rejection() {
+        let (e, x) = without_the_audit_log();
+        let Judgement::Passed(ev) = judge_rejection(&e, &x) else {
+            panic!("{:?}", judge_rejection(&e, &x))
+        };
+        assert!(ev.iter().any(|l| l.starts_with("dry run: the head pod")), "{ev:?}");
+        assert!(
+            ev.iter()
+                .any(|l| l == "the 403's reasons equal the offline prediction (operator, dry run)"),
+            "{ev:?}"
+        );
+        assert!(!ev.iter().any(|l| l.starts_with("audit:")), "{ev:?}");
+
+        // Still nothing without the positive evidence: a quiet cluster proves nothing.
+        let quiet = RejectionEvidence {
+            settled: true,
+            ..Default::default()
+        };
+        assert!(matches!(judge_rejection(&quiet, &x), Judgement::Pending(_)));
+        let mut no_dry_run = e.clone();
+        no_dry_run.dry_run = None;
+        let Judgement::Pending(w) = judge_rejection(&no_dry_run, &x) else {
+            panic!()
+        };
+        assert!(w.contains("server-side dry run"), "{w}");
+
+        let mut admitted = e.clone();
+        admitted.dry_run = Some(Err("admitted (201)".into()));
+        let Judgement::Failed(m) = judge_rejection(&admitted, &x) else {
+            panic!()
+        };
+        assert!(m.contains("was not refused by Pod Security: admitted (201)"), "{m}");
+
+        let mut unquoted = e.clone();
+        unquoted.operator_403 = None;
+        assert!(matches!(judge_rejection(&unquoted, &x), Judgement::Failed(_)));
+
+        let mut other_reasons = e;
+        other_reasons.dry_run = Some(Ok(refused("runAsNonRoot != true")));
+        let Judgement::Failed(m) = judge_rejection(&other_reasons, &x) else {
+            panic!()
+        };
+        assert!(m.contains("dry run: runAsNonRoot != true"), "{m}");
     }
 
     #[test]
@@ -425,6 +584,7 @@ mod tests {
         let wrong_policy = RejectionExpectation {
             policy: "baseline:latest".parse().unwrap(),
             predicted_detail: None,
+            audit_log: true,
         };
         assert!(matches!(
             judge_rejection(&complete(), &wrong_policy),
@@ -445,7 +605,46 @@ mod tests {
             heads: 1,
             workers: 1,
             policy: restricted(),
+            audit_log: true,
         }
+    }
+
+    fn dry_run(pod: &str) -> PodDryRun {
+        PodDryRun {
+            pod: pod.into(),
+            refused: None,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn without_the_audit_log_ready_pods_need_clean_dry_runs() {
+        let x = AdmissionExpectation {
+            audit_log: false,
+            ..admission_expect()
+        };
+        let mut e = AdmissionEvidence {
+            ready_heads: vec!["h".into()],
+            ready_workers: vec!["w".into()],
+            ..Default::default()
+        };
+        let Judgement::Pending(w) = judge_admission(&e, &x) else {
+            panic!()
+        };
+        assert!(w.contains("dry runs of the 2 Ready pods' specs (now 0)"), "{w}");
+        e.dry_runs = vec![dry_run("h"), dry_run("w")];
+        let Judgement::Passed(ev) = judge_admission(&e, &x) else {
+            panic!()
+        };
+        assert!(ev[1].starts_with("dry run: the specs of pods h, w"), "{ev:?}");
+        e.dry_runs[1].warnings = vec!["would violate PodSecurity \"restricted:latest\": …".into()];
+        let Judgement::Failed(m) = judge_admission(&e, &x) else {
+            panic!()
+        };
+        assert!(m.contains("pod w's spec was admitted with a warning"), "{m}");
+        e.dry_runs[1].warnings.clear();
+        e.dry_runs[0].refused = Some("403: pods is forbidden: …".into());
+        assert!(matches!(judge_admission(&e, &x), Judgement::Failed(_)));
     }
 
     #[test]
@@ -456,6 +655,7 @@ mod tests {
             ready_workers: vec!["w".into()],
             creates: vec![allowed(op), allowed(op)],
             rejections: vec![],
+            dry_runs: vec![],
         };
         let Judgement::Passed(ev) = judge_admission(&e, &admission_expect()) else {
             panic!()

@@ -10,6 +10,8 @@
 //!
 //! This module knows Kubernetes, not the tutorial.
 
+pub mod access;
+pub mod admission;
 pub mod client;
 pub mod conditions;
 pub mod exec;

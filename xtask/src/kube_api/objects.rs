@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::{
+    api::core::v1::{Namespace, Pod},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
 use kube::{
     Client, ResourceExt,
     api::{
@@ -54,6 +57,14 @@ pub async fn namespace_exists(client: &Client, name: &str) -> Result<bool> {
         .get_opt(name)
         .await?
         .is_some())
+}
+
+/// The CustomResourceDefinition named `name` (`PLURAL.GROUP`), if installed.
+pub async fn crd(client: &Client, name: &str) -> Result<Option<CustomResourceDefinition>> {
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt(name)
+        .await
+        .with_context(|| format!("cannot read CRD {name}"))
 }
 
 pub async fn list_pods(client: &Client, ns: &str, selector: &str) -> Result<Vec<Pod>> {

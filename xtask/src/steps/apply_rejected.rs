@@ -7,8 +7,8 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Result, anyhow, bail};
 use futures::{StreamExt, future};
-use kube::ResourceExt;
-use pss::LevelVersion;
+use kube::{ResourceExt, api::DynamicObject};
+use pss::{EnforceRejection, LevelVersion};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -19,7 +19,7 @@ use super::{
 use crate::{
     audit,
     cmd::quote,
-    kube_api::{objects, streams},
+    kube_api::{access::Permission, admission, objects, streams},
     kuberay, manifest, pod_security,
     progress::Status,
     scenario::{ScenarioError, WrittenDuration},
@@ -58,6 +58,32 @@ impl Spec {
     }
 }
 
+/// A server-side dry run (`dryRun=All`) of the head pod KubeRay would create for `rc`: the Pod
+/// Security 403, or what the API server answered instead.
+async fn dry_run_head(
+    client: &kube::Client,
+    rc: &DynamicObject,
+    ns: &str,
+) -> Result<Result<EnforceRejection, String>> {
+    let value = serde_json::to_value(rc)?;
+    let template = pss::pod_templates(&value, &pss::TemplateOptions::default())
+        .into_iter()
+        .find(|t| t.path == pod_security::HEAD_TEMPLATE)
+        .ok_or_else(|| anyhow!("RayCluster {} has no head pod template", rc.name_any()))?;
+    let pod = admission::pod_from_template(
+        &template.pod,
+        &kuberay::head_pod_prefix(&rc.name_any()),
+        ns,
+    );
+    let answer = admission::dry_run_pod_create(client, ns, &pod).await?;
+    Ok(if answer.admitted() {
+        Err(format!("admitted ({})", answer.code))
+    } else {
+        pss::parse_enforce_message(&answer.message)
+            .ok_or_else(|| format!("{}: {}", answer.code, answer.message))
+    })
+}
+
 impl Planned {
     pub fn claim(&self) -> Claim {
         Claim::HeadForbidden {
@@ -82,7 +108,12 @@ impl Planned {
         .into_iter()
         .find(|t| t.template == pod_security::HEAD_TEMPLATE)
         .and_then(|t| t.detail);
-        let cursor = session.audit_events_after(0).await?.len();
+        let audit_log = session.audit_readable();
+        let cursor = if audit_log {
+            session.audit_events_after(0).await?.len()
+        } else {
+            0
+        };
         status.awaiting(format!(
             "server-side apply of {}",
             file_name(&self.manifest)
@@ -92,11 +123,18 @@ impl Planned {
         let expectation = RejectionExpectation {
             policy: self.policy,
             predicted_detail: predicted,
+            audit_log,
         };
         let rc_api = objects::api_for(&client, rc, ns).await?;
+        let dry_run = if audit_log {
+            None
+        } else {
+            status.awaiting("a server-side dry run of the head pod as KubeRay builds it");
+            Some(dry_run_head(&client, rc, ns).await?)
+        };
         let mut evidence = vec![format!("applied {} to namespace {ns}", applied.join(", "))];
         evidence.extend(
-            self.observe(session, status, &client, rc_api, cursor, &expectation)
+            self.observe(session, status, &client, rc_api, cursor, &expectation, dry_run)
                 .await?,
         );
         Ok(evidence)
@@ -111,6 +149,7 @@ impl Planned {
         rc_api: kube::Api<kube::api::DynamicObject>,
         cursor: usize,
         expectation: &RejectionExpectation,
+        dry_run: Option<Result<EnforceRejection, String>>,
     ) -> Result<Vec<String>> {
         let (ns, raycluster) = (&self.namespace, &self.raycluster);
         let head_prefix = kuberay::head_pod_prefix(raycluster);
@@ -119,7 +158,10 @@ impl Planned {
         let mut events = streams::event_stream(client, ns).boxed();
         let mut rc_versions = streams::object_stream(rc_api, raycluster).boxed();
         let mut audit_tick = tokio::time::interval(AUDIT_POLL);
-        let mut seen = RejectionEvidence::default();
+        let mut seen = RejectionEvidence {
+            dry_run,
+            ..Default::default()
+        };
         let mut settle_until: Option<tokio::time::Instant> = None;
         loop {
             match verdict::judge_rejection(&seen, expectation) {
@@ -128,7 +170,7 @@ impl Planned {
                 Judgement::Pending(what) => status.awaiting(what),
             }
             if settle_until.is_none()
-                && !seen.rejections.is_empty()
+                && (!seen.rejections.is_empty() || !expectation.audit_log)
                 && seen.operator_report.is_some()
             {
                 settle_until = Some(tokio::time::Instant::now() + self.settle);
@@ -151,14 +193,16 @@ impl Planned {
                 Some(e) = events.next() => if let Ok(e) = e
                     && let Some(report) = kuberay::head_pod_failure_event(&e, raycluster) {
                         status.observed(report.clone());
+                        seen.operator_403 = kuberay::quoted_rejection(&report);
                         seen.operator_report = Some(report);
                     },
                 Some(o) = rc_versions.next() => if let Ok(o) = o
                     && let (None, Some(report)) = (&seen.operator_report, kuberay::head_pod_failure_condition(&o)) {
                         status.observed(report.clone());
+                        seen.operator_403 = kuberay::quoted_rejection(&report);
                         seen.operator_report = Some(report);
                     },
-                _ = audit_tick.tick() => {
+                _ = audit_tick.tick(), if expectation.audit_log => {
                     let fresh = &session.audit_events_after(cursor).await?;
                     seen.rejections = audit::psa_rejections(fresh, ns).into_iter().filter(|r| r.rejection.pod.starts_with(&head_prefix)).collect();
                     if let Some(r) = seen.rejections.last() {
@@ -168,6 +212,17 @@ impl Planned {
                 _ = settle_timer => seen.settled = true,
             }
         }
+    }
+
+    /// Server-side apply of the manifest's objects (a patch, which creates them too), the
+    /// watches on its RayCluster, pods and events, and the server-side dry runs of pods.
+    pub fn permissions(&self) -> Vec<Permission> {
+        let ns = self.namespace.as_str();
+        let mut p = super::manifest_permissions(&self.manifest, &["get", "create", "patch"], ns);
+        p.extend(Permission::all(&["list", "watch"], "rayclusters.ray.io", Some(ns)));
+        p.extend(Permission::all(&["list", "watch", "create"], "pods", Some(ns)));
+        p.extend(Permission::all(&["list", "watch"], "events", Some(ns)));
+        p
     }
 
     /// What the verdict rests on, in a sentence for the documentation.
@@ -184,37 +239,43 @@ impl Planned {
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
         let kubectl = ctx.kubectl_in(&self.namespace);
         let raycluster = &self.raycluster;
-        let audit_403 = format!(
-            "{} | grep -F {} | grep -F {}",
-            ctx.env.audit.read_command(ctx.sh).shell_line(),
-            quote("\"code\":403"),
-            quote(kuberay::head_pod_prefix(raycluster)),
-        );
+        let audit_403 = ctx.audit_read().map(|read| {
+            format!(
+                "{read} | grep -F {} | grep -F {}",
+                quote("\"code\":403"),
+                quote(kuberay::head_pod_prefix(raycluster)),
+            )
+        });
         let event = format!(
             "{kubectl} get events --field-selector involvedObject.name={raycluster} | grep -F {}",
             kuberay::FAILED_TO_CREATE_HEAD_POD
         );
-        vec![
-            format!(
-                "{} apply --server-side -n {} -f {}",
-                ctx.kubectl,
-                quote(&self.namespace),
-                quote(&self.manifest)
-            ),
-            format!(
-                "{}   # expect: violates PodSecurity \"{}\" for the head pod",
-                ctx.until(&audit_403),
-                self.policy
-            ),
-            format!(
-                "{}   # expect: the operator's Warning (or the RayCluster's ReplicaFailure condition)",
-                ctx.until(&event)
-            ),
-            format!(
-                "sleep {}; {kubectl} get pods -l {}   # expect: No resources found, after the settle window",
-                self.settle.as_secs(),
-                kuberay::cluster_selector(raycluster)
-            ),
-        ]
+        let mut lines = vec![format!(
+            "{} apply --server-side -n {} -f {}",
+            ctx.kubectl,
+            quote(&self.namespace),
+            quote(&self.manifest)
+        )];
+        let quoted = match audit_403 {
+            Some(audit_403) => {
+                lines.push(format!(
+                    "{}   # expect: violates PodSecurity \"{}\" for the head pod",
+                    ctx.until(&audit_403),
+                    self.policy
+                ));
+                ""
+            }
+            None => ", quoting the 403: violates PodSecurity (no audit log on this cluster)",
+        };
+        lines.push(format!(
+            "{}   # expect: the operator's Warning (or the RayCluster's ReplicaFailure condition){quoted}",
+            ctx.until(&event)
+        ));
+        lines.push(format!(
+            "sleep {}; {kubectl} get pods -l {}   # expect: No resources found, after the settle window",
+            self.settle.as_secs(),
+            kuberay::cluster_selector(raycluster)
+        ));
+        lines
     }
 }

@@ -93,6 +93,13 @@ impl ShellContext<'_> {
         )
     }
 
+    /// The command that prints the audit log, or None on a cluster whose log no command can
+    /// reach (an existing cluster that kind did not make).
+    pub fn audit_read(&self) -> Option<String> {
+        (!self.env.audit.node.is_empty())
+            .then(|| self.env.audit.read_command(self.sh).shell_line())
+    }
+
     /// `kubectl --context C -n NS` with the namespace quoted.
     pub fn kubectl_in(&self, namespace: &str) -> String {
         format!("{} -n {}", self.kubectl, quote(namespace))

@@ -10,7 +10,13 @@ use super::{
     context::{PlanContext, ShellContext, file_name},
     session::Session,
 };
-use crate::{cmd::quote, kube_api::objects, manifest, progress::Status, scenario::ScenarioError};
+use crate::{
+    cmd::quote,
+    kube_api::{access::Permission, objects},
+    manifest,
+    progress::Status,
+    scenario::ScenarioError,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +50,15 @@ impl Planned {
         ));
         let gone = objects::delete_and_wait(&client, &self.namespace, &objs, status).await?;
         Ok(vec![format!("deleted and gone: {}", gone.join(", "))])
+    }
+
+    /// Deleting the manifest's objects and watching until they are gone.
+    pub fn permissions(&self) -> Vec<Permission> {
+        super::manifest_permissions(
+            &self.manifest,
+            &["get", "list", "watch", "delete"],
+            &self.namespace,
+        )
     }
 
     /// What the verdict rests on, in a sentence for the documentation.

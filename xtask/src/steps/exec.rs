@@ -16,7 +16,7 @@ use super::{
 use crate::{
     cmd::quote,
     dashboard::{self, DASHBOARD_POLL, RayJob, RayJobStatus},
-    kube_api::{conditions, exec, objects},
+    kube_api::{access::Permission, conditions, exec, objects},
     progress::Status,
     scenario::{Pattern, ScenarioError},
     verdict::{self, ExecExpectation, Judgement},
@@ -192,6 +192,15 @@ impl Planned {
                 None
             }
         })
+    }
+
+    /// Finding the pod, and the exec in it (`create`: what RBAC grants for exec, and what API
+    /// servers ≥ 1.35 ask of a WebSocket exec too).
+    pub fn permissions(&self) -> Vec<Permission> {
+        let ns = Some(self.namespace.as_str());
+        let mut p = Permission::all(&["get", "list"], "pods", ns);
+        p.extend(Permission::all(&["create"], "pods/exec", ns));
+        p
     }
 
     /// What the verdict rests on, in a sentence for the documentation.

@@ -8,10 +8,15 @@ use serde_saphyr::Spanned;
 
 use super::{
     context::{Claim, PlanContext, ShellContext, selector},
-    session::Session,
+    session::{Created, Session, Target},
 };
 use crate::{
-    cmd::quote, diagnosis, helm, kube_api::wait, progress::Status, scenario::ScenarioError,
+    cmd::quote,
+    diagnosis, helm,
+    kube_api::{access::Permission, objects, wait},
+    kuberay,
+    progress::Status,
+    scenario::ScenarioError,
 };
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +63,7 @@ impl Spec {
                 chart,
                 namespace: self.namespace.clone(),
                 values: ctx.source.resolve(&self.values)?,
+                set: vec![],
             },
             deployment: self.deployment.clone(),
             crd: self.crd.clone(),
@@ -77,13 +83,25 @@ impl Planned {
     pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
         let client = session.client()?;
         let (install, deployment) = (&self.install, &self.deployment);
-        let context = session.env.cluster.context();
+        let context = session.env.context();
         let target = helm::Target {
             kubeconfig: Some(&session.kubeconfig),
             context: &context,
         };
+        let mut evidence = Vec::new();
+        if session.env.existing()
+            && let Some(crd) = &self.crd
+        {
+            evidence.extend(self.crd_already_there(&client, crd, status).await?);
+        }
         status.awaiting(format!("helm install {}", install.release));
         let out = install.install(&session.sh, &target).checked().await?;
+        if session.env.existing() {
+            session.created(Created::HelmRelease(
+                install.release.clone(),
+                install.namespace.clone(),
+            ));
+        }
         let warnings = helm::pod_security_warnings(&out.stderr);
         if !warnings.is_empty() {
             bail!(
@@ -99,10 +117,15 @@ impl Planned {
             .unwrap_or("STATUS: (not printed)")
             .trim()
             .to_string();
-        let mut evidence = vec![format!(
-            "helm install {}: {status_line}; no PodSecurity warning",
-            install.release
-        )];
+        evidence.push(format!(
+            "helm install {}{}: {status_line}; no PodSecurity warning",
+            install.release,
+            install
+                .set
+                .iter()
+                .map(|kv| format!(" --set {kv}"))
+                .collect::<String>()
+        ));
         if let Some(crd) = &self.crd {
             wait::crd_established(&client, crd, status).await?;
             evidence.push(format!("CRD {crd} Established"));
@@ -138,6 +161,67 @@ impl Planned {
         Ok(evidence)
     }
 
+    /// On a cluster the run did not create, the operator's CRD may be there already (another
+    /// run's, or another chart version's). Helm leaves an existing CRD as it is; the run goes on
+    /// only if it serves the version the chart's operator and the manifests use.
+    async fn crd_already_there(
+        &self,
+        client: &kube::Client,
+        crd: &str,
+        status: &Status,
+    ) -> Result<Option<String>> {
+        status.awaiting(format!("whether CRD {crd} is already installed"));
+        let Some(found) = objects::crd(client, crd).await? else {
+            return Ok(None);
+        };
+        let served: Vec<String> = found
+            .spec
+            .versions
+            .iter()
+            .filter(|v| v.served)
+            .map(|v| v.name.clone())
+            .collect();
+        if !served.iter().any(|v| v == kuberay::API_VERSION) {
+            bail!(
+                "CRD {crd} is already installed on this cluster (by another chart version?) and does not serve {} (it serves {}); this run will not replace a cluster-wide CRD others may use: upgrade the operator that owns it, or run on another cluster",
+                kuberay::API_VERSION,
+                served.join(", ")
+            );
+        }
+        Ok(Some(format!(
+            "CRD {crd} was already installed (serves {}); helm leaves it as it is, and the run never deletes it",
+            served.join(", ")
+        )))
+    }
+
+    /// Helm's release records (Secrets), the objects the chart creates for an operator of one
+    /// namespace (`singleNamespaceInstall`: ServiceAccount, Service, Deployment, Roles and
+    /// RoleBindings), the CRD, and the waits on the operator's pods.
+    pub fn permissions(&self) -> Vec<Permission> {
+        let ns = Some(self.install.namespace.as_str());
+        let mut p = Permission::all(&["get", "list", "create", "update", "delete"], "secrets", ns);
+        for resource in [
+            "serviceaccounts",
+            "services",
+            "deployments.apps",
+            "roles.rbac.authorization.k8s.io",
+            "rolebindings.rbac.authorization.k8s.io",
+        ] {
+            p.extend(Permission::all(&["get", "create", "delete"], resource, ns));
+        }
+        p.extend(Permission::all(&["list", "watch"], "deployments.apps", ns));
+        p.extend(Permission::all(&["list", "watch"], "pods", ns));
+        p.extend(Permission::all(&["list", "watch"], "events", ns));
+        if self.crd.is_some() {
+            p.extend(Permission::all(
+                &["get", "list", "watch", "create"],
+                "customresourcedefinitions.apiextensions.k8s.io",
+                None,
+            ));
+        }
+        p
+    }
+
     /// What the verdict rests on, in a sentence for the documentation.
     pub fn proof(&self) -> String {
         let crd = self
@@ -152,9 +236,12 @@ impl Planned {
     }
 
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
-        let context = ctx.env.cluster.context();
+        let context = ctx.env.context();
         let target = helm::Target {
-            kubeconfig: None,
+            kubeconfig: match &ctx.env.target {
+                Target::Existing { kubeconfig, .. } => Some(kubeconfig),
+                Target::Kind => None,
+            },
             context: &context,
         };
         let mut lines = vec![format!(

@@ -8,13 +8,14 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{
+    NotApplicable,
     context::{PlanContext, ShellContext},
-    session::Session,
+    session::{Session, Target},
 };
 use crate::{
     cmd::quote,
     kind,
-    kube_api::{client, objects, wait},
+    kube_api::{access, client, objects, wait},
     progress::Status,
     scenario::ScenarioError,
 };
@@ -41,6 +42,19 @@ impl Spec {
 
 impl Planned {
     pub async fn run(&self, session: &mut Session<'_>, status: &Status) -> Result<Vec<String>> {
+        if let Target::Existing {
+            kubeconfig,
+            context,
+        } = &session.env.target
+        {
+            let reached = connect_existing(session, kubeconfig, context, status).await?;
+            return Err(NotApplicable(format!(
+                "the cluster exists (--kubeconfig {}, context {context}); this run never creates or deletes it. {}",
+                kubeconfig.display(),
+                reached.join("; ")
+            ))
+            .into());
+        }
         let cluster = &session.env.cluster;
         status.awaiting("kind get clusters");
         let mut evidence = vec![if cluster.exists(&session.sh).await? {
@@ -50,14 +64,8 @@ impl Planned {
         }];
         let cluster = &session.env.cluster;
         let client = client::connect(&session.kubeconfig, &cluster.context()).await?;
-        let info = wait::api_answers(&client, status).await?;
-        evidence.push(format!(
-            "API server {} answers (context {})",
-            info.git_version,
-            cluster.context()
-        ));
-        let nodes = wait::nodes_ready(&client, status).await?;
-        evidence.push(format!("nodes Ready: {}", nodes.join(", ")));
+        let (info, ready) = api_and_nodes(&client, &cluster.context(), status).await?;
+        evidence.extend(ready);
         if session.reused_cluster {
             // An earlier run's namespaces would make step 3 fail and its pods pollute the audit
             // log; deleting them (and with them the operator's release) makes the re-run clean.
@@ -101,6 +109,26 @@ impl Planned {
     }
 
     pub fn shell(&self, ctx: &ShellContext) -> Result<Vec<String>> {
+        if ctx.env.existing() {
+            let rights: Vec<String> = ctx
+                .env
+                .permissions
+                .iter()
+                .map(|p| quote(p.can_i_args()))
+                .collect();
+            return Ok(vec![
+                format!(
+                    "{} wait --for=condition=Ready nodes --all --timeout={}s   # an existing cluster: nothing is created",
+                    ctx.kubectl,
+                    ctx.timeout.as_secs()
+                ),
+                format!(
+                    "for right in {}; do {} auth can-i $right >/dev/null || echo \"missing: $right\"; done   # expect: nothing printed",
+                    rights.join(" "),
+                    ctx.kubectl
+                ),
+            ]);
+        }
         let config = &self.config;
         let cluster = &ctx.env.cluster;
         let mounts = kind::relative_mounts(config)?;
@@ -148,6 +176,58 @@ impl Planned {
         }
         Ok(lines)
     }
+}
+
+/// The API server answers and every node is Ready: the evidence, and the server's version.
+async fn api_and_nodes(
+    client: &kube::Client,
+    context: &str,
+    status: &Status,
+) -> Result<(k8s_openapi::apimachinery::pkg::version::Info, Vec<String>)> {
+    let info = wait::api_answers(client, status).await?;
+    let answers = format!("API server {} answers (context {context})", info.git_version);
+    let nodes = wait::nodes_ready(client, status).await?;
+    Ok((info, vec![answers, format!("nodes Ready: {}", nodes.join(", "))]))
+}
+
+/// A cluster someone else made (`--kubeconfig`): connects and checks it as a created one is
+/// checked, and creates nothing (no pre-pull either: that needs kind's node containers).
+async fn connect_existing(
+    session: &mut Session<'_>,
+    kubeconfig: &Path,
+    context: &str,
+    status: &Status,
+) -> Result<Vec<String>> {
+    let client = client::connect(kubeconfig, context).await?;
+    let (info, mut reached) = api_and_nodes(&client, context, status).await?;
+    let needed = &session.env.permissions;
+    status.awaiting(format!(
+        "the API server's answer to {} SelfSubjectAccessReview(s)",
+        needed.len()
+    ));
+    let lacking = access::missing(&client, needed).await?;
+    if !lacking.is_empty() {
+        let list: Vec<String> = lacking
+            .iter()
+            .map(|(p, a)| match a.reason.as_str() {
+                "" => format!("  - {p}"),
+                why => format!("  - {p} ({why})"),
+            })
+            .collect();
+        bail!(
+            "the user of context {context} lacks {} of the {} right(s) the run needs; nothing was touched. Missing (as `kubectl auth can-i` takes them):\n{}",
+            lacking.len(),
+            needed.len(),
+            list.join("\n")
+        );
+    }
+    reached.push(format!(
+        "the user has each of the {} right(s) the run needs (SelfSubjectAccessReview)",
+        needed.len()
+    ));
+    let server_version = pss::KubeVersion::from_server_info(&info.major, &info.minor);
+    session.connected(client, server_version).await;
+    Ok(reached)
 }
 
 /// An existing cluster: only with `--reuse-cluster`; its kubeconfig comes from kind.

@@ -26,7 +26,8 @@ use pss::{KubeVersion, LevelVersion};
 use serde::de::MapAccess;
 
 use crate::{
-    pod_security,
+    kube_api::access::Permission,
+    manifest, pod_security,
     progress::Status,
     scenario::{self, ScenarioError, Versions},
 };
@@ -87,6 +88,34 @@ impl scenario::Action for ActionSpec {
             _ => Ok(()),
         }
     }
+}
+
+/// A step that does not apply to this run's cluster (e.g. creating the kind cluster, with
+/// `--kubeconfig`): its run returns this error, and the runner reports it as skipped, with why.
+#[derive(Debug)]
+pub struct NotApplicable(pub String);
+
+impl std::fmt::Display for NotApplicable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotApplicable {}
+
+/// The rights `verbs` on every object of a manifest, in `namespace`; none when it cannot be
+/// read (the step that reads it then says why).
+pub fn manifest_permissions(
+    path: &Path,
+    verbs: &[&str],
+    namespace: &str,
+) -> Vec<Permission> {
+    manifest::read(path)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| o.types.as_ref())
+        .flat_map(|t| Permission::for_kind(verbs, &t.api_version, &t.kind, namespace))
+        .collect()
 }
 
 /// The scenario as this harness reads it.
@@ -238,6 +267,21 @@ impl Planned {
         }
     }
 
+    /// The rights the step needs on a cluster the run did not create (asked before anything
+    /// is touched; see `kube_api::access`).
+    pub fn permissions(&self) -> Vec<Permission> {
+        match self {
+            Planned::Preflight(_) | Planned::KindCluster(_) | Planned::AuditLog(_) => vec![],
+            Planned::Namespace(p) => p.permissions(),
+            Planned::HelmInstall(p) => p.permissions(),
+            Planned::ApplyRejected(p) => p.permissions(),
+            Planned::ApplyAdmitted(p) => p.permissions(),
+            Planned::PortForward(p) => p.permissions(),
+            Planned::Exec(p) => p.permissions(),
+            Planned::Delete(p) => p.permissions(),
+        }
+    }
+
     /// The images the step's pods will run, which may be pulled onto the nodes early.
     pub fn images(&self) -> Vec<String> {
         match self {
@@ -253,6 +297,45 @@ impl Planned {
                 Some((p.install.release.clone(), p.install.namespace.clone()))
             }
             _ => None,
+        }
+    }
+
+    /// Moves the step from namespace `from` to `to` (`--namespace`, `--unique-namespace`).
+    pub fn rename_namespace(&mut self, from: &str, to: &str) {
+        let rename = |ns: &mut String| {
+            if ns == from {
+                *ns = to.to_string();
+            }
+        };
+        for install in self.helm_installs_mut() {
+            rename(&mut install.namespace);
+        }
+        match self {
+            Planned::Preflight(_) | Planned::KindCluster(_) | Planned::HelmInstall(_) => {}
+            Planned::AuditLog(p) => rename(&mut p.namespace),
+            Planned::Namespace(p) => rename(&mut p.name),
+            Planned::ApplyRejected(p) => rename(&mut p.namespace),
+            Planned::ApplyAdmitted(p) => rename(&mut p.namespace),
+            Planned::PortForward(p) => rename(&mut p.namespace),
+            Planned::Exec(p) => rename(&mut p.namespace),
+            Planned::Delete(p) => rename(&mut p.namespace),
+        }
+    }
+
+    /// The Helm installs the step runs or renders (the preflight renders the chart as the
+    /// install step will install it).
+    pub fn helm_installs_mut(&mut self) -> Vec<&mut crate::helm::Install> {
+        match self {
+            Planned::HelmInstall(p) => vec![&mut p.install],
+            Planned::Preflight(p) => p
+                .claims
+                .iter_mut()
+                .filter_map(|c| match c {
+                    context::Claim::ChartAllowed { install, .. } => Some(install),
+                    _ => None,
+                })
+                .collect(),
+            _ => vec![],
         }
     }
 

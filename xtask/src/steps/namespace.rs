@@ -5,8 +5,16 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
-use super::{context::ShellContext, session::Session};
-use crate::{cmd::quote, kube_api::objects, pod_security, progress::Status};
+use super::{
+    context::ShellContext,
+    session::{Created, Session},
+};
+use crate::{
+    cmd::quote,
+    kube_api::{access::Permission, objects},
+    pod_security,
+    progress::Status,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,11 +45,19 @@ impl Planned {
         let (name, labels) = (&self.name, &self.labels);
         status.awaiting(format!("namespace {name} to be created"));
         if objects::namespace_exists(&client, name).await? {
+            if session.env.existing() {
+                bail!(
+                    "namespace {name} already exists on this cluster, and a run never touches what it did not create; pass --unique-namespace (or --namespace NAME) to run in a fresh one"
+                );
+            }
             bail!(
                 "namespace {name} already exists (left by an earlier run?); delete it first: kubectl delete ns {name}"
             );
         }
         objects::create_namespace(&client, name).await?;
+        if session.env.existing() {
+            session.created(Created::Namespace(name.clone()));
+        }
         status.awaiting(format!("namespace {name} to carry {} labels", labels.len()));
         let read_back = objects::label_namespace(&client, name, labels).await?;
         let wrong: Vec<String> = labels
@@ -63,6 +79,11 @@ impl Planned {
             ),
             format!("Pod Security enforces {policy} there"),
         ])
+    }
+
+    /// Create, label and read back the namespace; delete it at cleanup.
+    pub fn permissions(&self) -> Vec<Permission> {
+        Permission::all(&["get", "create", "patch", "delete"], "namespaces", None)
     }
 
     fn pairs(&self) -> Vec<String> {

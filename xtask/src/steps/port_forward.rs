@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{context::ShellContext, session::Session};
 use crate::{
     dashboard::{self, DASHBOARD_POLL, Dashboard},
-    kube_api::port_forward::port_forward_service,
+    kube_api::{access::Permission, port_forward::port_forward_service},
     progress::Status,
 };
 
@@ -75,6 +75,15 @@ impl Planned {
         ];
         session.keep_forward(service, pf, dash);
         Ok(evidence)
+    }
+
+    /// The service, its pods, and the forward to one of them.
+    pub fn permissions(&self) -> Vec<Permission> {
+        let ns = Some(self.namespace.as_str());
+        let mut p = Permission::all(&["get"], "services", ns);
+        p.extend(Permission::all(&["get", "list"], "pods", ns));
+        p.extend(Permission::all(&["create"], "pods/portforward", ns));
+        p
     }
 
     /// What the verdict rests on, in a sentence for the documentation.

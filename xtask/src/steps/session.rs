@@ -12,7 +12,7 @@ use crate::{
     audit::{AuditEvent, AuditLog},
     dashboard::Dashboard,
     kind,
-    kube_api::port_forward::PortForward,
+    kube_api::{access::Permission, port_forward::PortForward},
     tools,
 };
 
@@ -22,10 +22,20 @@ use super::prepull;
 /// no API to watch; each read is one `docker exec … cat`.
 pub const AUDIT_POLL: Duration = Duration::from_secs(1);
 
+/// Which cluster a run works on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The kind cluster the `kind_cluster` step creates (or reuses).
+    Kind,
+    /// A cluster someone else made (`--kubeconfig`): never created or deleted by the run.
+    Existing { kubeconfig: PathBuf, context: String },
+}
+
 /// The cluster a run works on, and what it may do to it.
 #[derive(Debug, Clone)]
 pub struct Environment {
     pub cluster: kind::Cluster,
+    pub target: Target,
     pub audit: AuditLog,
     /// `--reuse-cluster`: an existing cluster of that name may be used.
     pub reuse_cluster: bool,
@@ -39,6 +49,31 @@ pub struct Environment {
     pub helm_releases: Vec<(String, String)>,
     /// The images the compliant RayCluster will run, pulled onto the nodes early.
     pub prepull_images: Vec<String>,
+    /// On an existing cluster: every right the steps need, asked before anything is touched.
+    pub permissions: Vec<Permission>,
+}
+
+impl Environment {
+    /// The kubeconfig context the run's clients use.
+    pub fn context(&self) -> String {
+        match &self.target {
+            Target::Kind => self.cluster.context(),
+            Target::Existing { context, .. } => context.clone(),
+        }
+    }
+
+    /// Whether the run works on a cluster someone else made.
+    pub fn existing(&self) -> bool {
+        matches!(self.target, Target::Existing { .. })
+    }
+}
+
+/// Something a run created on a cluster it did not create, which its cleanup removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    Namespace(String),
+    /// A Helm release and its namespace.
+    HelmRelease(String, String),
 }
 
 /// Everything steps share during one run.
@@ -56,6 +91,12 @@ pub struct Session<'e> {
     server_version: Option<KubeVersion>,
     /// Audit events that predate this run (a reused cluster's), which no check looks at.
     audit_baseline: usize,
+    /// Whether the audit log is part of the evidence: always on a kind cluster the run made or
+    /// reused (unreadable there fails), on an existing cluster only once the `audit_log` step
+    /// could read it.
+    audit_readable: bool,
+    /// What the run created on an existing cluster, which cleanup removes (newest first).
+    created: Vec<Created>,
     forwards: HashMap<String, (PortForward, Dashboard)>,
     /// The Ray image's pre-pull, once started (its task ends with the session).
     prepull: Option<(prepull::Shared, tokio::task::JoinHandle<()>)>,
@@ -67,7 +108,10 @@ impl<'e> Session<'e> {
             .prefix("xtask-e2e-")
             .tempdir()
             .context("cannot create a temp dir")?;
-        let kubeconfig = workdir.path().join("kubeconfig");
+        let kubeconfig = match &env.target {
+            Target::Kind => workdir.path().join("kubeconfig"),
+            Target::Existing { kubeconfig, .. } => kubeconfig.clone(),
+        };
         Ok(Session {
             env,
             sh: tools::shell_with(&env.tool_dirs)?,
@@ -78,6 +122,8 @@ impl<'e> Session<'e> {
             client: None,
             server_version: None,
             audit_baseline: 0,
+            audit_readable: !env.existing(),
+            created: Vec::new(),
             forwards: HashMap::new(),
             prepull: None,
         })
@@ -109,6 +155,26 @@ impl<'e> Session<'e> {
                 .map(|e| e.len())
                 .unwrap_or(0);
         }
+    }
+
+    /// Whether the audit log is part of this run's evidence.
+    pub fn audit_readable(&self) -> bool {
+        self.audit_readable
+    }
+
+    /// The `audit_log` step read the log of an existing cluster: later steps use it too.
+    pub fn audit_log_found(&mut self) {
+        self.audit_readable = true;
+    }
+
+    /// Records something the run created on an existing cluster, for cleanup to remove.
+    pub fn created(&mut self, what: Created) {
+        self.created.push(what);
+    }
+
+    /// What the run created on an existing cluster, newest first.
+    pub fn created_newest_first(&self) -> impl Iterator<Item = &Created> {
+        self.created.iter().rev()
     }
 
     /// How many audit events predate this run.
