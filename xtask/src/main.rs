@@ -212,6 +212,13 @@ struct SimArgs {
     /// the whole.
     #[arg(long)]
     bench: bool,
+    /// First create a cluster in the world as a user would (kind, without the tutorial's audit
+    /// logging), then run `e2e --kubeconfig` against it.
+    #[arg(long)]
+    existing_cluster: bool,
+    /// Nodes of that cluster: one control plane and N-1 workers.
+    #[arg(long, value_name = "N", requires = "existing_cluster", default_value_t = 1)]
+    nodes: u32,
     /// Arguments for `cargo xtask e2e`.
     #[arg(last = true, value_name = "E2E ARGS")]
     e2e_args: Vec<String>,
@@ -576,6 +583,9 @@ fn tools_command(a: ToolsArgs) -> Result<ExitCode, Failure> {
     Ok(code)
 }
 
+/// The name of the cluster `sim --existing-cluster` makes in the world.
+const EXISTING_CLUSTER: &str = "existing";
+
 /// Builds the simulated world and runs this very binary's `e2e` inside it.
 fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -617,6 +627,7 @@ fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
     let sim_bin = me.with_file_name(format!("sim{}", std::env::consts::EXE_SUFFIX));
     let mut run = std::process::Command::new(&sim_bin);
     let report = tempfile::NamedTempFile::new().map_err(|e| failed(e.to_string()))?;
+    let scratch = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
     if a.list_faults {
         run.arg("list-faults");
     } else {
@@ -628,7 +639,18 @@ fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
         if let Some(scale) = scale {
             run.args(["--latency-scale", &scale.to_string()]);
         }
-        run.arg("--").arg(&me).arg("e2e").args(&a.e2e_args);
+        let kubeconfig = scratch.path().join(format!("{EXISTING_CLUSTER}.kubeconfig"));
+        if a.existing_cluster {
+            run.args(["--existing-cluster", EXISTING_CLUSTER])
+                .args(["--nodes", &a.nodes.to_string()])
+                .arg("--kubeconfig-out")
+                .arg(&kubeconfig);
+        }
+        run.arg("--").arg(&me).arg("e2e");
+        if a.existing_cluster {
+            run.arg("--kubeconfig").arg(&kubeconfig);
+        }
+        run.args(&a.e2e_args);
         if a.bench {
             run.arg("--report-json").arg(report.path());
         }
