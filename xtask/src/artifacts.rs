@@ -272,11 +272,7 @@ async fn helm_release(
     dir: &Path,
     got: &mut Collected,
 ) {
-    let (sh, kubeconfig, context) = (
-        &session.sh,
-        &session.kubeconfig,
-        session.env.context(),
-    );
+    let (sh, kubeconfig, context) = (&session.sh, &session.kubeconfig, session.env.context());
     let status: Command = xshell::cmd!(
         sh,
         "helm status {release} --namespace {ns} --kubeconfig {kubeconfig} --kube-context {context}"

@@ -95,7 +95,11 @@ pub fn uninstall(sh: &Shell, release: &str, ns: &str, target: &Target) -> Comman
         .kubeconfig
         .map(|k| vec!["--kubeconfig".into(), k.display().to_string()])
         .unwrap_or_default();
-    cmd!(sh, "helm uninstall {release} --namespace {ns} --wait {kubeconfig...} --kube-context {context}").into()
+    cmd!(
+        sh,
+        "helm uninstall {release} --namespace {ns} --wait {kubeconfig...} --kube-context {context}"
+    )
+    .into()
 }
 
 /// The Pod Security warnings the API server sent back during an install, unquoted. Helm prints

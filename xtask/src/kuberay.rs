@@ -27,6 +27,20 @@ pub const FAILED_TO_CREATE_HEAD_POD: &str = "FailedToCreateHeadPod";
 /// The condition reason of the same failure (`ReplicaFailure`, KubeRay ≥ 1.2).
 pub const FAILED_CREATE_HEAD_POD: &str = "FailedCreateHeadPod";
 
+/// The Warning event reason of a failed worker pod create.
+pub const FAILED_TO_CREATE_WORKER_POD: &str = "FailedToCreateWorkerPod";
+
+/// The Pod Security 403 the operator quotes in a Warning event about a head or worker pod of
+/// `cluster` it could not create, if `event` is one.
+pub fn pod_create_refused(event: &Event, cluster: &str) -> Option<pss::EnforceRejection> {
+    let reason = event.reason.as_deref()?;
+    (event.involved_object.name.as_deref() == Some(cluster)
+        && event.type_.as_deref() == Some("Warning")
+        && [FAILED_TO_CREATE_HEAD_POD, FAILED_TO_CREATE_WORKER_POD].contains(&reason))
+    .then(|| quoted_rejection(event.message.as_deref().unwrap_or_default()))
+    .flatten()
+}
+
 /// The operator's Warning event about a head pod it could not create, if `event` is one.
 pub fn head_pod_failure_event(event: &Event, cluster: &str) -> Option<String> {
     (event.involved_object.name.as_deref() == Some(cluster)
@@ -86,6 +100,22 @@ mod tests {
             "{r}"
         );
         assert!(head_pod_failure_event(&e, "other").is_none());
+    }
+
+    #[test]
+    fn a_refused_worker_pod_is_read_from_the_operators_event() {
+        let e: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "rc.2", "namespace": "ns"},
+            "involvedObject": {"kind": "RayCluster", "name": "rc", "namespace": "ns"},
+            "reason": "FailedToCreateWorkerPod", "type": "Warning",
+            "message": "Failed to create worker Pod ns/, pods \"rc-group-worker-x\" is forbidden: violates PodSecurity \"restricted:latest\": runAsNonRoot != true (pod or container \"ray-worker\" must set securityContext.runAsNonRoot=true)"
+        }))
+        .unwrap();
+        let r = pod_create_refused(&e, "rc").unwrap();
+        assert_eq!(r.pod, "rc-group-worker-x");
+        assert_eq!(r.policy.to_string(), "restricted:latest");
+        assert!(r.detail.starts_with("runAsNonRoot != true"), "{r:?}");
+        assert!(pod_create_refused(&e, "other").is_none());
     }
 
     #[test]

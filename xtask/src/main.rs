@@ -217,7 +217,12 @@ struct SimArgs {
     #[arg(long)]
     existing_cluster: bool,
     /// Nodes of that cluster: one control plane and N-1 workers.
-    #[arg(long, value_name = "N", requires = "existing_cluster", default_value_t = 1)]
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "existing_cluster",
+        default_value_t = 1
+    )]
     nodes: u32,
     /// Arguments for `cargo xtask e2e`.
     #[arg(last = true, value_name = "E2E ARGS")]
@@ -639,7 +644,9 @@ fn sim(a: SimArgs) -> Result<ExitCode, Failure> {
         if let Some(scale) = scale {
             run.args(["--latency-scale", &scale.to_string()]);
         }
-        let kubeconfig = scratch.path().join(format!("{EXISTING_CLUSTER}.kubeconfig"));
+        let kubeconfig = scratch
+            .path()
+            .join(format!("{EXISTING_CLUSTER}.kubeconfig"));
         if a.existing_cluster {
             run.args(["--existing-cluster", EXISTING_CLUSTER])
                 .args(["--nodes", &a.nodes.to_string()])

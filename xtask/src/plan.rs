@@ -9,7 +9,10 @@ use crate::{
     audit::AuditLog,
     kind::Cluster,
     scenario::{DocStep, ScenarioError, SourceLocation, Versions},
-    steps::{self, Planned, Scenario, session::{Environment, Target}},
+    steps::{
+        self, Planned, Scenario,
+        session::{Environment, Target},
+    },
     tools::{self, Fetch, Tool},
 };
 
@@ -64,9 +67,9 @@ impl ExistingCluster {
         let path = self.kubeconfig.display();
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
             .map_err(|e| format!("--kubeconfig {path}: {e}"))?;
-        kc.current_context
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| format!("--kubeconfig {path} has no current-context; pass --context NAME"))
+        kc.current_context.filter(|c| !c.is_empty()).ok_or_else(|| {
+            format!("--kubeconfig {path} has no current-context; pass --context NAME")
+        })
     }
 }
 
@@ -124,7 +127,9 @@ pub fn build(
         message,
     };
     if let Some(choice) = &overrides.namespace {
-        let Some(ours) = actions.iter().find_map(|a| a.created_namespace().map(str::to_string))
+        let Some(ours) = actions
+            .iter()
+            .find_map(|a| a.created_namespace().map(str::to_string))
         else {
             return Err(at_top(
                 "--namespace/--unique-namespace: the scenario creates no namespace".into(),
@@ -153,7 +158,11 @@ pub fn build(
     // the node whose audit log may still be read.
     let audit_node = match &target {
         Target::Existing { context, .. } => match context.strip_prefix("kind-") {
-            Some(name) => Cluster { name: name.to_string(), node_image: String::new() }.control_plane_node(),
+            Some(name) => Cluster {
+                name: name.to_string(),
+                node_image: String::new(),
+            }
+            .control_plane_node(),
             None => String::new(),
         },
         Target::Kind => cluster.control_plane_node(),
@@ -240,7 +249,9 @@ fn namespace_for(ours: &str, choice: &NamespaceChoice) -> Result<String, String>
     };
     let label_ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if !label_ok {
@@ -423,8 +434,13 @@ mod tests {
             namespace: Some(NamespaceChoice::Named("Team_A".into())),
             ..Default::default()
         };
-        let err = build(&scenario, &bad, ClusterOptions::default()).err().unwrap();
-        assert!(err.message.contains("a namespace name is a DNS label"), "{err}");
+        let err = build(&scenario, &bad, ClusterOptions::default())
+            .err()
+            .unwrap();
+        assert!(
+            err.message.contains("a namespace name is a DNS label"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -439,7 +455,11 @@ mod tests {
         for ns in [&a, &b] {
             let suffix = ns.strip_prefix("pod-security-").unwrap();
             assert_eq!(suffix.len(), 5, "{ns}");
-            assert!(suffix.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+            assert!(
+                suffix
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            );
         }
     }
 
@@ -493,7 +513,10 @@ mod tests {
         };
         let plan = build(&scenario, &Overrides::default(), elsewhere).unwrap();
         assert_eq!(plan.env.context(), "gke_prod");
-        assert_eq!(plan.env.audit.node, "", "no node of a cluster kind did not make");
+        assert_eq!(
+            plan.env.audit.node, "",
+            "no node of a cluster kind did not make"
+        );
         // A kind cluster the run creates needs none of this.
         let kind = project_plan(&Overrides::default());
         assert!(kind.env.permissions.is_empty());

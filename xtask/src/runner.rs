@@ -9,11 +9,11 @@ use tokio::sync::watch;
 
 use crate::{
     artifacts::{self, Scope},
+    helm,
+    kube_api::objects,
     plan::{Plan, PlannedStep},
     progress::Status,
     report::{Outcome, RunReport, StepResult},
-    helm,
-    kube_api::objects,
     steps::{
         NotApplicable,
         session::{Created, Session},
@@ -320,7 +320,10 @@ async fn remove_created(session: &Session<'_>) -> Vec<String> {
             }
         };
         said.push(removed.unwrap_or_else(|e| {
-            format!("could not remove {}: {e:#}; it is left behind", describe(created))
+            format!(
+                "could not remove {}: {e:#}; it is left behind",
+                describe(created)
+            )
         }));
     }
     if said.is_empty() {

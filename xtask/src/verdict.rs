@@ -480,7 +480,10 @@ mod tests {
         let Judgement::Passed(ev) = judge_rejection(&e, &x) else {
             panic!("{:?}", judge_rejection(&e, &x))
         };
-        assert!(ev.iter().any(|l| l.starts_with("dry run: the head pod")), "{ev:?}");
+        assert!(
+            ev.iter().any(|l| l.starts_with("dry run: the head pod")),
+            "{ev:?}"
+        );
         assert!(
             ev.iter()
                 .any(|l| l == "the 403's reasons equal the offline prediction (operator, dry run)"),
@@ -506,11 +509,17 @@ mod tests {
         let Judgement::Failed(m) = judge_rejection(&admitted, &x) else {
             panic!()
         };
-        assert!(m.contains("was not refused by Pod Security: admitted (201)"), "{m}");
+        assert!(
+            m.contains("was not refused by Pod Security: admitted (201)"),
+            "{m}"
+        );
 
         let mut unquoted = e.clone();
         unquoted.operator_403 = None;
-        assert!(matches!(judge_rejection(&unquoted, &x), Judgement::Failed(_)));
+        assert!(matches!(
+            judge_rejection(&unquoted, &x),
+            Judgement::Failed(_)
+        ));
 
         let mut other_reasons = e;
         other_reasons.dry_run = Some(Ok(refused("runAsNonRoot != true")));
@@ -631,17 +640,26 @@ mod tests {
         let Judgement::Pending(w) = judge_admission(&e, &x) else {
             panic!()
         };
-        assert!(w.contains("dry runs of the 2 Ready pods' specs (now 0)"), "{w}");
+        assert!(
+            w.contains("dry runs of the 2 Ready pods' specs (now 0)"),
+            "{w}"
+        );
         e.dry_runs = vec![dry_run("h"), dry_run("w")];
         let Judgement::Passed(ev) = judge_admission(&e, &x) else {
             panic!()
         };
-        assert!(ev[1].starts_with("dry run: the specs of pods h, w"), "{ev:?}");
+        assert!(
+            ev[1].starts_with("dry run: the specs of pods h, w"),
+            "{ev:?}"
+        );
         e.dry_runs[1].warnings = vec!["would violate PodSecurity \"restricted:latest\": …".into()];
         let Judgement::Failed(m) = judge_admission(&e, &x) else {
             panic!()
         };
-        assert!(m.contains("pod w's spec was admitted with a warning"), "{m}");
+        assert!(
+            m.contains("pod w's spec was admitted with a warning"),
+            "{m}"
+        );
         e.dry_runs[1].warnings.clear();
         e.dry_runs[0].refused = Some("403: pods is forbidden: …".into());
         assert!(matches!(judge_admission(&e, &x), Judgement::Failed(_)));

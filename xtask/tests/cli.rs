@@ -411,3 +411,72 @@ fn with_every_prerequisite_the_run_starts_and_a_failed_step_is_reported() {
             .contains("<testcase")
     );
 }
+
+#[test]
+fn an_existing_cluster_is_reached_only_as_asked() {
+    // Choices that cannot go together are refused before anything runs.
+    for args in [
+        &["e2e", "--dry-run", "--context", "prod"][..],
+        &["e2e", "--dry-run", "--kubeconfig", "k", "--reuse-cluster"],
+        &["e2e", "--dry-run", "--kubeconfig", "k", "--keep-cluster"],
+        &["e2e", "--dry-run", "--namespace", "a", "--unique-namespace"],
+    ] {
+        let out = xtask(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = xtask(&[
+        "e2e",
+        "--dry-run",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--kubeconfig /nonexistent/kubeconfig"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The dry run of such a run: the user's kubeconfig and context everywhere, the rights
+    // asked first, the operator of one namespace, and a cleanup of only what the run creates.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\n",
+    )
+    .unwrap();
+    let k = kubeconfig.display().to_string();
+    let out = xtask(&[
+        "e2e",
+        "--dry-run",
+        "--kubeconfig",
+        &k,
+        "--namespace",
+        "team-a",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for want in [
+        format!("kubectl --kubeconfig {k} --context prod wait --for=condition=Ready nodes --all"),
+        format!("kubectl --kubeconfig {k} --context prod auth can-i $right"),
+        "'create pods/exec -n team-a'".to_string(),
+        "--namespace team-a --values".to_string(),
+        "--set singleNamespaceInstall=true".to_string(),
+        format!("kubectl --kubeconfig {k} --context prod apply --server-side -n team-a"),
+        format!(
+            "helm uninstall kuberay-operator --namespace team-a --wait --kubeconfig {k} --kube-context prod"
+        ),
+        format!("kubectl --kubeconfig {k} --context prod delete namespace team-a --wait"),
+    ] {
+        assert!(stdout.contains(&want), "{want} missing:\n{stdout}");
+    }
+    for never in ["kind create cluster", "kind delete cluster", "docker exec"] {
+        assert!(!stdout.contains(never), "{never} printed:\n{stdout}");
+    }
+}

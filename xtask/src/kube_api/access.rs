@@ -154,9 +154,16 @@ mod tests {
     #[test]
     fn rights_are_written_as_kubectl_auth_can_i_takes_them() {
         let p = Permission::new("create", "pods/exec", Some("ns"));
-        assert_eq!((p.resource.as_str(), p.subresource.as_str()), ("pods", "exec"));
+        assert_eq!(
+            (p.resource.as_str(), p.subresource.as_str()),
+            ("pods", "exec")
+        );
         assert_eq!(p.to_string(), "create pods/exec -n ns");
-        let crd = Permission::new("get", "customresourcedefinitions.apiextensions.k8s.io", None);
+        let crd = Permission::new(
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+        );
         assert_eq!(crd.group, "apiextensions.k8s.io");
         assert_eq!(
             crd.to_string(),

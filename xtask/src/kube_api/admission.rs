@@ -93,7 +93,9 @@ mod tests {
     #[test]
     fn warning_headers_are_unquoted() {
         assert_eq!(
-            warning_text(r#"299 - "would violate PodSecurity \"restricted:latest\": runAsNonRoot != true""#),
+            warning_text(
+                r#"299 - "would violate PodSecurity \"restricted:latest\": runAsNonRoot != true""#
+            ),
             r#"would violate PodSecurity "restricted:latest": runAsNonRoot != true"#
         );
         assert_eq!(warning_text("something else"), "something else");

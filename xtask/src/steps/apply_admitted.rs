@@ -184,10 +184,16 @@ impl Planned {
                 Judgement::Failed(why) => bail!(why),
                 Judgement::Pending(what) => status.awaiting(what),
             }
-            let all_ready = seen.ready_heads.len() == self.heads && seen.ready_workers.len() == self.workers;
+            let all_ready =
+                seen.ready_heads.len() == self.heads && seen.ready_workers.len() == self.workers;
             if !expectation.audit_log && all_ready && seen.dry_runs.is_empty() {
                 status.awaiting("server-side dry runs of the Ready pods' specs");
-                seen.dry_runs = dry_run_pods(client, &self.namespace, pods.values().filter(|p| conditions::is_pod_ready(p))).await?;
+                seen.dry_runs = dry_run_pods(
+                    client,
+                    &self.namespace,
+                    pods.values().filter(|p| conditions::is_pod_ready(p)),
+                )
+                .await?;
                 continue;
             }
             tokio::select! {
@@ -213,6 +219,10 @@ impl Planned {
                     if let Some(stuck) = diagnosis.event(&e, ours, Instant::now()) {
                         bail!(stuck);
                     }
+                    // The API server's own refusal, as the operator quotes it: no audit log needed.
+                    if let Some(refused) = kuberay::pod_create_refused(&e, &self.raycluster) {
+                        bail!("{refused} (the operator's Warning {})", e.reason.unwrap_or_default());
+                    }
                 }
                 _ = audit_tick.tick() => {
                     if let Some(stuck) = diagnosis.overdue(Instant::now()) {
@@ -234,8 +244,16 @@ impl Planned {
     pub fn permissions(&self) -> Vec<Permission> {
         let ns = self.namespace.as_str();
         let mut p = super::manifest_permissions(&self.manifest, &["get", "create", "patch"], ns);
-        p.extend(Permission::all(&["list", "watch"], "rayclusters.ray.io", Some(ns)));
-        p.extend(Permission::all(&["list", "watch", "create"], "pods", Some(ns)));
+        p.extend(Permission::all(
+            &["list", "watch"],
+            "rayclusters.ray.io",
+            Some(ns),
+        ));
+        p.extend(Permission::all(
+            &["list", "watch", "create"],
+            "pods",
+            Some(ns),
+        ));
         p.extend(Permission::all(&["list", "watch"], "events", Some(ns)));
         p
     }

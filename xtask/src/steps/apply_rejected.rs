@@ -70,11 +70,8 @@ async fn dry_run_head(
         .into_iter()
         .find(|t| t.path == pod_security::HEAD_TEMPLATE)
         .ok_or_else(|| anyhow!("RayCluster {} has no head pod template", rc.name_any()))?;
-    let pod = admission::pod_from_template(
-        &template.pod,
-        &kuberay::head_pod_prefix(&rc.name_any()),
-        ns,
-    );
+    let pod =
+        admission::pod_from_template(&template.pod, &kuberay::head_pod_prefix(&rc.name_any()), ns);
     let answer = admission::dry_run_pod_create(client, ns, &pod).await?;
     Ok(if answer.admitted() {
         Err(format!("admitted ({})", answer.code))
@@ -134,8 +131,16 @@ impl Planned {
         };
         let mut evidence = vec![format!("applied {} to namespace {ns}", applied.join(", "))];
         evidence.extend(
-            self.observe(session, status, &client, rc_api, cursor, &expectation, dry_run)
-                .await?,
+            self.observe(
+                session,
+                status,
+                &client,
+                rc_api,
+                cursor,
+                &expectation,
+                dry_run,
+            )
+            .await?,
         );
         Ok(evidence)
     }
@@ -219,8 +224,16 @@ impl Planned {
     pub fn permissions(&self) -> Vec<Permission> {
         let ns = self.namespace.as_str();
         let mut p = super::manifest_permissions(&self.manifest, &["get", "create", "patch"], ns);
-        p.extend(Permission::all(&["list", "watch"], "rayclusters.ray.io", Some(ns)));
-        p.extend(Permission::all(&["list", "watch", "create"], "pods", Some(ns)));
+        p.extend(Permission::all(
+            &["list", "watch"],
+            "rayclusters.ray.io",
+            Some(ns),
+        ));
+        p.extend(Permission::all(
+            &["list", "watch", "create"],
+            "pods",
+            Some(ns),
+        ));
         p.extend(Permission::all(&["list", "watch"], "events", Some(ns)));
         p
     }

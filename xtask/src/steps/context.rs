@@ -96,8 +96,7 @@ impl ShellContext<'_> {
     /// The command that prints the audit log, or None on a cluster whose log no command can
     /// reach (an existing cluster that kind did not make).
     pub fn audit_read(&self) -> Option<String> {
-        (!self.env.audit.node.is_empty())
-            .then(|| self.env.audit.read_command(self.sh).shell_line())
+        (!self.env.audit.node.is_empty()).then(|| self.env.audit.read_command(self.sh).shell_line())
     }
 
     /// `kubectl --context C -n NS` with the namespace quoted.

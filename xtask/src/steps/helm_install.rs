@@ -199,7 +199,11 @@ impl Planned {
     /// RoleBindings), the CRD, and the waits on the operator's pods.
     pub fn permissions(&self) -> Vec<Permission> {
         let ns = Some(self.install.namespace.as_str());
-        let mut p = Permission::all(&["get", "list", "create", "update", "delete"], "secrets", ns);
+        let mut p = Permission::all(
+            &["get", "list", "create", "update", "delete"],
+            "secrets",
+            ns,
+        );
         for resource in [
             "serviceaccounts",
             "services",

@@ -185,9 +185,15 @@ async fn api_and_nodes(
     status: &Status,
 ) -> Result<(k8s_openapi::apimachinery::pkg::version::Info, Vec<String>)> {
     let info = wait::api_answers(client, status).await?;
-    let answers = format!("API server {} answers (context {context})", info.git_version);
+    let answers = format!(
+        "API server {} answers (context {context})",
+        info.git_version
+    );
     let nodes = wait::nodes_ready(client, status).await?;
-    Ok((info, vec![answers, format!("nodes Ready: {}", nodes.join(", "))]))
+    Ok((
+        info,
+        vec![answers, format!("nodes Ready: {}", nodes.join(", "))],
+    ))
 }
 
 /// A cluster someone else made (`--kubeconfig`): connects and checks it as a created one is

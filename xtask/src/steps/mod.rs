@@ -105,11 +105,7 @@ impl std::error::Error for NotApplicable {}
 
 /// The rights `verbs` on every object of a manifest, in `namespace`; none when it cannot be
 /// read (the step that reads it then says why).
-pub fn manifest_permissions(
-    path: &Path,
-    verbs: &[&str],
-    namespace: &str,
-) -> Vec<Permission> {
+pub fn manifest_permissions(path: &Path, verbs: &[&str], namespace: &str) -> Vec<Permission> {
     manifest::read(path)
         .unwrap_or_default()
         .iter()

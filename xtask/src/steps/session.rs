@@ -28,7 +28,10 @@ pub enum Target {
     /// The kind cluster the `kind_cluster` step creates (or reuses).
     Kind,
     /// A cluster someone else made (`--kubeconfig`): never created or deleted by the run.
-    Existing { kubeconfig: PathBuf, context: String },
+    Existing {
+        kubeconfig: PathBuf,
+        context: String,
+    },
 }
 
 /// The cluster a run works on, and what it may do to it.
