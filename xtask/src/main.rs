@@ -59,7 +59,7 @@ struct Xtask {
 #[derive(Subcommand)]
 enum Command {
     /// Run the tutorial on a fresh kind cluster and assert every outcome it promises.
-    E2e(E2eArgs),
+    E2e(Box<E2eArgs>),
     /// Predict offline which Pod Security checks the pod templates in manifests violate.
     Pss(PssArgs),
     /// Run `cargo xtask e2e` against the simulated world (not a real cluster).
@@ -256,7 +256,7 @@ fn failed(e: impl std::fmt::Display) -> Failure {
 fn main() -> ExitCode {
     let args = Xtask::parse();
     let ended = match args.command {
-        Command::E2e(a) => e2e(a),
+        Command::E2e(a) => e2e(*a),
         Command::Pss(a) => pss(a),
         Command::Sim(a) => sim(a),
         Command::DocCheck(a) => doc_check(a),

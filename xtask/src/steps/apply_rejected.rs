@@ -138,7 +138,10 @@ impl Planned {
                 rc_api,
                 cursor,
                 &expectation,
-                dry_run,
+                RejectionEvidence {
+                    dry_run,
+                    ..Default::default()
+                },
             )
             .await?,
         );
@@ -154,7 +157,7 @@ impl Planned {
         rc_api: kube::Api<kube::api::DynamicObject>,
         cursor: usize,
         expectation: &RejectionExpectation,
-        dry_run: Option<Result<EnforceRejection, String>>,
+        mut seen: RejectionEvidence,
     ) -> Result<Vec<String>> {
         let (ns, raycluster) = (&self.namespace, &self.raycluster);
         let head_prefix = kuberay::head_pod_prefix(raycluster);
@@ -163,10 +166,6 @@ impl Planned {
         let mut events = streams::event_stream(client, ns).boxed();
         let mut rc_versions = streams::object_stream(rc_api, raycluster).boxed();
         let mut audit_tick = tokio::time::interval(AUDIT_POLL);
-        let mut seen = RejectionEvidence {
-            dry_run,
-            ..Default::default()
-        };
         let mut settle_until: Option<tokio::time::Instant> = None;
         loop {
             match verdict::judge_rejection(&seen, expectation) {
