@@ -134,7 +134,6 @@ impl Planned {
             self.observe(
                 session,
                 status,
-                &client,
                 rc_api,
                 cursor,
                 &expectation,
@@ -153,13 +152,13 @@ impl Planned {
         &self,
         session: &Session<'_>,
         status: &Status,
-        client: &kube::Client,
         rc_api: kube::Api<kube::api::DynamicObject>,
         cursor: usize,
         expectation: &RejectionExpectation,
         mut seen: RejectionEvidence,
     ) -> Result<Vec<String>> {
         let (ns, raycluster) = (&self.namespace, &self.raycluster);
+        let client = &session.client()?;
         let head_prefix = kuberay::head_pod_prefix(raycluster);
         let selector = kuberay::cluster_selector(raycluster);
         let mut pods = streams::pod_names_stream(client, ns, &selector).boxed();
