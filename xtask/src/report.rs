@@ -138,6 +138,7 @@ impl RunReport {
         let mut json = serde_json::json!({
             "outcome": if self.passed() { "passed" } else { "failed" },
             "steps": steps,
+            "cleanup": self.cleanup,
         });
         if let Some(dir) = &self.artifacts {
             json["artifacts"] = serde_json::json!(dir.display().to_string());

@@ -180,7 +180,10 @@ impl Planned {
         let ours = |name: &str| name.starts_with(&prefix);
         loop {
             match verdict::judge_admission(&seen, &expectation) {
-                Judgement::Passed(evidence) => return Ok(evidence),
+                Judgement::Passed(mut evidence) => {
+                    evidence.push(placement(&pods));
+                    return Ok(evidence);
+                }
                 Judgement::Failed(why) => bail!(why),
                 Judgement::Pending(what) => status.awaiting(what),
             }
@@ -349,6 +352,18 @@ fn collect_images(v: &serde_json::Value, out: &mut Vec<String>) {
         serde_json::Value::Array(items) => items.iter().for_each(|i| collect_images(i, out)),
         _ => {}
     }
+}
+
+/// Which node each pod runs on: `nodes: POD on NODE; …`.
+fn placement(pods: &BTreeMap<String, Pod>) -> String {
+    let on: Vec<String> = pods
+        .values()
+        .map(|p| {
+            let node = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
+            format!("{} on {}", p.name_any(), node.unwrap_or("(no node)"))
+        })
+        .collect();
+    format!("nodes: {}", on.join("; "))
 }
 
 /// The Ready pods whose `ray.io/node-type` is `node_type`.
