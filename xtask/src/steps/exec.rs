@@ -194,12 +194,13 @@ impl Planned {
         })
     }
 
-    /// Finding the pod, and the exec in it (`create`: what RBAC grants for exec, and what API
-    /// servers ≥ 1.35 ask of a WebSocket exec too).
+    /// Finding the pod, and the exec in it. The harness's exec is a WebSocket `GET`, which API
+    /// servers authorize as `get pods/exec`, and from 1.35 also as `create` (the feature gate
+    /// AuthorizePodWebsocketUpgradeCreatePermission); kubectl's SPDY `POST` needs `create`.
     pub fn permissions(&self) -> Vec<Permission> {
         let ns = Some(self.namespace.as_str());
         let mut p = Permission::all(&["get", "list"], "pods", ns);
-        p.extend(Permission::all(&["create"], "pods/exec", ns));
+        p.extend(Permission::all(&["get", "create"], "pods/exec", ns));
         p
     }
 

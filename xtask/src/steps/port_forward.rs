@@ -77,12 +77,13 @@ impl Planned {
         Ok(evidence)
     }
 
-    /// The service, its pods, and the forward to one of them.
+    /// The service, its pods, and the forward to one of them (a WebSocket `GET`: `get`, and
+    /// from Kubernetes 1.35 also `create`, as for exec).
     pub fn permissions(&self) -> Vec<Permission> {
         let ns = Some(self.namespace.as_str());
         let mut p = Permission::all(&["get"], "services", ns);
         p.extend(Permission::all(&["get", "list"], "pods", ns));
-        p.extend(Permission::all(&["create"], "pods/portforward", ns));
+        p.extend(Permission::all(&["get", "create"], "pods/portforward", ns));
         p
     }
 
