@@ -142,6 +142,9 @@ fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
                 .to_string(),
         ],
     );
+    let node = util::get_str(pod, &["spec", "nodeName"])
+        .unwrap_or(&cl.node_name)
+        .to_string();
     if cl.version.minor >= 29 {
         extra.insert(
             "authentication.kubernetes.io/credential-id".into(),
@@ -149,11 +152,11 @@ fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
         );
         extra.insert(
             "authentication.kubernetes.io/node-name".into(),
-            vec![cl.node_name.clone()],
+            vec![node.clone()],
         );
         extra.insert(
             "authentication.kubernetes.io/node-uid".into(),
-            vec![uid_for(&cl.node_name)],
+            vec![uid_for(&node)],
         );
     }
     let ip = util::get_str(pod, &["status", "podIP"])

@@ -154,6 +154,21 @@ impl TestWorld {
             .await
     }
 
+    /// A kind config in the checkout: the tutorial's (with the audit flags) or a user's plain one,
+    /// plus `workers` worker nodes. Returns its path relative to the checkout.
+    pub fn kind_config(&self, audit: bool, workers: usize) -> String {
+        let mut text = if audit {
+            std::fs::read_to_string(shared("upstream/kuberay/kind-config.yaml")).unwrap()
+        } else {
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+                .into()
+        };
+        text.push_str(&"- role: worker\n".repeat(workers));
+        let rel = format!("ray-operator/config/security/kind-config-{audit}-{workers}.yaml");
+        std::fs::write(self.dir.path().join(&rel), text).unwrap();
+        rel
+    }
+
     pub async fn create_cluster(&self) -> ToolOutput {
         self.create_cluster_with("ray-operator/config/security/kind-config.yaml", IMAGE)
             .await
