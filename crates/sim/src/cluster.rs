@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditLog, UserInfo};
+use crate::authz::{LimitedUser, Rights};
 use crate::events::{Event, EventCorrelator, EventType};
 use crate::faults::Faults;
 use crate::store::{Key, Store};
@@ -98,6 +99,8 @@ pub struct Caller {
     pub external: bool,
     /// `authorization.k8s.io/reason` text.
     pub authz_reason: String,
+    /// What the caller may do (everything, but for a limited user).
+    pub rights: Rights,
 }
 
 pub struct Cluster {
@@ -112,6 +115,8 @@ pub struct Cluster {
     pub audit: Option<AuditLog>,
     pub addr: Mutex<Option<SocketAddr>>,
     pub admin_token: String,
+    /// Limited users' bearer tokens.
+    users: Mutex<BTreeMap<String, Arc<LimitedUser>>>,
     pub cancel: CancellationToken,
     pub env: Arc<Env>,
     /// Servers running inside pods (key `ns/name`), started by container behaviours when a pod
@@ -149,6 +154,7 @@ impl Cluster {
             audit,
             addr: Mutex::new(None),
             admin_token: format!("kind-{}", util::new_uid().replace('-', "")),
+            users: Mutex::new(BTreeMap::new()),
             cancel: CancellationToken::new(),
             env,
             pod_servers_by_name: Mutex::new(BTreeMap::new()),
@@ -308,7 +314,47 @@ impl Cluster {
             source_ip: source_ip.into(),
             external: true,
             authz_reason: reason,
+            rights: Rights::default(),
         }
+    }
+
+    /// Registers a limited user; returns its bearer token.
+    pub fn add_limited_user(&self, user: LimitedUser) -> String {
+        let token = format!("{}-{}", user.name, util::new_uid().replace('-', ""));
+        self.users
+            .lock()
+            .unwrap()
+            .insert(token.clone(), Arc::new(user));
+        token
+    }
+
+    /// The caller a bearer token stands for: the kind admin or a limited user.
+    pub fn caller_for_token(
+        &self,
+        token: &str,
+        user_agent: &str,
+        source_ip: &str,
+    ) -> Option<Caller> {
+        if token == self.admin_token {
+            return Some(self.admin_caller(user_agent, source_ip));
+        }
+        let user = self.users.lock().unwrap().get(token).cloned()?;
+        Some(Caller {
+            user: UserInfo {
+                username: user.name.clone(),
+                uid: None,
+                groups: vec!["system:authenticated".into()],
+                extra: None,
+            },
+            user_agent: user_agent.into(),
+            source_ip: source_ip.into(),
+            external: true,
+            authz_reason: format!(
+                "RBAC: allowed by ClusterRoleBinding \"sim:limited-user\" of ClusterRole \"sim:limited-user\" to User \"{}\"",
+                user.name
+            ),
+            rights: Rights(Some(user)),
+        })
     }
 
     /// A kube-controller-manager controller (`--use-service-account-credentials`).
@@ -335,6 +381,7 @@ impl Cluster {
             authz_reason: format!(
                 "RBAC: allowed by ClusterRoleBinding \"system:controller:{sa}\" of ClusterRole \"system:controller:{sa}\" to ServiceAccount \"{sa}/kube-system\""
             ),
+            rights: Rights::default(),
         }
     }
 

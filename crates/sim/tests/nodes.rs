@@ -174,8 +174,11 @@ async fn the_scheduler_spreads_pods_over_the_workers_and_honours_tolerations() {
         .await
         .unwrap();
     assert_eq!(bound_node(&pods, "t").await, CONTROL_PLANE);
-    let t = pods.get("t").await.unwrap();
-    assert_eq!(t.status.unwrap().host_ip.as_deref(), Some("172.18.0.2"));
+    let host_ip = eventually("t's hostIP", Duration::from_secs(10), || async {
+        pods.get("t").await.ok()?.status?.host_ip
+    })
+    .await;
+    assert_eq!(host_ip, "172.18.0.2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

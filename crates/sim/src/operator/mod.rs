@@ -180,6 +180,7 @@ fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
         authz_reason: format!(
             "RBAC: allowed by ClusterRoleBinding \"{crb}\" of ClusterRole \"{crb}\" to ServiceAccount \"{sa}/{ns}\""
         ),
+        rights: Default::default(),
     }
 }
 

@@ -174,6 +174,36 @@ impl TestWorld {
             .await
     }
 
+    /// A user's existing cluster `e2e` of `nodes` nodes (no audit flags), its kubeconfig at
+    /// `self.kubeconfig`; with `forbid`, the kubeconfig's user is `jane`, refused those rights.
+    pub async fn existing_cluster(&self, nodes: usize, forbid: &[&str]) -> PathBuf {
+        let spec = sim::ExistingCluster {
+            name: CLUSTER.into(),
+            nodes,
+            kubeconfig: Some(self.kubeconfig.clone()),
+            limited_user: (!forbid.is_empty()).then(|| {
+                (
+                    "jane".to_string(),
+                    forbid.iter().map(|s| s.to_string()).collect(),
+                )
+            }),
+        };
+        self.world.create_existing_cluster(&spec).await.unwrap()
+    }
+
+    /// A client as the kind admin, from `kind get kubeconfig` (whatever user `self.kubeconfig` has).
+    pub async fn admin_client(&self) -> kube::Client {
+        let out = self
+            .tool("kind", &["get", "kubeconfig", "--name", CLUSTER])
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let kc = kube::config::Kubeconfig::from_yaml(&out.stdout).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    }
+
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
         let opts = kube::config::KubeConfigOptions {
