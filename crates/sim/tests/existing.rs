@@ -101,6 +101,15 @@ async fn self_subject_access_reviews_answer_for_the_requesting_user() {
         ok["status"]["reason"],
         "RBAC: allowed by ClusterRoleBinding \"sim:limited-user\" of ClusterRole \"sim:limited-user\" to User \"jane\""
     );
+    // As kube-rs's typed API sends and reads it.
+    use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+    let ssars: Api<SelfSubjectAccessReview> = Api::all(jane.clone());
+    let asked: SelfSubjectAccessReview =
+        serde_json::from_value(json!({"spec": {"resourceAttributes":
+        {"verb": "watch", "resource": "pods", "namespace": "default"}}}))
+        .unwrap();
+    let answered = ssars.create(&PostParams::default(), &asked).await.unwrap();
+    assert!(!answered.status.unwrap().allowed);
     // The admin may do everything; discovery lists the resource.
     let admin = tw.admin_client().await;
     let crd = review(
@@ -187,4 +196,159 @@ async fn a_refused_right_gets_the_apiservers_403() {
     // The admin is not refused.
     let admin_cms: Api<ConfigMap> = Api::namespaced(tw.admin_client().await, "default");
     admin_cms.create(&dry, &cm).await.unwrap();
+}
+
+/// `helm install kuberay-operator` of the tutorial's chart into `ns`, with extra flags.
+async fn helm_install_in(tw: &TestWorld, ns: &str, extra: &[&str]) -> sim::ToolOutput {
+    let kc = tw.kubeconfig.display().to_string();
+    let mut args: Vec<String> = [
+        "install",
+        "kuberay-operator",
+        "kuberay-operator",
+        "--repo",
+        KUBERAY_REPO,
+        "--version",
+        "1.5.1",
+        "--namespace",
+        ns,
+        "--create-namespace",
+        "--kubeconfig",
+        &kc,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tw.tool_in("helm", args, tw.dir.path()).await
+}
+
+async fn available(client: &kube::Client, ns: &str) {
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
+    let cond = |d: Option<&k8s_openapi::api::apps::v1::Deployment>| {
+        d.and_then(|d| d.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Available" && c.status == "True")
+            })
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        kube::runtime::wait::await_condition(deploys, "kuberay-operator", cond),
+    )
+    .await
+    .expect("operator Available")
+    .unwrap();
+}
+
+/// The tutorial's compliant RayCluster (and its ConfigMap), applied in `ns`.
+async fn raycluster_in(client: &kube::Client, ns: &str) {
+    apply_yaml_in(
+        client,
+        &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
+        ns,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_namespace_operators_reconcile_only_their_namespace() {
+    let tw = TestWorld::start(vec![]).await;
+    tw.existing_cluster(3, &[]).await;
+    let client = tw.client().await;
+    // Two releases in two namespaces: --set, then a values file; the second skips the CRDs.
+    let a = helm_install_in(&tw, "team-a", &["--set", "singleNamespaceInstall=true"]).await;
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let values = tw.dir.path().join("single.yaml");
+    std::fs::write(&values, "singleNamespaceInstall: true\n").unwrap();
+    let b = helm_install_in(&tw, "team-b", &["--values", values.to_str().unwrap()]).await;
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "team-a");
+    let args = deploys
+        .get("kuberay-operator")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap();
+    let at = args
+        .iter()
+        .position(|a| a == "--watch-namespace")
+        .expect("--watch-namespace");
+    assert_eq!(args[at + 1], "team-a");
+    // Namespaced RBAC instead of the ClusterRole.
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), "team-b");
+    roles.get("kuberay-operator").await.unwrap();
+    let cluster_roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    assert!(
+        cluster_roles
+            .get_opt("kuberay-operator")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    available(&client, "team-a").await;
+    available(&client, "team-b").await;
+
+    // A RayCluster no operator watches stays untouched while one in team-a comes up.
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "team-c"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    raycluster_in(&client, "team-c").await;
+    raycluster_in(&client, "team-a").await;
+    let pods_a: Api<Pod> = Api::namespaced(client.clone(), "team-a");
+    ready_pod(&pods_a, HEAD_SELECTOR).await;
+    let heads = pods_a
+        .list(&ListParams::default().labels(HEAD_SELECTOR))
+        .await
+        .unwrap();
+    assert_eq!(heads.items.len(), 1);
+    let pods_c: Api<Pod> = Api::namespaced(client.clone(), "team-c");
+    assert!(
+        pods_c
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let svcs_c: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), "team-c");
+    assert!(
+        svcs_c
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // Each operator says what it watches.
+    let pods_b: Api<Pod> = Api::namespaced(client, "team-b");
+    let op = pods_b
+        .list(&ListParams::default().labels("app.kubernetes.io/name=kuberay-operator"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let log = pods_b
+        .logs(&op.metadata.name.unwrap(), &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        log.contains(
+            r#""msg":"Only watch custom resources in the namespace.","namespace":"team-b""#
+        ),
+        "{log}"
+    );
 }

@@ -415,13 +415,18 @@ pub async fn wait_operator_available(client: &kube::Client) {
 }
 
 pub async fn apply_yaml(client: &kube::Client, path: &std::path::Path) {
+    apply_yaml_in(client, path, NS).await
+}
+
+/// Server-side apply of every document of `path` into namespace `ns`.
+pub async fn apply_yaml_in(client: &kube::Client, path: &std::path::Path, ns: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     let docs: Vec<DynamicObject> = serde_saphyr::from_str_multiple(&text).unwrap();
     for d in docs {
         let types = d.types.clone().unwrap();
         let gvk = GroupVersionKind::try_from(&types).unwrap();
         let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &ar);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
         let name = d.metadata.name.clone().unwrap();
         api.patch(
             &name,
