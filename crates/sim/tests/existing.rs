@@ -352,3 +352,60 @@ async fn single_namespace_operators_reconcile_only_their_namespace() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cluster_wide_releases_conflict_on_the_clusterrole_like_helm() {
+    let tw = TestWorld::start(vec![]).await;
+    tw.existing_cluster(1, &[]).await;
+    assert_eq!(helm_install_in(&tw, "team-a", &[]).await.code, 0);
+    let second = helm_install_in(&tw, "team-b", &[]).await;
+    assert_eq!(second.code, 1);
+    assert!(
+        second.stderr.starts_with("Error: INSTALLATION FAILED: rendered manifests contain a resource that already exists. Unable to continue with install: ClusterRole \"kuberay-operator\" in namespace \"\" exists and cannot be imported into the current release: invalid ownership metadata; annotation validation error: key \"meta.helm.sh/release-namespace\" must equal \"team-b\": current value is \"team-a\""),
+        "{}",
+        second.stderr
+    );
+    // The operator without --watch-namespace says it watches everything.
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(tw.client().await, "team-a");
+    let args = deploys
+        .get("kuberay-operator")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert!(
+        !args.iter().any(|a| a.starts_with("--watch-namespace")),
+        "{args:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_user_without_crd_rights_installs_only_with_skip_crds() {
+    let tw = TestWorld::start(vec![]).await;
+    tw.existing_cluster(
+        1,
+        &["create:customresourcedefinitions.apiextensions.k8s.io"],
+    )
+    .await;
+    let refused = helm_install_in(&tw, "team-a", &["--set", "singleNamespaceInstall=true"]).await;
+    assert_eq!(refused.code, 1);
+    assert_eq!(
+        refused.stderr,
+        "Error: INSTALLATION FAILED: failed to install CRD crds/ray.io_rayclusters.yaml: customresourcedefinitions.apiextensions.k8s.io is forbidden: User \"jane\" cannot create resource \"customresourcedefinitions\" in API group \"apiextensions.k8s.io\" at the cluster scope\n"
+    );
+    let skipped = helm_install_in(
+        &tw,
+        "team-a",
+        &["--set", "singleNamespaceInstall=true", "--skip-crds"],
+    )
+    .await;
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+}
