@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditLog, UserInfo};
+use crate::authz::{LimitedUser, Rights};
 use crate::events::{Event, EventCorrelator, EventType};
 use crate::faults::Faults;
 use crate::store::{Key, Store};
@@ -29,26 +30,8 @@ impl Env {
     }
 }
 
-/// `rayproject/ray:2` → `docker.io/rayproject/ray:2`, `busybox` → `docker.io/library/busybox:latest`,
-/// as containerd names what it pulls.
-pub fn full_image(img: &str) -> String {
-    let with_tag = if img
-        .rsplit('/')
-        .next()
-        .is_some_and(|l| l.contains(':') || l.contains('@'))
-    {
-        img.to_string()
-    } else {
-        format!("{img}:latest")
-    };
-    if with_tag.split('/').next().is_some_and(|f| f.contains('.')) {
-        with_tag
-    } else if with_tag.contains('/') {
-        format!("docker.io/{with_tag}")
-    } else {
-        format!("docker.io/library/{with_tag}")
-    }
-}
+use crate::nodes::Node;
+pub use crate::nodes::full_image;
 
 /// Simulated latencies (kept under this path for the control loops that name it so).
 pub(crate) use crate::latency;
@@ -116,29 +99,30 @@ pub struct Caller {
     pub external: bool,
     /// `authorization.k8s.io/reason` text.
     pub authz_reason: String,
+    /// What the caller may do (everything, but for a limited user).
+    pub rights: Rights,
 }
 
 pub struct Cluster {
     pub name: String,
+    /// The control-plane node's name (`NAME-control-plane`).
     pub node_name: String,
+    /// Every node, the control plane first.
+    pub nodes: Vec<Node>,
     pub version: KubeVersion,
     pub image: String,
     pub store: Store,
     pub audit: Option<AuditLog>,
-    /// The node container's root filesystem (files `docker exec … cat` can read).
-    pub node_root: PathBuf,
-    /// kind `extraMounts`: (containerPath, absolute hostPath).
-    pub mounts: Vec<(String, PathBuf)>,
     pub addr: Mutex<Option<SocketAddr>>,
     pub admin_token: String,
+    /// Limited users' bearer tokens.
+    users: Mutex<BTreeMap<String, Arc<LimitedUser>>>,
     pub cancel: CancellationToken,
     pub env: Arc<Env>,
     /// Servers running inside pods (key `ns/name`), started by container behaviours when a pod
     /// becomes Ready and dropped when it terminates; port-forwards reach them. (Today only Ray
     /// heads serve, hence the name, which `streams` uses.)
     pub pod_servers_by_name: Mutex<BTreeMap<String, PodServer>>,
-    /// The node's images, by full reference (`docker.io/rayproject/ray-ml:2.4.0-cpu`).
-    images: Mutex<BTreeMap<String, NodeImage>>,
     /// How long the node takes to pull an image whose reference contains the text (from the
     /// container behaviours, set at boot); others take `latency::PULL_SMALL_IMAGE`.
     pull_latencies: Mutex<Vec<(&'static str, Duration)>>,
@@ -146,14 +130,6 @@ pub struct Cluster {
     pub watches_started: AtomicU32,
     ip_counter: AtomicU32,
     events: Mutex<EventCorrelator>,
-}
-
-/// An image in the node's containerd.
-#[derive(Clone, Copy, Debug)]
-pub enum NodeImage {
-    /// Being pulled; done then.
-    Pulling(tokio::time::Instant),
-    Present,
 }
 
 /// Whatever serves inside a pod; its owner downcasts it.
@@ -165,25 +141,23 @@ impl Cluster {
         version: KubeVersion,
         image: &str,
         audit: Option<AuditLog>,
-        node_root: PathBuf,
-        mounts: Vec<(String, PathBuf)>,
+        nodes: Vec<Node>,
         env: Arc<Env>,
     ) -> Cluster {
         Cluster {
             name: name.into(),
-            node_name: format!("{name}-control-plane"),
+            node_name: nodes.first().map(|n| n.name.clone()).unwrap_or_default(),
+            nodes,
             version,
             image: image.into(),
             store: Store::new(),
             audit,
-            node_root,
-            mounts,
             addr: Mutex::new(None),
             admin_token: format!("kind-{}", util::new_uid().replace('-', "")),
+            users: Mutex::new(BTreeMap::new()),
             cancel: CancellationToken::new(),
             env,
             pod_servers_by_name: Mutex::new(BTreeMap::new()),
-            images: Mutex::new(BTreeMap::new()),
             pull_latencies: Mutex::new(Vec::new()),
             external_requests: AtomicU64::new(0),
             watches_started: AtomicU32::new(0),
@@ -206,8 +180,10 @@ impl Cluster {
             version,
             "kindest/node:v1.26.15",
             None,
-            std::env::temp_dir(),
-            vec![],
+            crate::nodes::node_names("t", 0)
+                .into_iter()
+                .map(|(n, r)| Node::new(n, r, 0, std::env::temp_dir(), vec![]))
+                .collect(),
             env,
         )
     }
@@ -226,34 +202,27 @@ impl Cluster {
             .map_or(latency::PULL_SMALL_IMAGE, |(_, d)| *d)
     }
 
-    /// Whether `image` is on the node (pulled, not being pulled).
-    pub fn has_image(&self, image: &str) -> bool {
-        matches!(
-            self.images.lock().unwrap().get(&full_image(image)),
-            Some(NodeImage::Present)
-        )
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
     }
 
-    /// Pulls `image` onto the node, as containerd does: a pull taking `takes` (scaled), or, when
-    /// one is in progress, waiting for it to finish. Returns how long the caller waited.
-    pub async fn pull_image(&self, image: &str, takes: Duration) -> Duration {
-        let started = tokio::time::Instant::now();
-        let key = full_image(image);
-        let done_at = {
-            let mut images = self.images.lock().unwrap();
-            match images.get(&key).copied() {
-                Some(NodeImage::Present) => return Duration::ZERO,
-                Some(NodeImage::Pulling(at)) => at,
-                None => {
-                    let at = started + takes.mul_f64(self.env.scale.max(0.0));
-                    images.insert(key.clone(), NodeImage::Pulling(at));
-                    at
-                }
-            }
-        };
-        tokio::time::sleep_until(done_at).await;
-        self.images.lock().unwrap().insert(key, NodeImage::Present);
-        started.elapsed()
+    /// The control-plane node.
+    pub fn control_plane(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    /// Whether `image` is on node `node` (pulled, not being pulled).
+    pub fn has_image(&self, node: &str, image: &str) -> bool {
+        self.node(node).is_some_and(|n| n.has_image(image))
+    }
+
+    /// Pulls `image` onto node `node` (see `Node::pull_image`). Returns how long the caller waited.
+    pub async fn pull_image(&self, node: &str, image: &str, takes: Duration) -> Duration {
+        match self.node(node) {
+            Some(n) => n.pull_image(image, takes, self.env.scale).await,
+            None => Duration::ZERO,
+        }
     }
 
     /// The server running in pod `ns/name`, if any.
@@ -308,9 +277,11 @@ impl Cluster {
         )
     }
 
-    pub fn next_pod_ip(&self) -> String {
+    /// The next pod IP on `node` (from its pod CIDR `10.244.<index>.0/24`).
+    pub fn next_pod_ip(&self, node: &str) -> String {
+        let index = self.node(node).map_or(0, |n| n.index);
         format!(
-            "10.244.0.{}",
+            "10.244.{index}.{}",
             self.ip_counter.fetch_add(1, Ordering::SeqCst)
         )
     }
@@ -343,7 +314,47 @@ impl Cluster {
             source_ip: source_ip.into(),
             external: true,
             authz_reason: reason,
+            rights: Rights::default(),
         }
+    }
+
+    /// Registers a limited user; returns its bearer token.
+    pub fn add_limited_user(&self, user: LimitedUser) -> String {
+        let token = format!("{}-{}", user.name, util::new_uid().replace('-', ""));
+        self.users
+            .lock()
+            .unwrap()
+            .insert(token.clone(), Arc::new(user));
+        token
+    }
+
+    /// The caller a bearer token stands for: the kind admin or a limited user.
+    pub fn caller_for_token(
+        &self,
+        token: &str,
+        user_agent: &str,
+        source_ip: &str,
+    ) -> Option<Caller> {
+        if token == self.admin_token {
+            return Some(self.admin_caller(user_agent, source_ip));
+        }
+        let user = self.users.lock().unwrap().get(token).cloned()?;
+        Some(Caller {
+            user: UserInfo {
+                username: user.name.clone(),
+                uid: None,
+                groups: vec!["system:authenticated".into()],
+                extra: None,
+            },
+            user_agent: user_agent.into(),
+            source_ip: source_ip.into(),
+            external: true,
+            authz_reason: format!(
+                "RBAC: allowed by ClusterRoleBinding \"sim:limited-user\" of ClusterRole \"sim:limited-user\" to User \"{}\"",
+                user.name
+            ),
+            rights: Rights(Some(user)),
+        })
     }
 
     /// A kube-controller-manager controller (`--use-service-account-credentials`).
@@ -370,6 +381,7 @@ impl Cluster {
             authz_reason: format!(
                 "RBAC: allowed by ClusterRoleBinding \"system:controller:{sa}\" of ClusterRole \"system:controller:{sa}\" to ServiceAccount \"{sa}/kube-system\""
             ),
+            rights: Rights::default(),
         }
     }
 

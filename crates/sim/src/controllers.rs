@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::apiserver;
 use crate::cluster::{Caller, Cluster, latency};
+use crate::nodes::{CONTROL_PLANE_TAINT, Node, Role};
 use crate::store::{EventType, Key, WatchEvent};
 use crate::util;
 
@@ -135,29 +136,56 @@ pub fn bootstrap(cl: &Cluster) {
         crate::defaults::namespace(&mut obj, ns);
         let _ = cl.store.create(Key::new("namespaces", "", ns), obj, false);
     }
+    for n in &cl.nodes {
+        let obj = node_object(cl, n);
+        let _ = cl.store.create(Key::new("nodes", "", &n.name), obj, false);
+    }
+    for ns in BOOTSTRAP_NAMESPACES {
+        let sa = json!({"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "default", "namespace": ns}});
+        let _ = cl
+            .store
+            .create(Key::new("serviceaccounts", ns, "default"), sa, false);
+    }
+}
+
+/// A kind node as its kubelet registers it. kubeadm taints the control plane
+/// `node-role.kubernetes.io/control-plane:NoSchedule`; kind removes the taint when there are no
+/// workers.
+fn node_object(cl: &Cluster, n: &Node) -> Value {
     let v = cl.version.git_version();
-    let node = json!({
+    let mut labels = json!({
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": n.name,
+        "kubernetes.io/os": "linux",
+    });
+    let mut spec = json!({
+        "podCIDR": format!("10.244.{}.0/24", n.index),
+        "podCIDRs": [format!("10.244.{}.0/24", n.index)],
+        "providerID": format!("kind://docker/{}/{}", cl.name, n.name),
+    });
+    if n.role == Role::ControlPlane {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+        labels["node.kubernetes.io/exclude-from-external-load-balancers"] = json!("");
+        if cl.nodes.len() > 1 {
+            spec["taints"] = json!([{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]);
+        }
+    }
+    json!({
         "kind": "Node",
         "apiVersion": "v1",
         "metadata": {
-            "name": cl.node_name,
-            "labels": {
-                "beta.kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "kubernetes.io/hostname": cl.node_name,
-                "kubernetes.io/os": "linux",
-                "node-role.kubernetes.io/control-plane": "",
-                "node.kubernetes.io/exclude-from-external-load-balancers": ""
-            },
+            "name": n.name,
+            "labels": labels,
             "annotations": {"kubeadm.alpha.kubernetes.io/cri-socket": "unix:///run/containerd/containerd.sock", "volumes.kubernetes.io/controller-managed-attach-detach": "true"}
         },
-        "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"], "providerID": format!("kind://docker/{}/{}", cl.name, cl.node_name)},
+        "spec": spec,
         "status": {
             "capacity": {"cpu": "8", "ephemeral-storage": "102626232Ki", "hugepages-2Mi": "0", "memory": "32827844Ki", "pods": "110"},
             "allocatable": {"cpu": "8", "ephemeral-storage": "102626232Ki", "hugepages-2Mi": "0", "memory": "32827844Ki", "pods": "110"},
             "conditions": node_conditions(false),
-            "addresses": [{"type": "InternalIP", "address": "172.18.0.2"}, {"type": "Hostname", "address": cl.node_name}],
+            "addresses": [{"type": "InternalIP", "address": n.ip}, {"type": "Hostname", "address": n.name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "machineID": "3f1d6c0e9c7e4f5a9b0c1d2e3f405162",
@@ -172,16 +200,7 @@ pub fn bootstrap(cl: &Cluster) {
                 "architecture": "amd64"
             }
         }
-    });
-    let _ = cl
-        .store
-        .create(Key::new("nodes", "", &cl.node_name), node, false);
-    for ns in BOOTSTRAP_NAMESPACES {
-        let sa = json!({"kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "default", "namespace": ns}});
-        let _ = cl
-            .store
-            .create(Key::new("serviceaccounts", ns, "default"), sa, false);
-    }
+    })
 }
 
 fn node_conditions(ready: bool) -> Value {
@@ -224,20 +243,26 @@ fn node_conditions(ready: bool) -> Value {
     ])
 }
 
-/// The node turns Ready after a while.
+/// The nodes turn Ready after a while (the CNI is up).
 pub async fn node_lifecycle(cl: Arc<Cluster>) {
     cl.env.sleep(latency::NODE_READY).await;
-    let _ = cl
-        .store
-        .update(&Key::new("nodes", "", &cl.node_name), None, |n| {
+    for n in &cl.nodes {
+        let _ = cl.store.update(&Key::new("nodes", "", &n.name), None, |n| {
             n["status"]["conditions"] = node_conditions(true);
             Ok(true)
         });
+    }
 }
 
+/// Whether the control-plane node is Ready.
 pub fn node_ready(cl: &Cluster) -> bool {
+    named_node_ready(cl, &cl.node_name)
+}
+
+/// Whether node `name` is Ready.
+pub fn named_node_ready(cl: &Cluster, name: &str) -> bool {
     cl.store
-        .get(&Key::new("nodes", "", &cl.node_name))
+        .get(&Key::new("nodes", "", name))
         .is_some_and(|n| util::condition_is_true(&n, "Ready"))
 }
 

@@ -391,6 +391,15 @@ const BUILTINS: &[Builtin] = &[
         ..CORE
     },
     Builtin {
+        group: "authorization.k8s.io",
+        plural: "selfsubjectaccessreviews",
+        singular: "selfsubjectaccessreview",
+        kind: "SelfSubjectAccessReview",
+        namespaced: false,
+        verbs: &["create"],
+        ..CORE
+    },
+    Builtin {
         group: "coordination.k8s.io",
         plural: "leases",
         singular: "lease",
@@ -726,6 +735,7 @@ mod tests {
                 "events.k8s.io",
                 "apiextensions.k8s.io",
                 "rbac.authorization.k8s.io",
+                "authorization.k8s.io",
                 "coordination.k8s.io",
                 "ray.io"
             ]

@@ -1,4 +1,5 @@
-//! Scheduler + kubelet of the single kind node: binds pods, pulls images (with latencies and
+//! The kubelets of the kind nodes (and the scheduler's binding, placed by `scheduler`): binds
+//! pods, pulls images into the pod's node (with latencies and
 //! "already present" on repeat), runs init containers then containers, reports readiness, and
 //! finishes graceful deletions. What particular containers do (a slow image, an init container
 //! that waits, a failing probe, a server started once Ready) comes from `containers::Behaviours`.
@@ -11,9 +12,10 @@ use std::time::Duration;
 use crate::cluster::Cluster;
 use crate::cluster::full_image;
 use crate::containers::{Behaviours, alive};
-use crate::controllers::{node_ready, set_status};
+use crate::controllers::set_status;
 use crate::events::{Event, EventType};
 use crate::latency;
+use crate::scheduler::{Placement, place, pods_per_node};
 use crate::store::Key;
 use crate::util;
 
@@ -27,6 +29,7 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
             _ = cl.env.sleep(latency::CONTROLLER_TICK) => {}
         }
         let (pods, _) = cl.store.list("pods", None);
+        let mut load = pods_per_node(&pods);
         for p in pods {
             let uid = util::get_str(&p, &["metadata", "uid"])
                 .unwrap_or_default()
@@ -42,22 +45,34 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
                 }
                 continue;
             }
-            if p.pointer("/spec/nodeName").is_none() {
-                if !node_ready(&cl) {
-                    continue;
-                }
-                if let Some(why) = behaviours.unschedulable(&cl, &p) {
-                    if unschedulable.lock().unwrap().insert(key.name.clone()) {
-                        not_schedulable(&cl, &key, &p, &why);
+            let host = match util::get_str(&p, &["spec", "nodeName"]) {
+                Some(n) => n.to_string(),
+                None => {
+                    let node = match place(&cl, &p, &load) {
+                        Placement::Wait => continue,
+                        Placement::Unschedulable(why) => {
+                            if unschedulable.lock().unwrap().insert(key.name.clone()) {
+                                not_schedulable(&cl, &key, &p, &why);
+                            }
+                            continue;
+                        }
+                        Placement::Node(n) => n,
+                    };
+                    if let Some(why) = behaviours.unschedulable(&cl, &p) {
+                        if unschedulable.lock().unwrap().insert(key.name.clone()) {
+                            not_schedulable(&cl, &key, &p, &why);
+                        }
+                        continue;
                     }
-                    continue;
+                    *load.entry(node.clone()).or_default() += 1;
+                    schedule(&cl, &key, &node);
+                    node
                 }
-                schedule(&cl, &key);
-            }
+            };
             if started.lock().unwrap().insert(uid) {
                 let run = PodRun {
                     cl: cl.clone(),
-                    host: cl.node_name.clone(),
+                    host,
                     key,
                     pod: Value::Null,
                     behaviours: behaviours.clone(),
@@ -70,12 +85,15 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
 
 /// Graceful deletion: stop the containers (and whatever served in the pod), then remove it.
 async fn terminate(cl: Arc<Cluster>, key: Key, p: Value) {
+    let host = util::get_str(&p, &["spec", "nodeName"])
+        .unwrap_or(&cl.node_name)
+        .to_string();
     for c in containers(&p) {
         let name = c["name"].as_str().unwrap_or_default();
         let msg = format!("Stopping container {name}");
         let field = format!("spec.containers{{{name}}}");
         let ev = Event::normal("Killing", &msg, "kubelet")
-            .on_host(&cl.node_name)
+            .on_host(&host)
             .at(&field);
         cl.emit(&p, &ev);
     }
@@ -101,9 +119,9 @@ fn not_schedulable(cl: &Cluster, key: &Key, pod: &Value, why: &str) {
     );
 }
 
-/// The scheduler binds the pod to the only node.
-fn schedule(cl: &Cluster, key: &Key) {
-    let node = cl.node_name.clone();
+/// The scheduler binds the pod to `node`.
+fn schedule(cl: &Cluster, key: &Key, node: &str) {
+    let node = node.to_string();
     let now = util::now_rfc3339();
     let bound = cl.store.update(key, None, |o| {
         o["spec"]["nodeName"] = json!(node);
@@ -230,7 +248,7 @@ impl PodRun {
             return;
         };
         self.pod = pod;
-        let ip = cl.next_pod_ip();
+        let ip = cl.next_pod_ip(&self.host);
         let scheduled_at = self
             .pod
             .pointer("/status/conditions/0/lastTransitionTime")
@@ -284,6 +302,10 @@ impl PodRun {
     fn set_pending(&self, inits: &[Value], ctrs: &[Value], ip: &str, scheduled_at: &str) {
         let (inits, ctrs) = (inits.to_vec(), ctrs.to_vec());
         let (ip, scheduled_at) = (ip.to_string(), scheduled_at.to_string());
+        let host_ip = self
+            .cl
+            .node(&self.host)
+            .map_or("172.18.0.2".to_string(), |n| n.ip.clone());
         let start_time = util::now_rfc3339();
         set_status(&self.cl, &self.key, move |_, st| {
             let unready = if inits.is_empty() {
@@ -299,8 +321,8 @@ impl PodRun {
                 "ContainersNotReady",
                 &unready,
             );
-            st["hostIP"] = json!("172.18.0.2");
-            st["hostIPs"] = json!([{"ip": "172.18.0.2"}]);
+            st["hostIP"] = json!(host_ip);
+            st["hostIPs"] = json!([{"ip": host_ip}]);
             st["podIP"] = json!(ip);
             st["podIPs"] = json!([{"ip": ip}]);
             st["startTime"] = json!(start_time);
@@ -603,7 +625,7 @@ impl PodRun {
     async fn pull(&self, c: &Value, field: &str) -> bool {
         let img = image_of(c);
         let policy = c["imagePullPolicy"].as_str().unwrap_or("IfNotPresent");
-        if policy != "Always" && self.cl.has_image(&img) {
+        if policy != "Always" && self.cl.has_image(&self.host, &img) {
             let msg = format!("Container image \"{img}\" already present on machine");
             self.event(EventType::Normal, "Pulled", &msg, field);
             return true;
@@ -616,7 +638,7 @@ impl PodRun {
         );
         // containerd joins a pull already in progress (e.g. a pre-pull) instead of starting one.
         let base = self.behaviours.pull_latency(&self.pod, c);
-        let waited = self.cl.pull_image(&img, base).await;
+        let waited = self.cl.pull_image(&self.host, &img, base).await;
         let scale = self.cl.env.scale.max(1e-6);
         let secs =
             (waited.as_secs_f64() / scale).min(base.as_secs_f64()) * (0.9 + fastrand::f64() * 0.2);

@@ -9,6 +9,7 @@
 mod admission;
 mod apiserver;
 mod audit;
+mod authz;
 mod boot;
 mod cluster;
 mod containers;
@@ -22,9 +23,11 @@ mod kubelet;
 mod latency;
 mod logs;
 mod mirror;
+mod nodes;
 mod operator;
 mod ray;
 mod run;
+mod scheduler;
 mod selectors;
 mod store;
 mod streams;
@@ -37,7 +40,7 @@ pub use control::tool_main;
 pub use faults::{Fault, list_lines as fault_list_lines};
 pub use mirror::serve as serve_mirror;
 pub use run::{RunOptions, run, start_world};
-pub use tools::{Invocation, TOOLS, ToolOutput};
+pub use tools::{EXISTING_CLUSTER_FILE, ExistingCluster, Invocation, TOOLS, ToolOutput};
 pub use world::World;
 
 /// The reference material beside the repository (`SHARED_DIR`, default `../shared`).

@@ -114,13 +114,28 @@ fn operator_lines(cl: &Cluster, pod: &Value, ts: &str, previous: bool) -> Vec<St
         }
         l.to_string()
     };
+    let scope = crate::operator::objects::watch_namespaces(pod);
     let mut out = vec![
-        line(
-            "info",
-            "setup",
-            "Flag watchNamespace is not set. Watch custom resources in all namespaces.",
-            json!({}),
-        ),
+        match scope.as_deref() {
+            None => line(
+                "info",
+                "setup",
+                "Flag watchNamespace is not set. Watch custom resources in all namespaces.",
+                json!({}),
+            ),
+            Some([one]) => line(
+                "info",
+                "setup",
+                "Only watch custom resources in the namespace.",
+                json!({"namespace": one}),
+            ),
+            Some(many) => line(
+                "info",
+                "setup",
+                "Only watch custom resources in multiple namespaces.",
+                json!({"namespaces": many}),
+            ),
+        },
         line("info", "setup", "Setup manager", json!({})),
     ];
     if previous {
@@ -148,10 +163,15 @@ fn operator_lines(cl: &Cluster, pod: &Value, ts: &str, previous: bool) -> Vec<St
     // What it reported as it went: its Warning events, as it logs them.
     let ns = util::get_str(pod, &["metadata", "namespace"]).unwrap_or_default();
     let (events, _) = cl.store.list("events", None);
-    for e in events
-        .iter()
-        .filter(|e| e["source"]["component"] == "raycluster-controller" && e["type"] == "Warning")
-    {
+    let in_scope = |e: &Value| {
+        let ns = e["involvedObject"]["namespace"]
+            .as_str()
+            .unwrap_or_default();
+        scope.as_ref().is_none_or(|s| s.iter().any(|n| n == ns))
+    };
+    for e in events.iter().filter(|e| {
+        e["source"]["component"] == "raycluster-controller" && e["type"] == "Warning" && in_scope(e)
+    }) {
         out.push(line(
             "error",
             "controllers.RayCluster",

@@ -29,6 +29,23 @@ enum Cmd {
         /// Keep the world's files (invocations.jsonl, node filesystems) in DIR.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// Before PROGRAM starts, create a kind cluster NAME as a user would (no audit log) and
+        /// write its kubeconfig (see --kubeconfig-out).
+        #[arg(long, value_name = "NAME")]
+        existing_cluster: Option<String>,
+        /// Nodes of the existing cluster: one control plane, N-1 workers.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "existing_cluster", value_parser = clap::value_parser!(u32).range(1..=20))]
+        nodes: u32,
+        /// Where the existing cluster's kubeconfig goes (default STATE_DIR/NAME.kubeconfig).
+        #[arg(long, value_name = "PATH", requires = "existing_cluster")]
+        kubeconfig_out: Option<PathBuf>,
+        /// The kubeconfig's user is NAME, who may do everything but each --forbid.
+        #[arg(long, value_name = "NAME", requires = "existing_cluster")]
+        limited_user: Option<String>,
+        /// A right the limited user lacks: VERB:RESOURCE[.GROUP][/SUBRESOURCE] (repeatable), e.g.
+        /// create:customresourcedefinitions.apiextensions.k8s.io, get:pods/exec.
+        #[arg(long = "forbid", value_name = "RULE", requires = "limited_user")]
+        forbid: Vec<String>,
         /// The program and its arguments.
         #[arg(last = true, required = true)]
         program: Vec<String>,
@@ -81,6 +98,11 @@ fn main() {
             faults: names,
             latency_scale,
             state_dir,
+            existing_cluster,
+            nodes,
+            kubeconfig_out,
+            limited_user,
+            forbid,
             program,
         } => {
             let mut fs = vec![];
@@ -97,6 +119,12 @@ fn main() {
                 faults: fs,
                 latency_scale,
                 state_dir,
+                existing: existing_cluster.map(|name| sim::ExistingCluster {
+                    name,
+                    nodes: nodes as usize,
+                    kubeconfig: kubeconfig_out,
+                    limited_user: limited_user.map(|u| (u, forbid)),
+                }),
                 program,
             }));
             rt.shutdown_timeout(std::time::Duration::from_millis(200));

@@ -1,11 +1,13 @@
-//! `sim run`: start the world, put the fake tools first on PATH, run the program under test as a
-//! child (in its own process group), forward SIGINT/SIGTERM to it, exit with its status.
+//! `sim run`: start the world (and, with `--existing-cluster`, a user's cluster), put the fake
+//! tools first on PATH, run the program under test as a child (in its own process group),
+//! forward SIGINT/SIGTERM to it, exit with its status.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::control::{CONTROL_ADDR_FILE, STATE_DIR_ENV};
 use crate::faults::{Fault, Faults};
+use crate::tools::ExistingCluster;
 use crate::world::World;
 
 pub struct RunOptions {
@@ -13,6 +15,8 @@ pub struct RunOptions {
     pub latency_scale: f64,
     /// Keep the world's files here (invocations.jsonl, cluster node rootfs) instead of a temp dir.
     pub state_dir: Option<PathBuf>,
+    /// A cluster to create before the program starts (`--existing-cluster`).
+    pub existing: Option<ExistingCluster>,
     pub program: Vec<String>,
 }
 
@@ -73,6 +77,16 @@ pub async fn run(opts: RunOptions) -> i32 {
                 return 2;
             }
         };
+    if let Some(spec) = &opts.existing
+        && let Err(e) = world.create_existing_cluster(spec).await
+    {
+        eprintln!(
+            "sim: cannot create the existing cluster {:?}: {e}",
+            spec.name
+        );
+        world.shutdown();
+        return 2;
+    }
     let Some((prog, args)) = opts.program.split_first() else {
         eprintln!("sim: no program given (usage: sim run [--fault NAME]... -- PROGRAM ARGS...)");
         return 2;

@@ -257,6 +257,80 @@ impl Store {
         Ok(new)
     }
 
+    /// What `create` would store, without storing it (`dryRun=All`): the name taken is still an
+    /// error, but no resourceVersion is consumed, no watch event is sent, and the object gets
+    /// no resourceVersion.
+    pub fn would_create(
+        &self,
+        key: &Key,
+        mut obj: Value,
+        with_generation: bool,
+    ) -> Result<Value, StoreError> {
+        let inner = self.inner.lock().unwrap();
+        if inner.objects.contains_key(key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let m = obj
+            .as_object_mut()
+            .ok_or_else(|| StoreError::Invalid("object is not a JSON object".into()))?
+            .entry("metadata")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| StoreError::Invalid("metadata".into()))?;
+        m.insert("name".into(), json!(key.name));
+        if !key.ns.is_empty() {
+            m.insert("namespace".into(), json!(key.ns));
+        }
+        if m.get("uid")
+            .and_then(|u| u.as_str())
+            .is_none_or(|u| u.is_empty())
+        {
+            m.insert("uid".into(), json!(util::new_uid()));
+        }
+        m.remove("resourceVersion");
+        if with_generation {
+            m.insert("generation".into(), json!(1));
+        }
+        m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
+        m.remove("deletionTimestamp");
+        Ok(obj)
+    }
+
+    /// What `update` would store, without storing it (`dryRun=All`): preconditions are checked,
+    /// the object keeps its resourceVersion, nothing is written or sent.
+    pub fn would_update<F>(
+        &self,
+        key: &Key,
+        expect_rv: Option<&str>,
+        f: F,
+    ) -> Result<Value, StoreError>
+    where
+        F: FnOnce(&mut Value) -> Result<bool, StoreError>,
+    {
+        let cur = self.get(key).ok_or(StoreError::NotFound)?;
+        if let Some(exp) = expect_rv.filter(|e| !e.is_empty())
+            && util::get_str(&cur, &["metadata", "resourceVersion"]) != Some(exp)
+        {
+            return Err(StoreError::Conflict);
+        }
+        let mut new = cur.clone();
+        if !f(&mut new)? {
+            return Ok(cur);
+        }
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "resourceVersion",
+        ] {
+            if let Some(v) = cur.pointer(&format!("/metadata/{f}")) {
+                new["metadata"][f] = v.clone();
+            }
+        }
+        Ok(new)
+    }
+
     pub fn delete(&self, key: &Key) -> Option<Value> {
         let mut inner = self.inner.lock().unwrap();
         let mut obj = inner.objects.remove(key)?;
@@ -321,6 +395,39 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dry_runs_consume_no_resource_version_and_send_nothing() {
+        let st = Store::new();
+        let mut rx = st.subscribe();
+        let rv = st.current_rv();
+        let would = st
+            .would_create(&Key::new("pods", "n", "a"), pod("a"), false)
+            .unwrap();
+        assert!(
+            would["metadata"]["uid"].is_string()
+                && would["metadata"].get("resourceVersion").is_none()
+        );
+        assert!(st.get(&Key::new("pods", "n", "a")).is_none());
+        st.create(Key::new("pods", "n", "a"), pod("a"), false)
+            .unwrap();
+        assert!(matches!(
+            st.would_create(&Key::new("pods", "n", "a"), pod("a"), false),
+            Err(StoreError::AlreadyExists)
+        ));
+        let k = Key::new("pods", "n", "a");
+        let changed = st
+            .would_update(&k, None, |o| {
+                o["x"] = json!(1);
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(changed["x"], 1);
+        assert_eq!(st.current_rv(), rv + 1);
+        assert!(st.get(&k).unwrap().get("x").is_none());
+        assert_eq!(rx.try_recv().unwrap().typ, EventType::Added);
+        assert!(rx.try_recv().is_err());
+    }
 
     fn pod(name: &str) -> Value {
         json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name}})

@@ -49,7 +49,20 @@ pub async fn handle_upgrade(
     let Some(info) = parse_resource_path(req.method(), &uri) else {
         return json_response(400, &Status::bad_request(ONLY_EXEC).to_value(), &[], "");
     };
-    let ax = AuditCtx::new(&cl, &caller, &uri, Some(&info), "");
+    let mut ax = AuditCtx::new(&cl, &caller, &uri, Some(&info), "");
+    // A WebSocket upgrade is a GET, authorized as `get`; from 1.35
+    // (AuthorizePodWebsocketUpgradeCreatePermission) also as `create`.
+    let mut verbs = vec![info.verb.as_str()];
+    if cl.version.minor >= 35 {
+        verbs.push("create");
+    }
+    if let Some(st) = verbs
+        .into_iter()
+        .find_map(|v| crate::apiserver::authorize::authorize(&caller, &info, v))
+    {
+        ax.forbidden = true;
+        return ax.answer(&cl, 403, &st.to_value(), true);
+    }
     let (handshake, session) = match plan_upgrade(&cl, &req, &info) {
         Ok(x) => x,
         Err(st) => return ax.answer(&cl, st.code, &st.to_value(), true),

@@ -1,7 +1,7 @@
 //! The world: the kind clusters that exist and the settings they share. The fake tools act on it
 //! (see `tools`); every invocation is recorded in `<state dir>/invocations.jsonl`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +11,9 @@ use crate::faults::Faults;
 pub struct World {
     pub env: Arc<Env>,
     pub clusters: Mutex<BTreeMap<String, Arc<Cluster>>>,
+    /// Images in the host's Docker (`docker pull`), by full reference; `kind load docker-image`
+    /// copies them into nodes.
+    pub host_images: Mutex<BTreeSet<String>>,
     /// Serialises appends to `invocations.jsonl`.
     pub(crate) invocation_log: Mutex<()>,
 }
@@ -25,6 +28,7 @@ impl World {
                 scale,
             }),
             clusters: Mutex::new(BTreeMap::new()),
+            host_images: Mutex::new(BTreeSet::new()),
             invocation_log: Mutex::new(()),
         })
     }
@@ -42,7 +46,7 @@ impl World {
             .lock()
             .unwrap()
             .values()
-            .find(|c| c.node_name == node)
+            .find(|c| c.node(node).is_some())
             .cloned()
     }
 

@@ -76,6 +76,106 @@ exit 7
 }
 
 #[test]
+fn an_existing_cluster_is_there_before_the_program_with_its_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let kc = dir.path().join("user.kubeconfig");
+    // The program reads the kubeconfig and lists the nodes with kind; the cluster has no audit log.
+    let script = r#"
+set -e
+cat "$1"
+kind get nodes --name x
+docker exec x-control-plane cat /var/log/kubernetes/kube-apiserver-audit.log || echo "no-audit-log=$?"
+"#;
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "run",
+            "--existing-cluster",
+            "x",
+            "--nodes",
+            "3",
+            "--kubeconfig-out",
+        ])
+        .arg(&kc)
+        .args([
+            "--limited-user",
+            "jane",
+            "--forbid",
+            "list:secrets",
+            "--forbid",
+            "create:customresourcedefinitions.apiextensions.k8s.io",
+        ])
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--", "sh", "-c", script, "sh"])
+        .arg(&kc)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    assert_eq!(cfg["current-context"], "kind-x");
+    assert_eq!(cfg["contexts"][0]["context"]["user"], "jane");
+    assert_eq!(cfg["users"][0]["name"], "jane");
+    assert!(
+        cfg["users"][0]["user"]["token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert!(
+        cfg["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
+    assert!(
+        stdout.contains("x-control-plane\nx-worker\nx-worker2\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no-audit-log=1"), "{stdout}");
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(state.join(sim::EXISTING_CLUSTER_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["user"], "jane");
+    assert_eq!(
+        record["forbid"],
+        serde_json::json!([
+            "list:secrets",
+            "create:customresourcedefinitions.apiextensions.k8s.io"
+        ])
+    );
+    assert_eq!(record["nodes"].as_array().unwrap().len(), 3);
+    // Not something the program ran.
+    let inv = std::fs::read_to_string(state.join("invocations.jsonl")).unwrap();
+    assert!(!inv.contains("\"create\""), "{inv}");
+
+    // A bad rule is refused before anything runs.
+    let bad = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "run",
+            "--existing-cluster",
+            "y",
+            "--limited-user",
+            "j",
+            "--forbid",
+            "fly:pods",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown verb \"fly\""));
+}
+
+#[test]
 fn sigint_is_forwarded_and_reported_as_130() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))

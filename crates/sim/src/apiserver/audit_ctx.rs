@@ -22,6 +22,8 @@ pub struct AuditCtx {
     pub verb: String,
     pub caller: Caller,
     pub objref: Option<ObjectRef>,
+    /// The authorizer refused the request (decision `forbid`).
+    pub forbidden: bool,
 }
 
 impl AuditCtx {
@@ -55,6 +57,7 @@ impl AuditCtx {
             verb: verb.to_string(),
             caller: caller.clone(),
             objref,
+            forbidden: false,
         }
     }
 
@@ -110,14 +113,16 @@ impl AuditCtx {
         }
         let mut ann = BTreeMap::new();
         if authorized {
+            let (decision, reason) = if self.forbidden {
+                ("forbid", String::new())
+            } else {
+                ("allow", self.caller.authz_reason.clone())
+            };
             ann.insert(
                 "authorization.k8s.io/decision".to_string(),
-                "allow".to_string(),
+                decision.to_string(),
             );
-            ann.insert(
-                "authorization.k8s.io/reason".to_string(),
-                self.caller.authz_reason.clone(),
-            );
+            ann.insert("authorization.k8s.io/reason".to_string(), reason);
         }
         for (k, v) in annotations {
             ann.insert(k.clone(), v.clone());

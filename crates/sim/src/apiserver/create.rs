@@ -1,5 +1,6 @@
 //! Creating an object: validation of the body against the URL, the namespace (it must exist and
-//! not be terminating), `generateName`, defaulting, admission (Pod Security), then the store.
+//! not be terminating), `generateName`, defaulting, admission (Pod Security), then the store (or,
+//! for `dryRun=All`, what the store would hold).
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -13,11 +14,13 @@ use crate::store::Key;
 use crate::util::{self, Status};
 
 /// Create through defaulting and admission (also used by server-side apply of a new object).
+/// A dry run does all of it but the write.
 pub async fn create_object(
     cl: &Cluster,
     def: &ResDef,
     ns: &str,
     mut obj: Value,
+    dry_run: bool,
 ) -> Result<Admitted, Rejected> {
     set_type(def, &mut obj)?;
     if def.namespaced {
@@ -29,7 +32,12 @@ pub async fn create_object(
     apply_defaults(def, &mut obj, &name);
     let (warnings, annotations) = admit(cl, def, ns, &obj)?;
     let key = Key::new(&def.storage, if def.namespaced { ns } else { "" }, &name);
-    match cl.store.create(key, obj, def.generation) {
+    let stored = if dry_run {
+        cl.store.would_create(&key, obj, def.generation)
+    } else {
+        cl.store.create(key, obj, def.generation)
+    };
+    match stored {
         Ok(object) => Ok(Admitted {
             object,
             warnings,

@@ -1,5 +1,6 @@
-//! Resource requests other than watch: get, list, create, update (PUT), patch and delete, each
-//! answered as an [`Out`] that `serve` audits and writes.
+//! Resource requests other than watch: get, list, create, update (PUT), patch and delete (writes
+//! also as `dryRun=All`: everything but the write), each answered as an [`Out`] that `serve`
+//! audits and writes.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -26,18 +27,68 @@ pub async fn dispatch(
     {
         return Out::err(no_such_resource());
     }
+    // A DELETE may carry its options (`dryRun`, `gracePeriodSeconds`) in a DeleteOptions body.
+    let with_body_options;
+    let info = if info.verb == Verb::Delete
+        && let Ok(opts) = serde_json::from_slice::<Value>(body)
+    {
+        let mut i = info.clone();
+        for v in opts["dryRun"].as_array().into_iter().flatten() {
+            i.query
+                .push(("dryRun".into(), v.as_str().unwrap_or_default().into()));
+        }
+        if let Some(g) = opts["gracePeriodSeconds"].as_i64() {
+            i.query.push(("gracePeriodSeconds".into(), g.to_string()));
+        }
+        with_body_options = i;
+        &with_body_options
+    } else {
+        info
+    };
+    let dry_run = match dry_run(info) {
+        Ok(d) => d,
+        Err(st) => return Out::err(st),
+    };
     match info.verb {
         Verb::Get => get(cl, def, info),
         Verb::List => list(cl, def, info),
-        Verb::Create => create(cl, def, info, content_type, body).await,
+        Verb::Create => create(cl, def, info, content_type, body, dry_run).await,
         Verb::Update => match decode_object(content_type, body) {
-            Ok(obj) => update_object(cl, def, info, obj),
+            Ok(obj) => update_object(cl, def, info, obj, dry_run),
             Err(st) => Out::err(st),
         },
-        Verb::Patch => patch(cl, def, info, content_type, body).await,
-        Verb::Delete => delete(cl, def, info),
+        Verb::Patch => patch(cl, def, info, content_type, body, dry_run).await,
+        Verb::Delete => delete(cl, def, info, dry_run),
         _ => Out::err(method_not_allowed()),
     }
+}
+
+/// `?dryRun=All` on a write. Any other value is refused as the handlers' options validation
+/// refuses it (`ValidateDryRun`): 422 Invalid `CreateOptions.meta.k8s.io "" is invalid: …`.
+fn dry_run(info: &ReqInfo) -> Result<bool, Status> {
+    let options = match info.verb {
+        Verb::Create => "CreateOptions",
+        Verb::Update => "UpdateOptions",
+        Verb::Patch => "PatchOptions",
+        Verb::Delete | Verb::DeleteCollection => "DeleteOptions",
+        _ => return Ok(false),
+    };
+    let values = info.q_all("dryRun");
+    if values.iter().all(|v| v == "All") {
+        return Ok(!values.is_empty());
+    }
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    let cause = format!(
+        "Unsupported value: []string{{{}}}: supported values: \"All\"",
+        quoted.join(", ")
+    );
+    Err(Status::failure(
+        422,
+        "Invalid",
+        format!("{options}.meta.k8s.io \"\" is invalid: dryRun: {cause}"),
+        Some(json!({"group": "meta.k8s.io", "kind": options,
+            "causes": [{"reason": "FieldValueNotSupported", "message": cause, "field": "dryRun"}]})),
+    ))
 }
 
 /// A create or update body, as the apiserver's input negotiation reads it. The world decodes JSON
@@ -96,6 +147,7 @@ async fn create(
     info: &ReqInfo,
     content_type: &str,
     body: &Bytes,
+    dry_run: bool,
 ) -> Out {
     if !info.subresource.is_empty() {
         return Out::err(method_not_allowed());
@@ -107,16 +159,16 @@ async fn create(
     let explicit = util::get_str(&obj, &["metadata", "name"])
         .filter(|n| !n.is_empty())
         .map(String::from);
-    let mut out = Out::created(create_object(cl, def, &info.namespace, obj).await);
+    let mut out = Out::created(create_object(cl, def, &info.namespace, obj, dry_run).await);
     out.objref_name = explicit;
     out
 }
 
 /// PUT: replace (main resource keeps status; /status keeps everything but status).
-fn update_object(cl: &Cluster, def: &ResDef, info: &ReqInfo, mut obj: Value) -> Out {
+fn update_object(cl: &Cluster, def: &ResDef, info: &ReqInfo, mut obj: Value, dry_run: bool) -> Out {
     let key = Key::new(&def.storage, &info.namespace, &info.name);
     let expect = util::get_str(&obj, &["metadata", "resourceVersion"]).map(String::from);
-    let res = cl.store.update(&key, expect.as_deref(), |cur| {
+    let replace = |cur: &mut Value| {
         if info.subresource == "status" {
             cur["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
             return Ok(true);
@@ -136,22 +188,27 @@ fn update_object(cl: &Cluster, def: &ResDef, info: &ReqInfo, mut obj: Value) -> 
             cur["metadata"]["generation"] = json!(if spec_changed { g + 1 } else { g });
         }
         Ok(true)
-    });
+    };
+    let res = if dry_run {
+        cl.store.would_update(&key, expect.as_deref(), replace)
+    } else {
+        cl.store.update(&key, expect.as_deref(), replace)
+    };
     match res {
         Ok(o) => Out::ok(200, o),
         Err(e) => Out::err(store_err(def, &info.name, e)),
     }
 }
 
-fn delete(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {
+fn delete(cl: &Cluster, def: &ResDef, info: &ReqInfo, dry_run: bool) -> Out {
     let key = Key::new(&def.storage, &info.namespace, &info.name);
     let Some(cur) = cl.store.get(&key) else {
         return Out::err(Status::not_found(&def.plural, &def.group, &info.name));
     };
     let res = match (def.group.as_str(), def.plural.as_str()) {
-        ("", "pods") => delete_pod(cl, info, &key, cur),
-        ("", "namespaces") => start_namespace_termination(cl, &key, cur),
-        _ => return delete_now(cl, def, info, &key, &cur),
+        ("", "pods") => delete_pod(cl, info, &key, cur, dry_run),
+        ("", "namespaces") => start_namespace_termination(cl, &key, cur, dry_run),
+        _ => return delete_now(cl, def, info, &key, &cur, dry_run),
     };
     match res {
         Ok(o) => Out::ok(200, o),
@@ -166,6 +223,7 @@ fn delete_pod(
     info: &ReqInfo,
     key: &Key,
     cur: Value,
+    dry_run: bool,
 ) -> Result<Value, crate::store::StoreError> {
     let grace = info
         .q("gracePeriodSeconds")
@@ -176,17 +234,24 @@ fn delete_pod(
                 .unwrap_or(30)
         });
     if grace == 0 || cur.pointer("/spec/nodeName").is_none() {
+        if dry_run {
+            return Ok(cur);
+        }
         return Ok(cl.store.delete(key).unwrap_or(cur));
     }
     if cur.pointer("/metadata/deletionTimestamp").is_some() {
         return Ok(cur);
     }
     let ts = util::now_rfc3339();
-    cl.store.update(key, None, |o| {
+    let mark = |o: &mut Value| {
         o["metadata"]["deletionTimestamp"] = json!(ts);
         o["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
         Ok(true)
-    })
+    };
+    if dry_run {
+        return cl.store.would_update(key, None, mark);
+    }
+    cl.store.update(key, None, mark)
 }
 
 /// A namespace turns Terminating; the namespace controller (`controllers`) empties and removes it.
@@ -194,22 +259,36 @@ fn start_namespace_termination(
     cl: &Cluster,
     key: &Key,
     cur: Value,
+    dry_run: bool,
 ) -> Result<Value, crate::store::StoreError> {
     if cur.pointer("/status/phase").and_then(|p| p.as_str()) == Some("Terminating") {
         return Ok(cur);
     }
     let ts = util::now_rfc3339();
-    cl.store.update(key, None, |o| {
+    let mark = |o: &mut Value| {
         o["metadata"]["deletionTimestamp"] = json!(ts);
         o["status"]["phase"] = json!("Terminating");
         Ok(true)
-    })
+    };
+    if dry_run {
+        return cl.store.would_update(key, None, mark);
+    }
+    cl.store.update(key, None, mark)
 }
 
 /// Other objects go at once; the garbage collector (`controllers`) then deletes their dependents.
-fn delete_now(cl: &Cluster, def: &ResDef, info: &ReqInfo, key: &Key, cur: &Value) -> Out {
+fn delete_now(
+    cl: &Cluster,
+    def: &ResDef,
+    info: &ReqInfo,
+    key: &Key,
+    cur: &Value,
+    dry_run: bool,
+) -> Out {
     let uid = util::get_str(cur, &["metadata", "uid"]).unwrap_or_default();
-    cl.store.delete(key);
+    if !dry_run {
+        cl.store.delete(key);
+    }
     let mut details = json!({"name": info.name});
     if !def.group.is_empty() {
         details["group"] = json!(def.group);

@@ -8,6 +8,7 @@
 //! nothing of the handlers.
 
 pub mod audit_ctx;
+pub mod authorize;
 mod create;
 pub mod events;
 mod handlers;
@@ -30,10 +31,12 @@ use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 
 pub use audit_ctx::{AuditCtx, audit_response_status};
+pub use authorize::authorize;
 pub use events::to_events_v1;
 pub use request::{Verb, parse_resource_path};
 pub use response::{Body, body_bytes, full, json_response};
 
+use crate::authz;
 use crate::cluster::{Caller, Cluster};
 use crate::discovery;
 use crate::faults::Fault;
@@ -108,9 +111,8 @@ async fn external(
         .unwrap_or("")
         .to_string();
     // Seen from inside the kind node, host clients come from the docker bridge gateway.
-    let caller = match token {
-        Some(t) if t == cl.admin_token => cl.admin_caller(&ua, "172.18.0.1"),
-        _ => return unauthorized(),
+    let Some(caller) = token.and_then(|t| cl.caller_for_token(&t, &ua, "172.18.0.1")) else {
+        return unauthorized();
     };
     let is_upgrade = header(req.headers(), http::header::UPGRADE)
         .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
@@ -195,6 +197,10 @@ pub async fn serve(
     {
         return rejected;
     }
+    if let Some(st) = authorize(caller, &info, &info.verb.as_str()) {
+        ax.forbidden = true;
+        return ax.answer(cl, 403, &st.to_value(), true);
+    }
     // An unknown resource, or a subresource it does not have.
     let Some(def) = discovery::find(&cl.store, &info.group, &info.version, &info.resource)
         .filter(|d| info.subresource.is_empty() || d.has_sub(&info.subresource))
@@ -203,6 +209,9 @@ pub async fn serve(
     };
     if info.verb == Verb::Watch {
         return watch::serve_watch(cl, ax, &def, &info, caller.external);
+    }
+    if def.group == "authorization.k8s.io" {
+        return self_subject_access_review(cl, &ax, caller, &info, &body);
     }
     if def.plural == "pods" && info.subresource == "log" {
         return pod_log(cl, &ax, &info);
@@ -224,6 +233,25 @@ pub async fn serve(
         out.body = to_events_v1(&out.body);
     }
     json_response(out.code, &out.body, &out.warnings, &ax.id)
+}
+
+/// `POST selfsubjectaccessreviews`: whether the caller may do what the review asks.
+fn self_subject_access_review(
+    cl: &Cluster,
+    ax: &AuditCtx,
+    caller: &Caller,
+    info: &request::ReqInfo,
+    body: &[u8],
+) -> Response<Body> {
+    if info.verb != Verb::Create || info.resource != "selfsubjectaccessreviews" {
+        return ax.answer(cl, 405, &response::method_not_allowed().to_value(), true);
+    }
+    let Ok(review) = serde_json::from_slice::<Value>(body) else {
+        let st = Status::bad_request("the object provided is unrecognized");
+        return ax.answer(cl, 400, &st.to_value(), true);
+    };
+    let out = authz::self_subject_access_review(&review, &caller.rights, &caller.authz_reason);
+    ax.answer(cl, 201, &out, true)
 }
 
 /// `GET pods/NAME/log`: the container's log as text, or the error the apiserver gives.

@@ -1,6 +1,6 @@
 //! PATCH: JSON merge patch (also accepted for strategic merge patch) and an approximation of
 //! server-side apply (maps merged, everything else replaced; an absent object is created),
-//! with admission of the result and a resourceVersion-checked write.
+//! with admission of the result and a resourceVersion-checked write (none for `dryRun=All`).
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -22,6 +22,7 @@ pub async fn patch(
     info: &ReqInfo,
     content_type: &str,
     body: &Bytes,
+    dry_run: bool,
 ) -> Out {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     let is_apply = ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor";
@@ -40,7 +41,7 @@ pub async fn patch(
                 obj["metadata"] = json!({});
             }
             obj["metadata"]["name"] = json!(info.name);
-            return Out::created(create_object(cl, def, &info.namespace, obj).await);
+            return Out::created(create_object(cl, def, &info.namespace, obj, dry_run).await);
         }
     }
     // Compute outside the store lock (admission reads the store), then write with a
@@ -57,6 +58,13 @@ pub async fn patch(
                 Ok(r) => r,
                 Err(st) => return Out::err(st),
             };
+        if dry_run {
+            return Out {
+                warnings,
+                annotations,
+                ..Out::ok(200, result)
+            };
+        }
         let changed = result != before;
         match cl.store.update(&key, Some(&rv), |cur| {
             *cur = result;

@@ -1,11 +1,13 @@
-//! Simulated KubeRay operator (RayCluster controller), active only while its Deployment's pod
-//! (`app.kubernetes.io/name=kuberay-operator`) is Ready. Creates the head Service, the head pod
+//! Simulated KubeRay operator (RayCluster controller): each Ready operator pod
+//! (`app.kubernetes.io/name=kuberay-operator`) reconciles the RayClusters of its
+//! `--watch-namespace` list (all namespaces without it), so operators of two namespaces never act
+//! on one RayCluster. Creates the head Service, the head pod
 //! (generateName `<cluster>-head-`) and worker pods (`<cluster>-<group>-worker-`, with the
 //! injected `wait-gcs-ready` init container) through the apiserver as the operator's service
 //! account; on a rejected head pod emits `FailedToCreateHeadPod`, sets `ReplicaFailure`, creates no
 //! workers and retries with exponential backoff.
 
-mod objects;
+pub mod objects;
 mod status;
 
 use http::Method;
@@ -24,7 +26,7 @@ use crate::faults::Fault;
 use crate::latency;
 use crate::store::Key;
 use crate::util;
-use objects::{NodeType, build_pod, head_service, node_type_is};
+use objects::{NodeType, build_pod, head_service, node_type_is, watch_namespaces};
 
 const OPERATOR_LABEL: (&str, &str) = ("app.kubernetes.io/name", "kuberay-operator");
 const COMPONENT: &str = "raycluster-controller";
@@ -76,10 +78,11 @@ fn never_ready(cl: &Cluster, pod: &Value, ip: &str) -> Option<String> {
     ))
 }
 
-fn operator_pod(cl: &Cluster) -> Option<(String, Value)> {
+/// The Ready operator pods (one per operator Deployment, normally), each with its namespace.
+fn operator_pods(cl: &Cluster) -> Vec<(String, Value)> {
     let (pods, _) = cl.store.list("pods", None);
     pods.into_iter()
-        .find(|p| {
+        .filter(|p| {
             util::labels_of(p).get(OPERATOR_LABEL.0).map(String::as_str) == Some(OPERATOR_LABEL.1)
                 && pod_ready(p)
                 && p.pointer("/metadata/deletionTimestamp").is_none()
@@ -92,35 +95,45 @@ fn operator_pod(cl: &Cluster) -> Option<(String, Value)> {
                 p,
             )
         })
+        .collect()
 }
 
 pub async fn run(cl: Arc<Cluster>) {
-    let mut states: BTreeMap<String, State> = BTreeMap::new();
+    // Per operator pod, per RayCluster.
+    let mut states: BTreeMap<(String, String), State> = BTreeMap::new();
     loop {
         tokio::select! {
             _ = cl.cancel.cancelled() => return,
             _ = cl.env.sleep(latency::CONTROLLER_TICK) => {}
         }
-        let Some((op_ns, op_pod)) = operator_pod(&cl) else {
-            continue;
-        };
-        let caller = operator_caller(&cl, &op_ns, &op_pod);
-        let (rcs, _) = cl.store.list("rayclusters.ray.io", None);
-        for rc in rcs {
-            if rc.pointer("/metadata/deletionTimestamp").is_some() {
-                continue;
-            }
-            let uid = util::get_str(&rc, &["metadata", "uid"])
+        for (op_ns, op_pod) in operator_pods(&cl) {
+            let op_uid = util::get_str(&op_pod, &["metadata", "uid"])
                 .unwrap_or_default()
                 .to_string();
-            let st = states.entry(uid).or_default();
-            reconcile(&cl, &caller, &rc, st).await;
+            let scope = watch_namespaces(&op_pod);
+            let caller = operator_caller(&cl, &op_ns, &op_pod, scope.is_some());
+            let (rcs, _) = cl.store.list("rayclusters.ray.io", None);
+            for rc in rcs {
+                let ns = util::get_str(&rc, &["metadata", "namespace"]).unwrap_or_default();
+                if rc.pointer("/metadata/deletionTimestamp").is_some()
+                    || scope.as_ref().is_some_and(|s| !s.iter().any(|n| n == ns))
+                {
+                    continue;
+                }
+                let uid = util::get_str(&rc, &["metadata", "uid"])
+                    .unwrap_or_default()
+                    .to_string();
+                let st = states.entry((op_uid.clone(), uid)).or_default();
+                reconcile(&cl, &caller, &rc, st).await;
+            }
         }
     }
 }
 
 /// The KubeRay operator's service account token, bound to its pod.
-fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
+/// A namespaced operator (`singleNamespaceInstall`) is bound by a RoleBinding, a cluster-wide
+/// one by a ClusterRoleBinding.
+fn operator_caller(cl: &Cluster, ns: &str, pod: &Value, namespaced: bool) -> Caller {
     let sa = pod
         .pointer("/spec/serviceAccountName")
         .and_then(|v| v.as_str())
@@ -142,6 +155,9 @@ fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
                 .to_string(),
         ],
     );
+    let node = util::get_str(pod, &["spec", "nodeName"])
+        .unwrap_or(&cl.node_name)
+        .to_string();
     if cl.version.minor >= 29 {
         extra.insert(
             "authentication.kubernetes.io/credential-id".into(),
@@ -149,11 +165,11 @@ fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
         );
         extra.insert(
             "authentication.kubernetes.io/node-name".into(),
-            vec![cl.node_name.clone()],
+            vec![node.clone()],
         );
         extra.insert(
             "authentication.kubernetes.io/node-uid".into(),
-            vec![uid_for(&cl.node_name)],
+            vec![uid_for(&node)],
         );
     }
     let ip = util::get_str(pod, &["status", "podIP"])
@@ -174,9 +190,16 @@ fn operator_caller(cl: &Cluster, ns: &str, pod: &Value) -> Caller {
         user_agent: "kuberay-operator/v0.0.0 (linux/amd64) kubernetes/$Format".into(),
         source_ip: ip,
         external: false,
-        authz_reason: format!(
-            "RBAC: allowed by ClusterRoleBinding \"{crb}\" of ClusterRole \"{crb}\" to ServiceAccount \"{sa}/{ns}\""
-        ),
+        authz_reason: if namespaced {
+            format!(
+                "RBAC: allowed by RoleBinding \"{crb}/{ns}\" of Role \"{crb}\" to ServiceAccount \"{sa}/{ns}\""
+            )
+        } else {
+            format!(
+                "RBAC: allowed by ClusterRoleBinding \"{crb}\" of ClusterRole \"{crb}\" to ServiceAccount \"{sa}/{ns}\""
+            )
+        },
+        rights: Default::default(),
     }
 }
 

@@ -1,10 +1,37 @@
-//! The objects the KubeRay operator creates for a RayCluster, shaped like KubeRay v1.5.1's: the
+//! The operator's `--watch-namespace` scope, and the objects the KubeRay operator creates for a
+//! RayCluster, shaped like KubeRay v1.5.1's: the
 //! head Service, and head and worker pods built from the group templates (the `ray start`
 //! command, env, probes, `/dev/shm`, and the `wait-gcs-ready` init container of workers).
 
 use serde_json::{Value, json};
 
 use crate::util;
+
+/// The namespaces an operator pod reconciles: its `--watch-namespace a,b` (or
+/// `--watch-namespace=a,b`), or every namespace (None).
+pub fn watch_namespaces(pod: &Value) -> Option<Vec<String>> {
+    let args: Vec<&str> = pod
+        .pointer("/spec/containers/0/args")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let value = args.iter().enumerate().find_map(|(i, a)| {
+        if *a == "--watch-namespace" {
+            args.get(i + 1).copied()
+        } else {
+            a.strip_prefix("--watch-namespace=")
+        }
+    })?;
+    let nss: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    (!nss.is_empty()).then_some(nss)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum NodeType {

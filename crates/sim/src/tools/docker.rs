@@ -1,5 +1,5 @@
-//! Fake `docker` CLI: `version` and `exec <node> cat <file>` (plus `ls`) on the kind node
-//! containers of the world.
+//! Fake `docker` CLI: `version`, `ps`, `pull` and `image inspect` (the host's images), and
+//! `exec <node> cat <file>` (plus `ls`, `crictl pull`) on any kind node container of the world.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use super::args::node_path_to_host;
 use super::invocation::{Invocation, ToolOutput};
 use crate::cluster::Cluster;
 use crate::faults::Fault;
+use crate::nodes::Node;
 use crate::world::World;
 
 pub const DOCKER_VERSION: &str = "27.3.1";
@@ -28,17 +29,22 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
             let mut out = "CONTAINER ID   IMAGE                  COMMAND                  CREATED         STATUS         PORTS                       NAMES\n".to_string();
             for c in world.clusters.lock().unwrap().values() {
                 let port = c.addr.lock().unwrap().map(|a| a.port()).unwrap_or(0);
-                out.push_str(&format!("{:12}   {:20}   \"/usr/local/bin/entr…\"   2 minutes ago   Up 2 minutes   127.0.0.1:{port}->6443/tcp   {}\n", &crate::cluster::uid_for(&c.node_name).replace('-', "")[..12], c.image.split('@').next().unwrap_or_default(), c.node_name));
+                for n in &c.nodes {
+                    let ports = if n.name == c.node_name {
+                        format!("127.0.0.1:{port}->6443/tcp")
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!("{:12}   {:20}   \"/usr/local/bin/entr…\"   2 minutes ago   Up 2 minutes   {ports:27}   {}\n", &crate::cluster::uid_for(&n.name).replace('-', "")[..12], c.image.split('@').next().unwrap_or_default(), n.name));
+                }
             }
             ToolOutput::ok(out)
         }
         ["exec", node, "crictl", "pull", image] => crictl_pull(world, node, image).await,
-        ["image", "inspect", image] | ["inspect", "--type=image", image] => ToolOutput {
-            // The host's Docker has no image but the nodes'.
-            stdout: "[]\n".into(),
-            stderr: format!("Error: No such image: {image}\n"),
-            code: 1,
-        },
+        ["image", "inspect", image] | ["inspect", "--type=image", image] => {
+            image_inspect(world, image)
+        }
+        ["pull", image] => pull(world, image).await,
         ["exec", rest @ ..] => exec(world, rest),
         [cmd, ..] => ToolOutput::fail(
             format!("docker: '{cmd}' is not a docker command.\nSee 'docker --help'\n"),
@@ -46,6 +52,37 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
         ),
         [] => ToolOutput::ok("Usage:  docker [OPTIONS] COMMAND\n"),
     }
+}
+
+/// `docker image inspect IMAGE`: only what `docker pull` put on the host.
+fn image_inspect(world: &World, image: &str) -> ToolOutput {
+    let full = crate::cluster::full_image(image);
+    if !world.host_images.lock().unwrap().contains(&full) {
+        return ToolOutput {
+            stdout: "[]\n".into(),
+            stderr: format!("Error: No such image: {image}\n"),
+            code: 1,
+        };
+    }
+    let id = crate::cluster::uid_for(&full).replace('-', "");
+    ToolOutput::ok(format!(
+        "[\n    {{\n        \"Id\": \"sha256:{id}{id}\",\n        \"RepoTags\": [\n            \"{image}\"\n        ]\n    }}\n]\n"
+    ))
+}
+
+/// `docker pull IMAGE` on the host (the registry's rate limit applies to Ray images too).
+async fn pull(world: &World, image: &str) -> ToolOutput {
+    let full = crate::cluster::full_image(image);
+    let tag = full.rsplit_once(':').map_or("latest", |(_, t)| t);
+    world.env.sleep(crate::latency::PULL_SMALL_IMAGE).await;
+    world.host_images.lock().unwrap().insert(full.clone());
+    let digest = crate::cluster::uid_for(&full).replace('-', "");
+    ToolOutput::ok(format!(
+        "{tag}: Pulling from {}\nDigest: sha256:{digest}{digest}\nStatus: Downloaded newer image for {image}\n{full}\n",
+        full.trim_start_matches("docker.io/")
+            .rsplit_once(':')
+            .map_or(image, |(r, _)| r)
+    ))
 }
 
 /// `docker exec NODE crictl pull IMAGE`: the node's containerd pulls the image (joining a pull
@@ -72,7 +109,7 @@ async fn crictl_pull(world: &Arc<World>, node: &str, image: &str) -> ToolOutput 
             1,
         );
     }
-    c.pull_image(image, c.pull_latency(image)).await;
+    c.pull_image(node, image, c.pull_latency(image)).await;
     let digest = crate::cluster::uid_for(&crate::cluster::full_image(image)).replace('-', "");
     ToolOutput::ok(format!("Image is up to date for sha256:{digest}{digest}\n"))
 }
@@ -108,9 +145,10 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
             1,
         );
     };
+    let n = c.node(container).expect("the cluster has its node");
     match cmd {
-        ["cat", files @ ..] => cat(world, &c, files),
-        ["ls", paths @ ..] => ls(&c, paths),
+        ["cat", files @ ..] => cat(world, &c, n, files),
+        ["ls", paths @ ..] => ls(n, paths),
         [prog, ..] => ToolOutput::fail(
             format!(
                 "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{prog}\": executable file not found in $PATH: unknown\n"
@@ -122,12 +160,12 @@ fn exec(world: &Arc<World>, rest: &[&str]) -> ToolOutput {
 }
 
 /// `cat FILE...` in the node container (the audit log may be unreadable: fault).
-fn cat(world: &World, c: &Cluster, files: &[&str]) -> ToolOutput {
+fn cat(world: &World, c: &Cluster, n: &Node, files: &[&str]) -> ToolOutput {
     let mut out = String::new();
     let mut err = String::new();
     let mut code = 0;
     for f in files {
-        let host = node_path_to_host(&c.mounts, &c.node_root, f);
+        let host = node_path_to_host(&n.mounts, &n.root, f);
         let is_audit = c.audit.as_ref().is_some_and(|a| a.path == host);
         if is_audit && world.env.faults.has(Fault::AuditLogUnreadable) {
             world.env.faults.hit(Fault::AuditLogUnreadable, f);
@@ -155,10 +193,10 @@ fn cat(world: &World, c: &Cluster, files: &[&str]) -> ToolOutput {
 }
 
 /// `ls PATH...` in the node container: the rootfs plus the extraMounts under a directory.
-fn ls(c: &Cluster, paths: &[&str]) -> ToolOutput {
+fn ls(c: &Node, paths: &[&str]) -> ToolOutput {
     let mut out = String::new();
     for p in paths.iter().filter(|p| !p.starts_with('-')) {
-        let host = node_path_to_host(&c.mounts, &c.node_root, p);
+        let host = node_path_to_host(&c.mounts, &c.root, p);
         match std::fs::read_dir(&host) {
             Ok(rd) => {
                 let mut names: Vec<String> = rd

@@ -18,6 +18,7 @@ use super::invocation::{Invocation, ToolOutput};
 use crate::audit::{AuditLog, Policy};
 use crate::cluster::{Cluster, KubeVersion};
 use crate::faults::Fault;
+use crate::nodes::{Node, node_names};
 use crate::world::World;
 
 pub const KIND_VERSION: &str = "kind v0.25.0 go1.22.9 linux/amd64";
@@ -43,6 +44,7 @@ pub async fn run(world: &Arc<World>, inv: &Invocation) -> ToolOutput {
         ["get", "kubeconfig", rest @ ..] => get_kubeconfig(world, &to_vec(rest)),
         ["create", "cluster", rest @ ..] => create(world, inv, &to_vec(rest)).await,
         ["delete", "cluster", rest @ ..] => delete(world, inv, &to_vec(rest)),
+        ["load", "docker-image", rest @ ..] => load_docker_image(world, &to_vec(rest)),
         ["export", "logs", rest @ ..] => {
             super::export::logs(world, &inv.cwd, &to_vec(rest), KIND_VERSION)
         }
@@ -64,12 +66,73 @@ fn get_nodes(world: &World, rest: &[String]) -> ToolOutput {
     };
     let name = flag(&flags, "name").unwrap_or("kind");
     match world.cluster(name) {
-        Some(c) => ToolOutput::ok(format!("{}\n", c.node_name)),
+        Some(c) => ToolOutput::ok(
+            c.nodes
+                .iter()
+                .map(|n| format!("{}\n", n.name))
+                .collect::<String>(),
+        ),
         None => ToolOutput {
             stdout: String::new(),
             stderr: format!("No kind nodes found for cluster \"{name}\".\n"),
             code: 0,
         },
+    }
+}
+
+/// `kind load docker-image IMAGE... [--name NAME] [--nodes N1,N2]`: images the host's Docker has
+/// are copied into each chosen node that lacks them.
+fn load_docker_image(world: &World, rest: &[String]) -> ToolOutput {
+    let (images, flags) = match parse_flags(rest, &["name", "nodes"], &[]) {
+        Ok(x) => x,
+        Err(e) => return ToolOutput::fail(format!("ERROR: {e}\n"), 1),
+    };
+    let name = flag(&flags, "name").unwrap_or("kind");
+    if images.is_empty() {
+        return ToolOutput::fail("ERROR: a list of image names is required\n", 1);
+    }
+    for image in &images {
+        let full = crate::cluster::full_image(image);
+        if !world.host_images.lock().unwrap().contains(&full) {
+            return ToolOutput::fail(
+                format!("ERROR: image: \"{image}\" not present locally\n"),
+                1,
+            );
+        }
+    }
+    let Some(c) = world.cluster(name) else {
+        return ToolOutput::fail(format!("ERROR: no nodes found for cluster \"{name}\"\n"), 1);
+    };
+    let chosen: Vec<&Node> = match flag(&flags, "nodes") {
+        None => c.nodes.iter().collect(),
+        Some(list) => {
+            let mut out = vec![];
+            for n in list.split(',').filter(|n| !n.is_empty()) {
+                match c.node(n) {
+                    Some(node) => out.push(node),
+                    None => return ToolOutput::fail(format!("ERROR: unknown node: {n}\n"), 1),
+                }
+            }
+            out
+        }
+    };
+    let mut err = String::new();
+    for image in &images {
+        let full = crate::cluster::full_image(image);
+        let id = crate::cluster::uid_for(&full).replace('-', "");
+        let missing: Vec<&&Node> = chosen.iter().filter(|n| !n.has_image(image)).collect();
+        if missing.is_empty() {
+            err.push_str(&format!("Image: \"{image}\" with ID \"sha256:{id}{id}\" found to be already present on all nodes.\n"));
+        }
+        for n in missing {
+            err.push_str(&format!("Image: \"{image}\" with ID \"sha256:{id}{id}\" not yet present on node \"{}\", loading...\n", n.name));
+            n.load_image(image);
+        }
+    }
+    ToolOutput {
+        stdout: String::new(),
+        stderr: err,
+        code: 0,
     }
 }
 
@@ -105,13 +168,20 @@ fn delete(world: &World, inv: &Invocation, rest: &[String]) -> ToolOutput {
         let kc = kubeconfig_path(inv, flag(&flags, "kubeconfig"));
         let _ = remove_from_kubeconfig(&kc, &format!("kind-{name}"));
         let _ = std::fs::remove_dir_all(cluster_dir(world, &name));
-        err.push_str(&format!("Deleted nodes: [\"{}\"]\n", c.node_name));
+        let names: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
+        err.push_str(&format!("Deleted nodes: {}\n", go_list(&names)));
     }
     ToolOutput {
         stdout: String::new(),
         stderr: err,
         code: 0,
     }
+}
+
+/// A list of names as Go's `%q` prints a `[]string`: `["a" "b"]`.
+fn go_list(names: &[String]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    format!("[{}]", q.join(" "))
 }
 
 /// kind's kubeconfig for a cluster (HTTPS with the embedded CA; bearer token: see README).
@@ -184,15 +254,18 @@ pub struct NodeSetup {
     pub extra_volumes: Vec<(String, String)>,
     /// node extraMounts: (containerPath, hostPath as written).
     pub extra_mounts: Vec<(String, String)>,
+    /// The `role: worker` nodes, each with its extraMounts.
+    pub workers: Vec<Vec<(String, String)>>,
 }
 
 pub fn parse_config(text: &str) -> Result<NodeSetup, String> {
     let cfg: Value =
         serde_saphyr::from_str(text).map_err(|e| format!("error converting YAML to JSON: {e}"))?;
     check_type(&cfg)?;
-    let node = control_plane_node(&cfg)?;
+    let (node, workers) = config_nodes(&cfg)?;
     let mut setup = NodeSetup {
         image: node["image"].as_str().map(String::from),
+        workers: workers.iter().map(extra_mounts).collect(),
         ..NodeSetup::default()
     };
     // Cluster-wide patches first, then the node's own.
@@ -205,12 +278,19 @@ pub fn parse_config(text: &str) -> Result<NodeSetup, String> {
             apply_api_server_patch(&doc["apiServer"], &mut setup);
         }
     }
+    setup.extra_mounts = extra_mounts(&node);
+    Ok(setup)
+}
+
+/// A node's `extraMounts`: (containerPath, hostPath as written).
+fn extra_mounts(node: &Value) -> Vec<(String, String)> {
+    let mut out = vec![];
     for m in node["extraMounts"].as_array().into_iter().flatten() {
         if let (Some(c), Some(h)) = (m["containerPath"].as_str(), m["hostPath"].as_str()) {
-            setup.extra_mounts.push((c.into(), h.into()));
+            out.push((c.into(), h.into()));
         }
     }
-    Ok(setup)
+    out
 }
 
 /// `kind: Cluster`, `apiVersion: kind.x-k8s.io/v1alpha4`.
@@ -227,19 +307,28 @@ fn check_type(cfg: &Value) -> Result<(), String> {
     }
 }
 
-/// The single control-plane node (no `nodes:` means one control-plane node).
-fn control_plane_node(cfg: &Value) -> Result<Value, String> {
+/// The control-plane node and the workers (no `nodes:` means one control-plane node).
+fn config_nodes(cfg: &Value) -> Result<(Value, Vec<Value>), String> {
     let nodes = cfg["nodes"]
         .as_array()
         .cloned()
         .unwrap_or_else(|| vec![json!({"role": "control-plane"})]);
-    let Some(cp) = nodes.iter().find(|n| n["role"] == "control-plane") else {
+    for n in &nodes {
+        let role = n["role"].as_str().unwrap_or("control-plane");
+        if role != "control-plane" && role != "worker" {
+            return Err(format!("unknown role: {role:?}"));
+        }
+    }
+    let is_cp = |n: &&Value| n["role"].as_str().unwrap_or("control-plane") == "control-plane";
+    let cps: Vec<&Value> = nodes.iter().filter(is_cp).collect();
+    let Some(cp) = cps.first() else {
         return Err("must have at least one control-plane node".into());
     };
-    if nodes.len() > 1 {
-        return Err("the simulated kind supports single-node clusters only".into());
+    if cps.len() > 1 {
+        return Err("the simulated kind supports one control-plane node only (no HA)".into());
     }
-    Ok(cp.clone())
+    let workers = nodes.iter().filter(|n| !is_cp(n)).cloned().collect();
+    Ok(((*cp).clone(), workers))
 }
 
 fn string_list(v: &Value) -> impl Iterator<Item = &str> {
@@ -291,13 +380,20 @@ fn apiserver_path_to_node(vols: &[(String, String)], p: &str) -> Option<String> 
     None
 }
 
-const STEPS: &[&str] = &[
-    "Preparing nodes 📦 ",
-    "Writing configuration 📜",
-    "Starting control-plane 🕹️",
-    "Installing CNI 🔌",
-    "Installing StorageClass 💾",
-];
+/// kind's create steps for `nodes` nodes (one 📦 each; workers join last).
+fn steps(nodes: usize) -> Vec<String> {
+    let mut s = vec![
+        format!("Preparing nodes {}", "📦 ".repeat(nodes)),
+        "Writing configuration 📜".to_string(),
+        "Starting control-plane 🕹️".to_string(),
+        "Installing CNI 🔌".to_string(),
+        "Installing StorageClass 💾".to_string(),
+    ];
+    if nodes > 1 {
+        s.push("Joining worker nodes 🚜".to_string());
+    }
+    s
+}
 /// The step in which kubeadm brings up the control plane (and the cluster boots).
 const CONTROL_PLANE_STEP: usize = 2;
 
@@ -340,8 +436,9 @@ async fn create(world: &Arc<World>, inv: &Invocation, rest: &[String]) -> ToolOu
         name: &name,
         version,
         image: &image,
+        nodes: cluster_nodes(world, inv, &name, &setup, node),
     };
-    if let Err(out) = run_steps(world, spec, node, control_plane, &mut err).await {
+    if let Err(out) = run_steps(world, spec, control_plane, &mut err).await {
         return out;
     }
     let c = world.cluster(&name).expect("just created");
@@ -413,6 +510,36 @@ impl NodeFs {
     }
 }
 
+/// Every node of the cluster: the control plane (`node`), then the workers, each with its own
+/// rootfs in the state dir and its extraMounts.
+fn cluster_nodes(
+    world: &World,
+    inv: &Invocation,
+    name: &str,
+    setup: &NodeSetup,
+    node: NodeFs,
+) -> Vec<Node> {
+    let mut nodes = vec![];
+    for (i, (n, role)) in node_names(name, setup.workers.len())
+        .into_iter()
+        .enumerate()
+    {
+        let node = if i == 0 {
+            Node::new(n, role, 0, node.root.clone(), node.mounts.clone())
+        } else {
+            let root = cluster_dir(world, name).join(&n);
+            let _ = std::fs::create_dir_all(&root);
+            let mounts = setup.workers[i - 1]
+                .iter()
+                .map(|(c, h)| (c.clone(), resolve(&inv.cwd, h)))
+                .collect();
+            Node::new(n, role, i as u32, root, mounts)
+        };
+        nodes.push(node);
+    }
+    nodes
+}
+
 fn cluster_dir(world: &World, name: &str) -> PathBuf {
     world.env.state_dir.join("clusters").join(name)
 }
@@ -470,19 +597,21 @@ struct ClusterSpec<'a> {
     name: &'a str,
     version: KubeVersion,
     image: &'a str,
+    nodes: Vec<Node>,
 }
 
 /// kind's create steps; the cluster boots (or kubeadm fails) in "Starting control-plane".
 async fn run_steps(
     world: &Arc<World>,
     spec: ClusterSpec<'_>,
-    node: NodeFs,
     control_plane: Result<Option<AuditLog>, String>,
     err: &mut String,
 ) -> Result<(), ToolOutput> {
     let name = spec.name;
     let mut control_plane = Some(control_plane);
-    for (i, step) in STEPS.iter().enumerate() {
+    let mut nodes = Some(spec.nodes);
+    let node_names: Vec<String> = nodes.iter().flatten().map(|n| n.name.clone()).collect();
+    for (i, step) in steps(node_names.len()).iter().enumerate() {
         err.push_str(&format!(" • {step}  ...\n"));
         let secs = if i == CONTROL_PLANE_STEP { 12 } else { 2 };
         world.env.sleep(Duration::from_secs(secs)).await;
@@ -490,7 +619,7 @@ async fn run_steps(
             let audit = match control_plane.take().expect("one control-plane step") {
                 Ok(audit) => audit,
                 Err(reason) => {
-                    err.push_str(&format!(" ✗ {step}\nDeleted nodes: [\"{name}-control-plane\"]\nERROR: failed to create cluster: failed to init node with kubeadm: command \"docker exec --privileged {name}-control-plane kubeadm init --skip-phases=preflight --config=/kind/kubeadm.conf --skip-token-print --v=6\" failed with error: exit status 1\nCommand Output: I1128 04:12:00.000000     200 initconfiguration.go:255] loading configuration from \"/kind/kubeadm.conf\"\n{reason}\n"));
+                    err.push_str(&format!(" ✗ {step}\nDeleted nodes: {}\nERROR: failed to create cluster: failed to init node with kubeadm: command \"docker exec --privileged {name}-control-plane kubeadm init --skip-phases=preflight --config=/kind/kubeadm.conf --skip-token-print --v=6\" failed with error: exit status 1\nCommand Output: I1128 04:12:00.000000     200 initconfiguration.go:255] loading configuration from \"/kind/kubeadm.conf\"\n{reason}\n", go_list(&node_names)));
                     let _ = std::fs::remove_dir_all(cluster_dir(world, name));
                     return Err(ToolOutput::fail(std::mem::take(err), 1));
                 }
@@ -500,8 +629,7 @@ async fn run_steps(
                 spec.version.clone(),
                 spec.image,
                 audit,
-                node.root.clone(),
-                node.mounts.clone(),
+                nodes.take().expect("one control-plane step"),
                 world.env.clone(),
             ));
             if let Err(e) = crate::boot::boot(&cluster).await {
@@ -587,9 +715,17 @@ mod tests {
         );
         assert_eq!(
             err(&format!(
-                "{head}nodes:\n- role: control-plane\n- role: worker\n"
+                "{head}nodes:\n- role: control-plane\n- role: control-plane\n"
             )),
-            "the simulated kind supports single-node clusters only"
+            "the simulated kind supports one control-plane node only (no HA)"
+        );
+        let two = parse_config(&format!(
+            "{head}nodes:\n- role: control-plane\n- role: worker\n- role: worker\n  extraMounts:\n    - containerPath: /x\n      hostPath: h/p\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            two.workers,
+            [vec![], vec![("/x".to_string(), "h/p".to_string())]]
         );
         assert!(err("kind: [").starts_with("error converting YAML to JSON: "));
     }

@@ -9,11 +9,13 @@ use crate::world::World;
 
 mod args;
 mod docker;
+mod existing;
 mod export;
 mod helm;
 mod invocation;
 mod kind;
 
+pub use existing::{EXISTING_CLUSTER_FILE, ExistingCluster};
 pub use invocation::{Invocation, ToolOutput};
 
 /// The names the `sim` binary answers to as a fake tool (argv[0]).

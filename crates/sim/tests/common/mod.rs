@@ -154,9 +154,54 @@ impl TestWorld {
             .await
     }
 
+    /// A kind config in the checkout: the tutorial's (with the audit flags) or a user's plain one,
+    /// plus `workers` worker nodes. Returns its path relative to the checkout.
+    pub fn kind_config(&self, audit: bool, workers: usize) -> String {
+        let mut text = if audit {
+            std::fs::read_to_string(shared("upstream/kuberay/kind-config.yaml")).unwrap()
+        } else {
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n"
+                .into()
+        };
+        text.push_str(&"- role: worker\n".repeat(workers));
+        let rel = format!("ray-operator/config/security/kind-config-{audit}-{workers}.yaml");
+        std::fs::write(self.dir.path().join(&rel), text).unwrap();
+        rel
+    }
+
     pub async fn create_cluster(&self) -> ToolOutput {
         self.create_cluster_with("ray-operator/config/security/kind-config.yaml", IMAGE)
             .await
+    }
+
+    /// A user's existing cluster `e2e` of `nodes` nodes (no audit flags), its kubeconfig at
+    /// `self.kubeconfig`; with `forbid`, the kubeconfig's user is `jane`, refused those rights.
+    pub async fn existing_cluster(&self, nodes: usize, forbid: &[&str]) -> PathBuf {
+        let spec = sim::ExistingCluster {
+            name: CLUSTER.into(),
+            nodes,
+            kubeconfig: Some(self.kubeconfig.clone()),
+            limited_user: (!forbid.is_empty()).then(|| {
+                (
+                    "jane".to_string(),
+                    forbid.iter().map(|s| s.to_string()).collect(),
+                )
+            }),
+        };
+        self.world.create_existing_cluster(&spec).await.unwrap()
+    }
+
+    /// A client as the kind admin, from `kind get kubeconfig` (whatever user `self.kubeconfig` has).
+    pub async fn admin_client(&self) -> kube::Client {
+        let out = self
+            .tool("kind", &["get", "kubeconfig", "--name", CLUSTER])
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let kc = kube::config::Kubeconfig::from_yaml(&out.stdout).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
     }
 
     pub async fn client(&self) -> kube::Client {
@@ -370,13 +415,18 @@ pub async fn wait_operator_available(client: &kube::Client) {
 }
 
 pub async fn apply_yaml(client: &kube::Client, path: &std::path::Path) {
+    apply_yaml_in(client, path, NS).await
+}
+
+/// Server-side apply of every document of `path` into namespace `ns`.
+pub async fn apply_yaml_in(client: &kube::Client, path: &std::path::Path, ns: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     let docs: Vec<DynamicObject> = serde_saphyr::from_str_multiple(&text).unwrap();
     for d in docs {
         let types = d.types.clone().unwrap();
         let gvk = GroupVersionKind::try_from(&types).unwrap();
         let (ar, _) = kube::discovery::pinned_kind(client, &gvk).await.unwrap();
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &ar);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
         let name = d.metadata.name.clone().unwrap();
         api.patch(
             &name,

@@ -38,6 +38,8 @@ pub fn default_values(version: &str) -> Value {
         "podSecurityContext": {},
         "securityContext": sc,
         "singleNamespaceInstall": false,
+        "rbacEnable": true,
+        "crNamespacedRbacEnable": true,
         "featureGates": [{"name": "RayClusterStatusConditions", "enabled": true}]
     })
 }
@@ -193,7 +195,18 @@ pub fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(St
         "templates/serviceaccount.yaml".to_string(),
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(&name, true)}),
     )];
-    objs.extend(rbac(&meta, &name, ns));
+    let watch = watch_namespaces(values, ns);
+    if values["rbacEnable"] != false {
+        objs.extend(rbac(&meta, &name, ns));
+        if values["singleNamespaceInstall"] == true {
+            // The ClusterRole's rules as a Role (and its binding) in each watched namespace.
+            let cluster_wide: Vec<(String, Value)> = objs.drain(1..3).collect();
+            if values["crNamespacedRbacEnable"] != false {
+                let nss = watch.clone().unwrap_or_else(|| vec![ns.to_string()]);
+                objs.extend(namespaced_rbac(&cluster_wide, &nss));
+            }
+        }
+    }
     objs.push((
         "templates/service.yaml".into(),
         json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(&name, true), "spec": {"type": "ClusterIP", "ports": [{"port": 8080, "targetPort": 8080, "protocol": "TCP", "name": "monitoring-port"}], "selector": sel.clone()}}),
@@ -204,7 +217,7 @@ pub fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(St
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": sel},
-            "template": {"metadata": {"labels": pod_labels}, "spec": operator_pod_spec(values, chart, &name)}
+            "template": {"metadata": {"labels": pod_labels}, "spec": operator_pod_spec(values, chart, &name, watch.as_deref())}
         }}),
     ));
     objs
@@ -212,7 +225,7 @@ pub fn render(release: &str, ns: &str, chart: &Chart, values: &Value) -> Vec<(St
 
 /// The operator Deployment's pod spec: the `/manager` container with the chart's image, feature
 /// gates, probes, resources and (non-empty) security contexts.
-fn operator_pod_spec(values: &Value, chart: &Chart, name: &str) -> Value {
+fn operator_pod_spec(values: &Value, chart: &Chart, name: &str, watch: Option<&[String]>) -> Value {
     let image = format!(
         "{}:{}",
         values["image"]["repository"]
@@ -235,12 +248,17 @@ fn operator_pod_spec(values: &Value, chart: &Chart, name: &str) -> Value {
             )
         })
         .collect();
+    let mut args = vec!["--feature-gates".to_string(), gates.join(",")];
+    if let Some(nss) = watch {
+        args.extend(["--watch-namespace".to_string(), nss.join(",")]);
+    }
+    args.push("--enable-leader-election=true".into());
     let mut container = json!({
         "name": name,
         "image": image,
         "imagePullPolicy": values["image"]["pullPolicy"].as_str().unwrap_or("IfNotPresent"),
         "command": ["/manager"],
-        "args": ["--feature-gates", gates.join(","), "--enable-leader-election=true"],
+        "args": args,
         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
         "env": [],
         "livenessProbe": {"httpGet": {"path": "/metrics", "port": "http"}, "initialDelaySeconds": 10, "periodSeconds": 5, "failureThreshold": 5},
@@ -256,6 +274,48 @@ fn operator_pod_spec(values: &Value, chart: &Chart, name: &str) -> Value {
         pod_spec["securityContext"] = values["podSecurityContext"].clone();
     }
     pod_spec
+}
+
+/// The namespaces the operator watches (the chart's `$watchNamespace`): `watchNamespace`, else the
+/// release namespace with `singleNamespaceInstall`, else none (all namespaces).
+fn watch_namespaces(values: &Value, release_ns: &str) -> Option<Vec<String>> {
+    let listed: Vec<String> = values["watchNamespace"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(String::from))
+        .collect();
+    if !listed.is_empty() {
+        Some(listed)
+    } else if values["singleNamespaceInstall"] == true {
+        Some(vec![release_ns.to_string()])
+    } else {
+        None
+    }
+}
+
+/// `multiple_namespaces_role.yaml`/`_rolebinding.yaml`: the ClusterRole's rules as a Role, and a
+/// RoleBinding to the operator's service account, in each watched namespace.
+fn namespaced_rbac(cluster_wide: &[(String, Value)], nss: &[String]) -> Vec<(String, Value)> {
+    let (role, binding) = (&cluster_wide[0].1, &cluster_wide[1].1);
+    let mut out = vec![];
+    for ns in nss {
+        let mut r = role.clone();
+        r["kind"] = json!("Role");
+        r["metadata"]["namespace"] = json!(ns);
+        out.push(("templates/multiple_namespaces_role.yaml".to_string(), r));
+    }
+    for ns in nss {
+        let mut b = binding.clone();
+        b["kind"] = json!("RoleBinding");
+        b["metadata"]["namespace"] = json!(ns);
+        b["roleRef"]["kind"] = json!("Role");
+        out.push((
+            "templates/multiple_namespaces_rolebinding.yaml".to_string(),
+            b,
+        ));
+    }
+    out
 }
 
 /// The operator's ClusterRole and leader-election Role, and their bindings.

@@ -205,7 +205,9 @@ pub fn klog_warning(w: &str) -> String {
     )
 }
 
+/// The collection path of object `v`, in its own namespace or else `ns`.
 pub fn api_path(v: &Value, ns: &str) -> String {
+    let ns = v["metadata"]["namespace"].as_str().unwrap_or(ns);
     let av = v["apiVersion"].as_str().unwrap_or("v1");
     let kind = v["kind"].as_str().unwrap_or_default();
     let plural = match kind {

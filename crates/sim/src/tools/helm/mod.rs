@@ -5,6 +5,7 @@
 
 mod chart;
 mod kube;
+mod strvals;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -53,6 +54,7 @@ const VALUE_FLAGS: &[&str] = &[
     "version",
     "timeout",
     "set",
+    "set-string",
     "output",
     "o",
 ];
@@ -175,7 +177,8 @@ async fn load_and_render(
     })
 }
 
-/// The chart's defaults coalesced with every `--values`/`-f` file, in order.
+/// The chart's defaults coalesced with every `--values`/`-f` file, in order, then every `--set`
+/// and `--set-string` (which win, as in helm).
 fn user_values(
     inv: &Invocation,
     chart: &Chart,
@@ -202,6 +205,19 @@ fn user_values(
                     format!("Error: failed to parse {f}: error converting YAML to JSON: {e}\n"),
                     1,
                 ));
+            }
+        }
+    }
+    for (flag, strings) in [("set", false), ("set-string", true)] {
+        for arg in flags.get(flag).into_iter().flatten() {
+            match strvals::parse(arg, strings) {
+                Ok(v) => deep_merge(&mut values, &v),
+                Err(e) => {
+                    return Err(ToolOutput::fail(
+                        format!("Error: failed parsing --{flag} data: {e}\n"),
+                        1,
+                    ));
+                }
             }
         }
     }
@@ -312,16 +328,19 @@ async fn prepare(kube: &mut Kube, r: &Release) -> Result<(), String> {
     Ok(())
 }
 
-/// The chart's `crds/`: created if absent, then waited for until Established.
+/// The chart's `crds/`: created, or skipped when they already exist (another release made them),
+/// then waited for until Established.
 async fn install_crds(kube: &mut Kube, version: &str) -> Result<(), String> {
     const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
     for c in crds(version) {
         let n = c["metadata"]["name"].as_str().unwrap_or_default();
         match kube.req("POST", CRDS, Some(&c)).await? {
             (201, _) | (409, _) => {}
-            (code, b) => {
+            (_, b) => {
+                // The chart's file: crds/ray.io_rayclusters.yaml.
+                let plural = n.split('.').next().unwrap_or_default();
                 return Err(format!(
-                    "failed to install CRD crds/ray.io_{n}: {} (HTTP {code})",
+                    "failed to install CRD crds/ray.io_{plural}.yaml: {}",
                     b["message"].as_str().unwrap_or_default()
                 ));
             }
@@ -454,22 +473,33 @@ async fn uninstall(inv: &Invocation, rest: &[&str]) -> ToolOutput {
         Err(e) => return ToolOutput::fail(format!("Error: {e}\n"), 1),
     };
     let secret_path = format!("/api/v1/namespaces/{ns}/secrets/sh.helm.release.v1.{release}.v1");
-    match kube.req("GET", &secret_path, None).await {
-        Ok((200, _)) => {}
+    let record = match kube.req("GET", &secret_path, None).await {
+        Ok((200, secret)) => secret,
         _ => {
             return ToolOutput::fail(
                 format!("Error: uninstall: Release not loaded: {release}: release: not found\n"),
                 1,
             );
         }
-    }
+    };
+    // What the release installed: its chart version and values, from the release record.
+    let ann = &record["metadata"]["annotations"];
+    let version = ann["sim.helm.sh/chart"]
+        .as_str()
+        .and_then(|c| c.rsplit('-').next())
+        .unwrap_or("1.5.1")
+        .to_string();
     let chart = Chart {
         name: "kuberay-operator".into(),
-        version: "1.5.1".into(),
-        defaults: default_values("1.5.1"),
+        defaults: default_values(&version),
+        version,
     };
+    let values = ann["sim.helm.sh/values"]
+        .as_str()
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .unwrap_or_else(|| chart.defaults.clone());
     // Like helm, failures to delete single objects do not fail the uninstall.
-    for (_, o) in render(release, &ns, &chart, &chart.defaults).iter().rev() {
+    for (_, o) in render(release, &ns, &chart, &values).iter().rev() {
         let n = o["metadata"]["name"].as_str().unwrap_or_default();
         let _ = kube
             .req("DELETE", &format!("{}/{n}", api_path(o, &ns)), None)
