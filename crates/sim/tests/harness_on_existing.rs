@@ -1,0 +1,404 @@
+//! The unmodified harness on a cluster it did not make (`e2e --kubeconfig`): the world creates
+//! the cluster first, as a user would with kind but without the tutorial's audit logging, and the
+//! harness must prove every step from the API server's own answers, ask for its rights before it
+//! touches anything, and remove only what it created. Two runs share one cluster side by side.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The world's latencies in these tests (as in tutorial.rs).
+const LATENCY_SCALE: &str = "0.05";
+
+/// A copy of the project with timeouts cut to what the world needs, as tutorial.rs's `Tree`.
+fn project(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let dir = common::copy_project();
+    let scenario = dir.path().join("scenarios/pod-security.yaml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let replaced = if trimmed.starts_with("timeout: ") {
+            line.replace(trimmed, "timeout: 25s")
+        } else if trimmed.starts_with("settle: ") {
+            line.replace(trimmed, "settle: 2s")
+        } else {
+            line.to_string()
+        };
+        out.push_str(&replaced);
+        out.push('\n');
+    }
+    std::fs::write(&scenario, out).unwrap();
+    edit(dir.path());
+    dir
+}
+
+/// Replaces `from` by `to` in a file of the copied project; the edit must change something.
+fn edit_file(root: &Path, rel: &str, from: &str, to: &str) {
+    let p = root.join(rel);
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{rel} has no {from:?}");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+}
+
+/// One harness run's report and what it printed.
+struct Run {
+    code: Option<i32>,
+    report: Value,
+    stderr: String,
+}
+
+impl Run {
+    fn step(&self, id: &str) -> &Value {
+        self.report["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no report: {}", self.stderr))
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+    }
+    fn says(&self, id: &str) -> String {
+        self.step(id)["message"].as_str().unwrap().to_string()
+    }
+    fn cleanup(&self) -> Vec<String> {
+        self.report["cleanup"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// What one `sim run --existing-cluster` did: each harness run, and the tools the world saw.
+struct World {
+    runs: Vec<Run>,
+    invocations: String,
+}
+
+/// Creates a cluster of `nodes` in a world and runs `runs` harnesses on it at once, each with
+/// `--kubeconfig` and `e2e_args`. `sim_args` go to `sim run` (e.g. a limited user).
+fn on_existing_cluster(
+    tree: &Path,
+    nodes: u32,
+    sim_args: &[&str],
+    runs: usize,
+    e2e_args: &[&str],
+) -> World {
+    let work = tempfile::tempdir().unwrap();
+    let kubeconfig = work.path().join("existing.kubeconfig");
+    let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
+    let script = work.path().join("runs.sh");
+    let mut lines = vec!["set -u".to_string()];
+    for i in 0..runs {
+        let mut cmd: Vec<String> = vec![
+            quote(&xtask),
+            "e2e".into(),
+            "--scenario".into(),
+            quote(&tree.join("scenarios/pod-security.yaml")),
+            "--kubeconfig".into(),
+            quote(&kubeconfig),
+            "--report-json".into(),
+            quote(&work.path().join(format!("report{i}.json"))),
+            "--artifacts".into(),
+            quote(&work.path().join(format!("artifacts{i}"))),
+        ];
+        cmd.extend(e2e_args.iter().map(|a| a.to_string()));
+        lines.push(format!(
+            "{} > {} 2>&1 &",
+            cmd.join(" "),
+            quote(&work.path().join(format!("stderr{i}")))
+        ));
+        lines.push(format!("pid{i}=$!"));
+    }
+    for i in 0..runs {
+        lines.push(format!(
+            "wait $pid{i}; echo $? > {}",
+            quote(&work.path().join(format!("code{i}")))
+        ));
+    }
+    std::fs::write(&script, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--latency-scale", LATENCY_SCALE])
+        .arg("--state-dir")
+        .arg(work.path().join("state"))
+        .args([
+            "--existing-cluster",
+            "existing",
+            "--nodes",
+            &nodes.to_string(),
+        ])
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .args(sim_args)
+        .arg("--")
+        .arg("sh")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sim run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: String| std::fs::read_to_string(work.path().join(name)).unwrap_or_default();
+    World {
+        runs: (0..runs)
+            .map(|i| Run {
+                code: read(format!("code{i}")).trim().parse().ok(),
+                report: serde_json::from_str(&read(format!("report{i}.json")))
+                    .unwrap_or(Value::Null),
+                stderr: read(format!("stderr{i}")),
+            })
+            .collect(),
+        invocations: read("state/invocations.jsonl".into()),
+    }
+}
+
+fn quote(p: impl AsRef<std::ffi::OsStr>) -> String {
+    let s = p.as_ref().to_string_lossy().into_owned();
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A run that passed, with every verdict resting on the API server's answers.
+fn assert_passed_without_the_audit_log(r: &Run, nodes: u32) {
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "passed", "{}", r.stderr);
+    let step1 = r.says("kind-cluster");
+    assert_eq!(r.step("kind-cluster")["outcome"], "skipped", "{step1}");
+    assert!(
+        step1.contains("the cluster exists (--kubeconfig"),
+        "{step1}"
+    );
+    assert!(
+        step1.contains("this run never creates or deletes it"),
+        "{step1}"
+    );
+    assert!(step1.contains("SelfSubjectAccessReview"), "{step1}");
+    let want_nodes: Vec<String> = std::iter::once("existing-control-plane".to_string())
+        .chain((1..nodes).map(|i| match i {
+            1 => "existing-worker".to_string(),
+            n => format!("existing-worker{n}"),
+        }))
+        .collect();
+    assert!(
+        step1.contains(&format!("nodes Ready: {}", want_nodes.join(", "))),
+        "{step1}"
+    );
+    let step2 = r.says("audit-log-quiet");
+    assert_eq!(r.step("audit-log-quiet")["outcome"], "skipped", "{step2}");
+    assert!(step2.contains("the audit log cannot be read"), "{step2}");
+
+    let rejected = r.says("complete-rejected");
+    for want in [
+        "operator: Warning FailedToCreateHeadPod",
+        "dry run: the head pod as KubeRay builds it, created with dryRun=All, refused: violates PodSecurity \"restricted:latest\"",
+        "pods: none with the cluster's label during the settle window",
+        "the 403's reasons equal the offline prediction (operator, dry run)",
+        "the audit log could not be read",
+    ] {
+        assert!(rejected.contains(want), "{want} not in: {rejected}");
+    }
+    assert!(!rejected.contains("audit: "), "{rejected}");
+    let running = r.says("pod-security-running");
+    assert!(running.contains("dry run: the specs of pods"), "{running}");
+    assert!(
+        running.contains("admitted with no Pod Security warning"),
+        "{running}"
+    );
+    assert_eq!(r.report["outcome"], "passed");
+}
+
+/// The namespace a run used, from its namespace step.
+fn namespace_of(r: &Run) -> String {
+    let said = r.says("namespace");
+    let rest = said.strip_prefix("namespace ").unwrap();
+    rest[..rest.find(' ').unwrap()].to_string()
+}
+
+#[test]
+fn the_tutorial_passes_on_an_existing_cluster_of_one_and_of_three_nodes() {
+    let tree = project(|_| {});
+    let (one, three) = std::thread::scope(|s| {
+        let one = s.spawn(|| on_existing_cluster(tree.path(), 1, &[], 1, &["--unique-namespace"]));
+        let three =
+            s.spawn(|| on_existing_cluster(tree.path(), 3, &[], 1, &["--unique-namespace"]));
+        (one.join().unwrap(), three.join().unwrap())
+    });
+    for (world, nodes) in [(&one, 1), (&three, 3)] {
+        let r = &world.runs[0];
+        assert_passed_without_the_audit_log(r, nodes);
+        let ns = namespace_of(r);
+        assert!(ns.starts_with("pod-security-"), "{ns}");
+        // Only what the run created is removed; the cluster stays.
+        let cleanup = r.cleanup();
+        assert!(
+            cleanup.contains(&format!(
+                "uninstalled helm release kuberay-operator from namespace {ns}"
+            )),
+            "{cleanup:?}"
+        );
+        assert!(
+            cleanup.contains(&format!("deleted namespace {ns}, which this run created")),
+            "{cleanup:?}"
+        );
+        assert!(
+            !world.invocations.contains("\"delete\",\"cluster\""),
+            "the harness deleted the cluster:\n{}",
+            world.invocations
+        );
+        assert!(
+            world.invocations.contains("singleNamespaceInstall=true"),
+            "the operator was not scoped to its namespace:\n{}",
+            world.invocations
+        );
+    }
+    // On three nodes, the Ray pods run on the workers (the control plane is tainted).
+    let running = three.runs[0].says("pod-security-running");
+    let placement = running
+        .split("; ")
+        .skip_while(|l| !l.starts_with("nodes: "))
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(placement.starts_with("nodes: "), "{running}");
+    assert!(!placement.contains("existing-control-plane"), "{placement}");
+    assert!(placement.contains("existing-worker"), "{placement}");
+}
+
+#[test]
+fn two_runs_with_unique_namespaces_share_one_cluster() {
+    let tree = project(|_| {});
+    let world = on_existing_cluster(tree.path(), 3, &[], 2, &["--unique-namespace"]);
+    let (a, b) = (&world.runs[0], &world.runs[1]);
+    assert_passed_without_the_audit_log(a, 3);
+    assert_passed_without_the_audit_log(b, 3);
+    let (na, nb) = (namespace_of(a), namespace_of(b));
+    assert_ne!(na, nb);
+    // Neither run's operator acted on the other's RayClusters: each saw its own pods only.
+    for (r, theirs) in [(a, &nb), (b, &na)] {
+        for step in ["complete-rejected", "pod-security-running"] {
+            let said = r.says(step);
+            assert!(
+                !said.contains(theirs.as_str()),
+                "{step} mentions {theirs}: {said}"
+            );
+        }
+    }
+}
+
+#[test]
+fn breakages_are_caught_without_the_audit_log() {
+    // No enforce label: the head pod would be admitted, and 5.1 says so at once (its dry run,
+    // the first answer it gets, is admitted).
+    let no_enforce = project(|root| {
+        edit_file(
+            root,
+            "scenarios/pod-security.yaml",
+            "        pod-security.kubernetes.io/enforce: restricted\n",
+            "",
+        );
+        // The preflight would refuse the scenario first; without it the cluster decides.
+        let p = root.join("scenarios/pod-security.yaml");
+        let s = std::fs::read_to_string(&p).unwrap();
+        let start = s.find("  - id: preflight\n").unwrap();
+        let end = start + s[start..].find("\n\n").unwrap() + 2;
+        std::fs::write(&p, format!("{}{}", &s[..start], &s[end..])).unwrap();
+    });
+    // A compliant pod that loses runAsNonRoot: the API server refuses it in 5.2.
+    let no_run_as_non_root = project(|root| {
+        edit_file(
+            root,
+            "manifests/ray-cluster.pod-security.yaml",
+            "            runAsNonRoot: true\n",
+            "",
+        );
+        let p = root.join("scenarios/pod-security.yaml");
+        let s = std::fs::read_to_string(&p).unwrap();
+        let start = s.find("  - id: preflight\n").unwrap();
+        let end = start + s[start..].find("\n\n").unwrap() + 2;
+        std::fs::write(&p, format!("{}{}", &s[..start], &s[end..])).unwrap();
+    });
+    let (admitted, refused) = std::thread::scope(|s| {
+        let a =
+            s.spawn(|| on_existing_cluster(no_enforce.path(), 1, &[], 1, &["--unique-namespace"]));
+        let b = s.spawn(|| {
+            on_existing_cluster(
+                no_run_as_non_root.path(),
+                1,
+                &[],
+                1,
+                &["--unique-namespace"],
+            )
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let r = &admitted.runs[0];
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(r.step("complete-rejected")["outcome"], "failed");
+    let said = r.says("complete-rejected");
+    assert!(
+        said.contains("a server-side dry run (dryRun=All) of the head pod as KubeRay builds it was not refused by Pod Security: admitted (201)"),
+        "{said}"
+    );
+    let r = &refused.runs[0];
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(r.step("pod-security-running")["outcome"], "failed");
+    let said = r.says("pod-security-running");
+    assert!(said.contains("runAsNonRoot != true"), "{said}");
+    assert!(
+        said.contains("violates PodSecurity \"restricted:latest\""),
+        "{said}"
+    );
+    // The failed runs still removed what they created, and only that.
+    for world in [&admitted, &refused] {
+        let cleanup = world.runs[0].cleanup();
+        assert!(
+            cleanup
+                .iter()
+                .any(|c| c.starts_with("deleted namespace pod-security-")),
+            "{cleanup:?}"
+        );
+    }
+}
+
+#[test]
+fn a_user_missing_a_right_is_stopped_before_anything_is_touched() {
+    let tree = project(|_| {});
+    let world = on_existing_cluster(
+        tree.path(),
+        1,
+        &[
+            "--limited-user",
+            "tutorial-runner",
+            "--forbid",
+            "create:pods/exec",
+            "--forbid",
+            "create:customresourcedefinitions.apiextensions.k8s.io",
+        ],
+        1,
+        &["--namespace", "team-a"],
+    );
+    let r = &world.runs[0];
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(r.step("kind-cluster")["outcome"], "failed");
+    let said = r.says("kind-cluster");
+    assert!(said.contains("lacks 2 of the"), "{said}");
+    assert!(said.contains("nothing was touched"), "{said}");
+    assert!(said.contains("  - create pods/exec -n team-a"), "{said}");
+    assert!(
+        said.contains("  - create customresourcedefinitions.apiextensions.k8s.io (cluster-wide)"),
+        "{said}"
+    );
+    for later in ["namespace", "operator", "complete-rejected"] {
+        assert_eq!(r.step(later)["outcome"], "skipped", "{later}");
+    }
+    assert_eq!(r.cleanup()[0], "this run created nothing on the cluster");
+    assert!(
+        !world.invocations.contains("\"install\""),
+        "helm ran:\n{}",
+        world.invocations
+    );
+}
