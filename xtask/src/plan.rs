@@ -116,16 +116,29 @@ pub fn build(
             .unwrap_or_else(|| scenario.cluster_name.clone()),
         node_image: versions.node_image.clone(),
     };
-    let mut actions = steps::plan_all(
-        scenario,
-        &versions,
-        overrides.kuberay_chart.as_deref(),
-        cluster.node_image_version(),
-    )?;
     let at_top = |message: String| ScenarioError {
         location: scenario.source.location(1, 1),
         message,
     };
+    let target = match &options.existing {
+        None => Target::Kind,
+        Some(e) => Target::Existing {
+            kubeconfig: e.kubeconfig.clone(),
+            context: e.resolve_context().map_err(at_top)?,
+        },
+    };
+    // An existing cluster's version is known only once the run reaches it: the preflight then
+    // predicts with the newest rules, and step 5.1 with the server's own.
+    let preflight_version = match target {
+        Target::Kind => cluster.node_image_version(),
+        Target::Existing { .. } => None,
+    };
+    let mut actions = steps::plan_all(
+        scenario,
+        &versions,
+        overrides.kuberay_chart.as_deref(),
+        preflight_version,
+    )?;
     if let Some(choice) = &overrides.namespace {
         let Some(ours) = actions
             .iter()
@@ -140,13 +153,6 @@ pub fn build(
             a.rename_namespace(&ours, &theirs);
         }
     }
-    let target = match &options.existing {
-        None => Target::Kind,
-        Some(e) => Target::Existing {
-            kubeconfig: e.kubeconfig.clone(),
-            context: e.resolve_context().map_err(at_top)?,
-        },
-    };
     if target != Target::Kind {
         // A shared cluster: the operator watches its own namespace only, with namespaced RBAC
         // (the chart's `singleNamespaceInstall`), so that it never acts on others' RayClusters.
@@ -488,6 +494,11 @@ mod tests {
             panic!()
         };
         assert_eq!(h.install.set, [SINGLE_NAMESPACE_INSTALL]);
+        // Its version is unknown until the run reaches it: not the scenario's node image's.
+        let Planned::Preflight(p) = action(&plan, "preflight") else {
+            panic!()
+        };
+        assert_eq!(p.node_image_version, None);
         let rights: Vec<String> = plan.env.permissions.iter().map(|p| p.to_string()).collect();
         for want in [
             "create namespaces (cluster-wide)",
