@@ -402,3 +402,70 @@ fn a_user_missing_a_right_is_stopped_before_anything_is_touched() {
         world.invocations
     );
 }
+
+#[test]
+fn a_kind_cluster_reached_by_its_kubeconfig_still_has_its_audit_log_read() {
+    // The user made the cluster with the tutorial's kind config (audit logging on); the harness
+    // reaches it through kind's context, finds the node, and reads the log as for its own.
+    let tree = project(|_| {});
+    let work = tempfile::tempdir().unwrap();
+    let kubeconfig = work.path().join("kind.kubeconfig");
+    let report = work.path().join("report.json");
+    let config = work.path().join("kind-config.yaml");
+    let text = std::fs::read_to_string(tree.path().join("kind/kind-config.yaml"))
+        .unwrap()
+        .replace(
+            "hostPath: audit-policy.yaml",
+            &format!(
+                "hostPath: {}",
+                tree.path().join("kind/audit-policy.yaml").display()
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
+    let script = format!(
+        "kind create cluster --name mine --config {} --kubeconfig {} && {} e2e --scenario {} --kubeconfig {} --report-json {} --artifacts {}",
+        quote(&config),
+        quote(&kubeconfig),
+        quote(&xtask),
+        quote(tree.path().join("scenarios/pod-security.yaml")),
+        quote(&kubeconfig),
+        quote(&report),
+        quote(work.path().join("artifacts")),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--latency-scale", LATENCY_SCALE])
+        .arg("--state-dir")
+        .arg(work.path().join("state"))
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let r = Run {
+        code: out.status.code(),
+        report: serde_json::from_str(&std::fs::read_to_string(&report).unwrap_or_default())
+            .unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.step("kind-cluster")["outcome"], "skipped");
+    assert_eq!(
+        r.step("audit-log-quiet")["outcome"],
+        "passed",
+        "{}",
+        r.says("audit-log-quiet")
+    );
+    assert!(
+        r.says("audit-log-quiet")
+            .contains("in mine-control-plane is readable"),
+        "{}",
+        r.says("audit-log-quiet")
+    );
+    let rejected = r.says("complete-rejected");
+    assert!(rejected.contains("audit: "), "{rejected}");
+    assert!(!rejected.contains("dry run:"), "{rejected}");
+    let invocations = std::fs::read_to_string(work.path().join("state/invocations.jsonl")).unwrap();
+    assert!(
+        !invocations.contains("\"delete\",\"cluster\""),
+        "the harness deleted the user's cluster:\n{invocations}"
+    );
+}
