@@ -2,7 +2,7 @@
 //! a pod it could not create (KubeRay's `ray-operator/controllers/ray/utils/constant.go` and
 //! `raycluster_controller.go`, v1.2 to v1.5).
 
-use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Event};
 use kube::api::DynamicObject;
 
 use crate::kube_api::conditions::custom_conditions;
@@ -18,6 +18,38 @@ pub fn cluster_selector(cluster: &str) -> String {
 }
 
 pub const NODE_TYPE_LABEL: &str = "ray.io/node-type";
+
+/// The label the KubeRay chart puts on its operator's Deployment.
+pub const OPERATOR_SELECTOR: &str = "app.kubernetes.io/name=kuberay-operator";
+
+/// Whether a KubeRay operator Deployment reconciles RayClusters in namespace `ns`: it watches
+/// every namespace unless its container args carry `--watch-namespace a,b` (or
+/// `--watch-namespace=a,b`).
+pub fn operator_watches(operator: &Deployment, ns: &str) -> bool {
+    let containers = operator
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    let args: Vec<&str> = containers
+        .iter()
+        .flat_map(|c| c.command.iter().flatten().chain(c.args.iter().flatten()))
+        .map(String::as_str)
+        .collect();
+    let watched =
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix("--watch-namespace") {
+                Some("") => args.get(i + 1).copied(),
+                Some(v) => v.strip_prefix('='),
+                None => None,
+            });
+    match watched {
+        None | Some("") => true,
+        Some(list) => list.split(',').any(|w| w.trim() == ns),
+    }
+}
 
 /// The RayCluster version the manifests and the operator (≥ 1.0) use.
 pub const API_VERSION: &str = "v1";
@@ -116,6 +148,35 @@ mod tests {
         assert_eq!(r.policy.to_string(), "restricted:latest");
         assert!(r.detail.starts_with("runAsNonRoot != true"), "{r:?}");
         assert!(pod_create_refused(&e, "other").is_none());
+    }
+
+    #[test]
+    fn an_operator_watches_every_namespace_unless_told_otherwise() {
+        let operator = |args: &[&str]| -> Deployment {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "kuberay-operator", "namespace": "ray-system"},
+                "spec": {"selector": {}, "template": {"spec": {"containers": [
+                    {"name": "kuberay-operator", "command": ["/manager"], "args": args}]}}}
+            }))
+            .unwrap()
+        };
+        assert!(operator_watches(&operator(&[]), "team-a"));
+        assert!(operator_watches(
+            &operator(&["--watch-namespace", "team-a"]),
+            "team-a"
+        ));
+        assert!(!operator_watches(
+            &operator(&["--watch-namespace", "team-b"]),
+            "team-a"
+        ));
+        assert!(operator_watches(
+            &operator(&["--watch-namespace=x,team-a"]),
+            "team-a"
+        ));
+        assert!(!operator_watches(
+            &operator(&["--watch-namespace=x,y"]),
+            "team-a"
+        ));
     }
 
     #[test]

@@ -121,6 +121,10 @@ struct E2eArgs {
     /// The kubeconfig's context to use (default: its current-context).
     #[arg(long, value_name = "NAME", requires = "kubeconfig")]
     context: Option<String>,
+    /// On an existing cluster, use the KubeRay operator that already acts on the namespace
+    /// (cluster-wide, or watching it) instead of installing one.
+    #[arg(long, requires = "kubeconfig")]
+    reuse_operator: bool,
     /// Run the tutorial in this namespace instead of the scenario's.
     #[arg(long, value_name = "NAME")]
     namespace: Option<String>,
@@ -297,6 +301,7 @@ fn e2e(a: E2eArgs) -> Result<ExitCode, Failure> {
         existing: a.kubeconfig.map(|kubeconfig| plan::ExistingCluster {
             kubeconfig,
             context: a.context,
+            reuse_operator: a.reuse_operator,
         }),
     };
     if let Some(dir) = &overrides.kuberay_chart

@@ -56,6 +56,8 @@ pub struct ExistingCluster {
     pub kubeconfig: PathBuf,
     /// `--context`; None: the kubeconfig's current-context.
     pub context: Option<String>,
+    /// `--reuse-operator`: the KubeRay operator already acting on the namespace is used.
+    pub reuse_operator: bool,
 }
 
 impl ExistingCluster {
@@ -158,6 +160,12 @@ pub fn build(
         // (the chart's `singleNamespaceInstall`), so that it never acts on others' RayClusters.
         for install in actions.iter_mut().flat_map(Planned::helm_installs_mut) {
             install.set.push(SINGLE_NAMESPACE_INSTALL.to_string());
+        }
+        let reuse = options.existing.as_ref().is_some_and(|e| e.reuse_operator);
+        for a in &mut actions {
+            if let Planned::HelmInstall(h) = a {
+                h.reuse_operator = reuse;
+            }
         }
     }
     // On a kind cluster reached through its kubeconfig, kind's context names the cluster, and so
@@ -483,6 +491,7 @@ mod tests {
             existing: Some(ExistingCluster {
                 kubeconfig: kubeconfig.clone(),
                 context: None,
+                reuse_operator: false,
             }),
             ..Default::default()
         };
@@ -519,6 +528,7 @@ mod tests {
             existing: Some(ExistingCluster {
                 kubeconfig,
                 context: Some("gke_prod".into()),
+                reuse_operator: false,
             }),
             ..Default::default()
         };

@@ -88,11 +88,28 @@ fn on_existing_cluster(
     runs: usize,
     e2e_args: &[&str],
 ) -> World {
+    on_existing_cluster_after(tree, nodes, sim_args, "", runs, e2e_args)
+}
+
+/// As `on_existing_cluster`, after the shell line `setup` (where `$KUBECONFIG` is the cluster's
+/// kubeconfig) has set the cluster up as its owner would.
+fn on_existing_cluster_after(
+    tree: &Path,
+    nodes: u32,
+    sim_args: &[&str],
+    setup: &str,
+    runs: usize,
+    e2e_args: &[&str],
+) -> World {
     let work = tempfile::tempdir().unwrap();
     let kubeconfig = work.path().join("existing.kubeconfig");
     let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
     let script = work.path().join("runs.sh");
-    let mut lines = vec!["set -u".to_string()];
+    let mut lines = vec![
+        "set -u".to_string(),
+        format!("KUBECONFIG={}", quote(&kubeconfig)),
+        setup.to_string(),
+    ];
     for i in 0..runs {
         let mut cmd: Vec<String> = vec![
             quote(&xtask),
@@ -468,4 +485,69 @@ fn a_kind_cluster_reached_by_its_kubeconfig_still_has_its_audit_log_read() {
         !invocations.contains("\"delete\",\"cluster\""),
         "the harness deleted the user's cluster:\n{invocations}"
     );
+}
+
+#[test]
+fn an_operator_already_acting_on_the_namespace_is_never_doubled() {
+    // The cluster's owner runs KubeRay cluster-wide: a second operator would reconcile the run's
+    // RayClusters too. The run stops before installing one, unless asked to use it.
+    let tree = project(|_| {});
+    let cluster_wide = "helm install kuberay-operator kuberay-operator --repo https://ray-project.github.io/kuberay-helm/ --version 1.5.1 --namespace ray-system --create-namespace --kubeconfig \"$KUBECONFIG\" --kube-context kind-existing >/dev/null";
+    let (stopped, reused) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            on_existing_cluster_after(
+                tree.path(),
+                1,
+                &[],
+                cluster_wide,
+                1,
+                &["--unique-namespace"],
+            )
+        });
+        let b = s.spawn(|| {
+            on_existing_cluster_after(
+                tree.path(),
+                1,
+                &[],
+                cluster_wide,
+                1,
+                &["--unique-namespace", "--reuse-operator"],
+            )
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let r = &stopped.runs[0];
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let said = r.says("operator");
+    assert!(
+        said.contains("a KubeRay operator already acts on namespace pod-security-")
+            && said.contains("(Deployment ray-system/kuberay-operator)")
+            && said.contains("Pass --reuse-operator"),
+        "{said}"
+    );
+    assert!(
+        r.cleanup()
+            .iter()
+            .any(|c| c.starts_with("deleted namespace pod-security-")),
+        "{:?}",
+        r.cleanup()
+    );
+    let r = &reused.runs[0];
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.step("operator")["outcome"], "skipped");
+    assert!(
+        r.says("operator")
+            .contains("Deployment ray-system/kuberay-operator (Available)"),
+        "{}",
+        r.says("operator")
+    );
+    // Only the one install, the owner's: the runs installed no operator of their own.
+    for world in [&stopped, &reused] {
+        let installs = world
+            .invocations
+            .lines()
+            .filter(|l| l.contains("\"install\""))
+            .count();
+        assert_eq!(installs, 1, "{}", world.invocations);
+    }
 }

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
 use k8s_openapi::{
-    api::core::v1::{Namespace, Pod},
+    api::{
+        apps::v1::Deployment,
+        core::v1::{Namespace, Pod},
+    },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
@@ -65,6 +68,15 @@ pub async fn crd(client: &Client, name: &str) -> Result<Option<CustomResourceDef
         .get_opt(name)
         .await
         .with_context(|| format!("cannot read CRD {name}"))
+}
+
+/// The Deployments in every namespace that `selector` selects.
+pub async fn deployments_everywhere(client: &Client, selector: &str) -> Result<Vec<Deployment>> {
+    Ok(Api::<Deployment>::all(client.clone())
+        .list(&ListParams::default().labels(selector))
+        .await
+        .with_context(|| format!("cannot list Deployments with {selector} in every namespace"))?
+        .items)
 }
 
 pub async fn list_pods(client: &Client, ns: &str, selector: &str) -> Result<Vec<Pod>> {

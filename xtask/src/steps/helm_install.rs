@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::{
+    NotApplicable,
     context::{Claim, PlanContext, ShellContext, selector},
     session::{Created, Session, Target},
 };
@@ -42,6 +43,9 @@ pub struct Planned {
     pub crd: Option<String>,
     /// The namespace's enforce policy, which the chart's pods must pass.
     pub policy: pss::LevelVersion,
+    /// `--reuse-operator`: on an existing cluster, use the KubeRay operator that already acts on
+    /// the namespace instead of installing one.
+    pub reuse_operator: bool,
 }
 
 impl Spec {
@@ -68,6 +72,7 @@ impl Spec {
             deployment: self.deployment.clone(),
             crd: self.crd.clone(),
             policy: ctx.policy_in(&self.namespace),
+            reuse_operator: false,
         })
     }
 }
@@ -91,8 +96,15 @@ impl Planned {
         let mut evidence = Vec::new();
         if session.env.existing()
             && let Some(crd) = &self.crd
+            && let Some(found) = self.crd_already_there(&client, crd, status).await?
         {
-            evidence.extend(self.crd_already_there(&client, crd, status).await?);
+            evidence.push(found);
+            evidence.extend(self.operators_already_there(&client, status).await?);
+        } else if self.reuse_operator {
+            bail!(
+                "--reuse-operator: no KubeRay operator is installed on this cluster (no CRD {})",
+                self.crd.as_deref().unwrap_or("of the chart")
+            );
         }
         status.awaiting(format!("helm install {}", install.release));
         let out = install.install(&session.sh, &target).checked().await?;
@@ -199,6 +211,16 @@ impl Planned {
     /// RoleBindings), the CRD, and the waits on the operator's pods.
     pub fn permissions(&self) -> Vec<Permission> {
         let ns = Some(self.install.namespace.as_str());
+        if self.reuse_operator {
+            // Finding the operator in any namespace, and waiting until it is Available.
+            let mut p = Permission::all(&["get", "list", "watch"], "deployments.apps", None);
+            p.extend(Permission::all(
+                &["get"],
+                "customresourcedefinitions.apiextensions.k8s.io",
+                None,
+            ));
+            return p;
+        }
         let mut p = Permission::all(
             &["get", "list", "create", "update", "delete"],
             "secrets",
@@ -226,6 +248,65 @@ impl Planned {
         p
     }
 
+    /// With the CRD there, a KubeRay operator may already run, cluster-wide or for this
+    /// namespace: a second one would reconcile the run's RayClusters too (two head pods). Stops
+    /// then, unless `--reuse-operator` asked to use it; with it, the step ends as not applicable.
+    async fn operators_already_there(
+        &self,
+        client: &kube::Client,
+        status: &Status,
+    ) -> Result<Vec<String>> {
+        let ns = &self.install.namespace;
+        status.awaiting("whether a KubeRay operator already acts on the namespace");
+        let operators =
+            match objects::deployments_everywhere(client, kuberay::OPERATOR_SELECTOR).await {
+                Ok(all) => all,
+                Err(e) if !self.reuse_operator => {
+                    return Ok(vec![format!(
+                        "whether another KubeRay operator acts on namespace {ns} is unknown ({e:#})"
+                    )]);
+                }
+                Err(e) => return Err(e),
+            };
+        let acting: Vec<_> = operators
+            .iter()
+            .filter(|d| kuberay::operator_watches(d, ns))
+            .collect();
+        let names: Vec<String> = acting
+            .iter()
+            .map(|d| {
+                format!(
+                    "Deployment {}/{}",
+                    d.namespace().unwrap_or_default(),
+                    d.name_any()
+                )
+            })
+            .collect();
+        match (self.reuse_operator, acting.first()) {
+            (false, None) => Ok(vec![format!(
+                "no other KubeRay operator acts on namespace {ns} ({} found elsewhere)",
+                operators.len()
+            )]),
+            (false, Some(_)) => bail!(
+                "a KubeRay operator already acts on namespace {ns} ({}): a second one would reconcile this run's RayClusters too. Pass --reuse-operator to use it (or, when it watches only some namespaces, --namespace NAME for another)",
+                names.join(", ")
+            ),
+            (true, None) => bail!(
+                "--reuse-operator: no KubeRay operator acts on namespace {ns} ({} found, each watching other namespaces)",
+                operators.len()
+            ),
+            (true, Some(d)) => {
+                let (d_ns, d_name) = (d.namespace().unwrap_or_default(), d.name_any());
+                wait::deployment_available(client, &d_ns, &d_name, status).await?;
+                Err(NotApplicable(format!(
+                    "--reuse-operator: the KubeRay operator already acting on namespace {ns} is used instead of a new install: {} (Available)",
+                    names.join(", ")
+                ))
+                .into())
+            }
+        }
+    }
+
     /// What the verdict rests on, in a sentence for the documentation.
     pub fn proof(&self) -> String {
         let crd = self
@@ -240,6 +321,14 @@ impl Planned {
     }
 
     pub fn shell(&self, ctx: &ShellContext) -> Vec<String> {
+        if self.reuse_operator {
+            return vec![format!(
+                "{} get deployments --all-namespaces -l {} -o wide   # expect: an Available operator whose args have no --watch-namespace, or one listing {}",
+                ctx.kubectl,
+                kuberay::OPERATOR_SELECTOR,
+                self.install.namespace
+            )];
+        }
         let context = ctx.env.context();
         let target = helm::Target {
             kubeconfig: match &ctx.env.target {
