@@ -176,6 +176,47 @@ docker exec x-control-plane cat /var/log/kubernetes/kube-apiserver-audit.log || 
 }
 
 #[test]
+fn two_programs_install_their_operators_into_one_existing_cluster_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // Two installs at once, in two namespaces, each scoped to its own: both create the CRDs (one
+    // wins, the other skips them) and both releases are deployed.
+    let script = r#"
+kc="$SIM_STATE_DIR/shared.kubeconfig"
+install() {
+  helm install kuberay-operator kuberay-operator --repo https://ray-project.github.io/kuberay-helm/ \
+    --version 1.5.1 --namespace "$1" --create-namespace --kubeconfig "$kc" \
+    --set singleNamespaceInstall=true > "$1.out" 2>&1
+  echo "$1=$?"
+}
+install team-a & install team-b & wait
+helm status kuberay-operator --namespace team-a --kubeconfig "$kc" | grep STATUS
+helm status kuberay-operator --namespace team-b --kubeconfig "$kc" | grep STATUS
+"#;
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "run",
+            "--existing-cluster",
+            "shared",
+            "--nodes",
+            "2",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .args(["--", "bash", "-c", script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("team-a=0") && stdout.contains("team-b=0"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("STATUS: deployed").count(), 2, "{stdout}");
+}
+
+#[test]
 fn sigint_is_forwarded_and_reported_as_130() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
