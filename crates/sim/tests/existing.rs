@@ -409,3 +409,17 @@ async fn a_limited_user_without_crd_rights_installs_only_with_skip_crds() {
     .await;
     assert_eq!(skipped.code, 0, "{}", skipped.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_user_who_may_not_create_namespaces_is_refused_create_namespace() {
+    let tw = TestWorld::start(vec![]).await;
+    tw.existing_cluster(1, &["create:namespaces"]).await;
+    let out = helm_install_in(&tw, "team-a", &[]).await;
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            1,
+            "Error: INSTALLATION FAILED: namespaces is forbidden: User \"jane\" cannot create resource \"namespaces\" in API group \"\" at the cluster scope\n"
+        )
+    );
+}
