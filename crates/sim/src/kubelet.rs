@@ -69,6 +69,10 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
                     node
                 }
             };
+            // A pod bound to a node that does not exist has no kubelet to run it.
+            if cl.node(&host).is_none() {
+                continue;
+            }
             if started.lock().unwrap().insert(uid) {
                 let run = PodRun {
                     cl: cl.clone(),

@@ -206,7 +206,15 @@ fn no_cpu_for_workers(cl: &Cluster, pod: &Value) -> Option<String> {
     }
     let name = util::get_str(pod, &["metadata", "name"]).unwrap_or_default();
     cl.faults().hit(Fault::WorkerUnschedulable, name);
-    Some("0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.".into())
+    let n = cl.nodes.len();
+    if n == 1 {
+        return Some("0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.".into());
+    }
+    // With workers, the tainted control plane is the other reason.
+    let w = n - 1;
+    Some(format!(
+        "0/{n} nodes are available: 1 node(s) had untolerated taint {{node-role.kubernetes.io/control-plane: }}, {w} Insufficient cpu. preemption: 0/{n} nodes are available: 1 Preemption is not helpful for scheduling, {w} No preemption victims found for incoming pod."
+    ))
 }
 
 /// `wait-gcs-ready` loops until its cluster's head (GCS) is up.

@@ -53,7 +53,7 @@ pub fn place(cl: &Cluster, pod: &Value, load: &BTreeMap<String, usize>) -> Place
                 .or_default() += 1;
         } else if !selector_matches(n, pod) {
             *reasons
-                .entry("node(s) didn't match Node's node affinity/selector".into())
+                .entry("node(s) didn't match Pod's node affinity/selector".into())
                 .or_default() += 1;
         } else {
             fits.push((load.get(name).copied().unwrap_or(0), name.to_string()));
@@ -66,7 +66,9 @@ pub fn place(cl: &Cluster, pod: &Value, load: &BTreeMap<String, usize>) -> Place
         return Placement::Wait;
     }
     let n = nodes.len();
-    let why: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
+    // The scheduler sorts its "<count> <reason>" strings.
+    let mut why: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
+    why.sort();
     Placement::Unschedulable(format!(
         "0/{n} nodes are available: {}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.",
         why.join(", ")
@@ -120,7 +122,43 @@ fn selector_matches(node: &Value, pod: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Key;
     use serde_json::json;
+
+    fn node(name: &str, taint: bool, labels: Value) -> Value {
+        let mut n = json!({"metadata": {"name": name, "labels": labels}, "spec": {},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        if taint {
+            n["spec"]["taints"] =
+                json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+        }
+        n
+    }
+
+    #[test]
+    fn no_fitting_node_gives_the_schedulers_message() {
+        let cl = Cluster::for_tests();
+        for n in [
+            node("cp", true, json!({})),
+            node("w1", false, json!({"disk": "hdd"})),
+            node("w2", false, json!({"disk": "hdd"})),
+        ] {
+            let name = n["metadata"]["name"].as_str().unwrap().to_string();
+            cl.store
+                .create(Key::new("nodes", "", &name), n, false)
+                .unwrap();
+        }
+        let pod = json!({"spec": {"nodeSelector": {"disk": "ssd"}}});
+        assert_eq!(
+            place(&cl, &pod, &BTreeMap::new()),
+            Placement::Unschedulable("0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.".into())
+        );
+        let load = BTreeMap::from([("w1".to_string(), 2)]);
+        assert_eq!(
+            place(&cl, &json!({"spec": {}}), &load),
+            Placement::Node("w2".into())
+        );
+    }
 
     #[test]
     fn tolerations_match_like_the_core_api() {

@@ -139,8 +139,10 @@ async fn dry_run_patch_and_delete_change_nothing_and_other_values_get_422() {
         .unwrap();
     let before = pods.get("keep").await.unwrap();
 
-    let mut pp = PatchParams::default();
-    pp.dry_run = true;
+    let pp = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
     let patched = pods
         .patch(
             "keep",

@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use kube::api::{Api, ListParams, PostParams, WatchParams};
 use serde_json::{Value, json};
 
-const REFUSED: [&str; 5] = [
+const REFUSED: [&str; 6] = [
+    "get:pods/exec",
     "list:secrets",
     "watch:pods",
     "create:configmaps",
@@ -171,6 +172,13 @@ async fn a_refused_right_gets_the_apiservers_403() {
         "pods \"p\" is forbidden: User \"jane\" cannot get resource \"pods/log\" in API group \"\" in the namespace \"default\""
     );
     assert_eq!(e.details.unwrap().name, "p");
+    // A WebSocket exec is a GET: refused as `get pods/exec` before the pod is looked up.
+    let exec = pods
+        .exec("p", vec!["ls"], &kube::api::AttachParams::default())
+        .await
+        .map(|_| ());
+    let err = format!("{:?}", exec.unwrap_err());
+    assert!(err.contains("403"), "{err}");
     // Cluster scope, with the group.
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(jane.clone());
     let crd = serde_json::from_value(json!({"metadata": {"name": "xs.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
@@ -408,4 +416,18 @@ async fn a_limited_user_without_crd_rights_installs_only_with_skip_crds() {
     )
     .await;
     assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_user_who_may_not_create_namespaces_is_refused_create_namespace() {
+    let tw = TestWorld::start(vec![]).await;
+    tw.existing_cluster(1, &["create:namespaces"]).await;
+    let out = helm_install_in(&tw, "team-a", &[]).await;
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            1,
+            "Error: INSTALLATION FAILED: namespaces is forbidden: User \"jane\" cannot create resource \"namespaces\" in API group \"\" at the cluster scope\n"
+        )
+    );
 }

@@ -306,6 +306,26 @@ async fn a_rayclusters_head_and_worker_run_on_different_workers() {
             .all(|n| n.starts_with(WORKER)),
         "{h} {w}"
     );
+    // kind export logs: a directory per node, each pod's logs under its node.
+    let logs = tw.dir.path().join("logs");
+    let out = tw
+        .tool(
+            "kind",
+            &["export", "logs", logs.to_str().unwrap(), "--name", CLUSTER],
+        )
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for n in [CONTROL_PLANE, WORKER, WORKER2] {
+        assert!(logs.join(n).join("kubelet.log").is_file(), "{n}");
+    }
+    let head_name = head.metadata.name.clone().unwrap();
+    let head_dir = std::fs::read_dir(logs.join(&h).join("pods"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().contains(&head_name));
+    assert!(head_dir, "{head_name} under {h}");
+    let kubelet = std::fs::read_to_string(logs.join(&w).join("kubelet.log")).unwrap();
+    assert!(!kubelet.contains(&head_name), "{kubelet}");
     // Each node pulled the Ray image for itself (the worker's init container first).
     let events: Api<Event> = Api::namespaced(tw.client().await, NS);
     for p in [head.metadata.name.unwrap(), worker.metadata.name.unwrap()] {

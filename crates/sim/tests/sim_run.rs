@@ -80,6 +80,12 @@ fn an_existing_cluster_is_there_before_the_program_with_its_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let kc = dir.path().join("user.kubeconfig");
+    // The user's kubeconfig already has another cluster: kind merges, as it does.
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: \"https://10.0.0.1:6443\"}\ncontexts:\n- name: other\n  context: {cluster: other, user: other}\ncurrent-context: other\nusers:\n- name: other\n  user: {token: abc}\n",
+    )
+    .unwrap();
     // The program reads the kubeconfig and lists the nodes with kind; the cluster has no audit log.
     let script = r#"
 set -e
@@ -118,21 +124,35 @@ docker exec x-control-plane cat /var/log/kubernetes/kube-apiserver-audit.log || 
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cfg: serde_json::Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&kc).unwrap();
+    let cfg: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let named = |list: &str, name: &str| {
+        cfg[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {list} {name}: {text}"))
+    };
     assert_eq!(cfg["current-context"], "kind-x");
-    assert_eq!(cfg["contexts"][0]["context"]["user"], "jane");
-    assert_eq!(cfg["users"][0]["name"], "jane");
+    assert_eq!(named("contexts", "kind-x")["context"]["user"], "jane");
     assert!(
-        cfg["users"][0]["user"]["token"]
+        named("users", "jane")["user"]["token"]
             .as_str()
             .is_some_and(|t| !t.is_empty())
     );
     assert!(
-        cfg["clusters"][0]["cluster"]["server"]
+        named("clusters", "kind-x")["cluster"]["server"]
             .as_str()
             .unwrap()
             .starts_with("https://127.0.0.1:")
+    );
+    // The other cluster is kept; the kind admin's credentials are not in the user's file.
+    assert_eq!(named("users", "other")["user"]["token"], "abc");
+    assert!(
+        !text.contains("kind-x\n  user:") && !text.contains("token: kind-"),
+        "{text}"
     );
     assert!(
         stdout.contains("x-control-plane\nx-worker\nx-worker2\n"),
@@ -173,6 +193,47 @@ docker exec x-control-plane cat /var/log/kubernetes/kube-apiserver-audit.log || 
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown verb \"fly\""));
+}
+
+#[test]
+fn two_programs_install_their_operators_into_one_existing_cluster_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // Two installs at once, in two namespaces, each scoped to its own: both create the CRDs (one
+    // wins, the other skips them) and both releases are deployed.
+    let script = r#"
+kc="$SIM_STATE_DIR/shared.kubeconfig"
+install() {
+  helm install kuberay-operator kuberay-operator --repo https://ray-project.github.io/kuberay-helm/ \
+    --version 1.5.1 --namespace "$1" --create-namespace --kubeconfig "$kc" \
+    --set singleNamespaceInstall=true > "$1.out" 2>&1
+  echo "$1=$?"
+}
+install team-a & install team-b & wait
+helm status kuberay-operator --namespace team-a --kubeconfig "$kc" | grep STATUS
+helm status kuberay-operator --namespace team-b --kubeconfig "$kc" | grep STATUS
+"#;
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "run",
+            "--existing-cluster",
+            "shared",
+            "--nodes",
+            "2",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .args(["--", "bash", "-c", script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("team-a=0") && stdout.contains("team-b=0"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("STATUS: deployed").count(), 2, "{stdout}");
 }
 
 #[test]

@@ -197,7 +197,7 @@ pub async fn serve(
     {
         return rejected;
     }
-    if let Some(st) = authorize(caller, &info, &info.verb.as_str()) {
+    if let Some(st) = authorize(caller, &info, info.verb.as_str()) {
         ax.forbidden = true;
         return ax.answer(cl, 403, &st.to_value(), true);
     }

@@ -83,19 +83,33 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let mut kc = kind::kubeconfig_value(&cluster);
+        // kind merged its entries into the file (other contexts kept); a limited user replaces the
+        // admin's credentials, which its kubeconfig must not hold.
         let mut user_name = "kubernetes-admin".to_string();
         if let Some((user, _)) = &spec.limited_user {
             let token = cluster.add_limited_user(LimitedUser {
                 name: user.clone(),
                 forbidden: forbidden.clone(),
             });
-            kc["users"] = json!([{"name": user, "user": {"token": token}}]);
-            kc["contexts"][0]["context"]["user"] = json!(user);
+            let text = std::fs::read_to_string(&kubeconfig)
+                .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
+            let mut kc: serde_json::Value =
+                serde_saphyr::from_str(&text).map_err(|e| e.to_string())?;
+            let entry = format!("kind-{}", spec.name);
+            if let Some(users) = kc["users"].as_array_mut() {
+                users.retain(|u| u["name"] != entry.as_str() && u["name"] != user.as_str());
+                users.push(json!({"name": user, "user": {"token": token}}));
+            }
+            for c in kc["contexts"].as_array_mut().into_iter().flatten() {
+                if c["name"] == entry.as_str() {
+                    c["context"]["user"] = json!(user);
+                }
+            }
+            let yaml = serde_saphyr::to_string(&kc).map_err(|e| e.to_string())?;
+            std::fs::write(&kubeconfig, yaml)
+                .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
             user_name = user.clone();
         }
-        let yaml = serde_saphyr::to_string(&kc).map_err(|e| e.to_string())?;
-        std::fs::write(&kubeconfig, yaml).map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
         let record = json!({
             "cluster": spec.name,
             "nodes": cluster.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),

@@ -1,4 +1,4 @@
-//! Fake `kind export logs [DIR] --name NAME`: the node's logs in the layout real kind writes
+//! Fake `kind export logs [DIR] --name NAME`: every node's logs in the layout real kind writes
 //! (`kind-version.txt`, `docker-info.txt`, and per node `kubernetes-version.txt`, `kubelet.log`,
 //! `containerd.log`, `journal.log`, `inspect.json`, `pods/<ns>_<pod>_<uid>/<container>/0.log`).
 //! The kubelet's and containerd's lines are what they reported as events; pod logs are the
@@ -14,6 +14,7 @@ use super::docker::DOCKER_VERSION;
 use super::invocation::ToolOutput;
 use crate::cluster::Cluster;
 use crate::logs::{LogQuery, container_log};
+use crate::nodes::Node;
 use crate::world::World;
 
 /// `kind_version`: what `kind version` prints, for `kind-version.txt`.
@@ -44,27 +45,45 @@ pub fn logs(world: &Arc<World>, cwd: &str, rest: &[String], kind_version: &str) 
 }
 
 fn write(cl: &Cluster, dir: &Path, kind_version: &str) -> std::io::Result<()> {
-    let node = dir.join(&cl.node_name);
-    std::fs::create_dir_all(&node)?;
+    std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("kind-version.txt"), format!("{kind_version}\n"))?;
     let docker_info = format!(
-        "Client:\n Version:    {DOCKER_VERSION}\n\nServer:\n Containers: 1\n  Running: 1\n Server Version: {DOCKER_VERSION}\n Storage Driver: overlay2\n Cgroup Driver: systemd\n Cgroup Version: 2\n"
+        "Client:\n Version:    {DOCKER_VERSION}\n\nServer:\n Containers: {n}\n  Running: {n}\n Server Version: {DOCKER_VERSION}\n Storage Driver: overlay2\n Cgroup Driver: systemd\n Cgroup Version: 2\n",
+        n = cl.nodes.len()
     );
     std::fs::write(dir.join("docker-info.txt"), docker_info)?;
+    let (events, _) = cl.store.list("events", None);
+    let (pods, _) = cl.store.list("pods", None);
+    for n in &cl.nodes {
+        write_node(cl, n, &events, &pods, &dir.join(&n.name))?;
+    }
+    Ok(())
+}
+
+/// One node's directory: its kubelet's and containerd's lines (the events its kubelet reported;
+/// the scheduler's on the control plane), and the logs of the pods bound to it.
+fn write_node(
+    cl: &Cluster,
+    n: &Node,
+    events: &[Value],
+    pods: &[Value],
+    node: &Path,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(node)?;
     std::fs::write(
         node.join("kubernetes-version.txt"),
         format!("{}\n", cl.version.git_version()),
     )?;
-    let inspect = serde_json::json!([{"Name": format!("/{}", cl.node_name), "Config": {"Image": cl.image}, "State": {"Status": "running"}}]);
+    let inspect = serde_json::json!([{"Name": format!("/{}", n.name), "Config": {"Image": cl.image}, "State": {"Status": "running"}}]);
     std::fs::write(
         node.join("inspect.json"),
         serde_json::to_string_pretty(&inspect)?,
     )?;
-    let (events, _) = cl.store.list("events", None);
-    let from = |component: &str| -> String {
+    let from = |component: &str, host: Option<&str>| -> String {
         events
             .iter()
             .filter(|e| e["source"]["component"] == component)
+            .filter(|e| host.is_none_or(|h| e["source"]["host"] == h))
             .map(|e| {
                 format!(
                     "{} {}: {} {}/{}: {}\n",
@@ -80,7 +99,7 @@ fn write(cl: &Cluster, dir: &Path, kind_version: &str) -> std::io::Result<()> {
             })
             .collect()
     };
-    let kubelet = from("kubelet");
+    let kubelet = from("kubelet", Some(&n.name));
     let pulls: String = kubelet
         .lines()
         .filter(|l| l.contains(": Pulled ") || l.contains("Failed to pull image"))
@@ -88,13 +107,18 @@ fn write(cl: &Cluster, dir: &Path, kind_version: &str) -> std::io::Result<()> {
         .collect();
     std::fs::write(node.join("kubelet.log"), &kubelet)?;
     std::fs::write(node.join("containerd.log"), pulls)?;
-    std::fs::write(
-        node.join("journal.log"),
-        format!("{kubelet}{}", from("default-scheduler")),
-    )?;
-    let (pods, _) = cl.store.list("pods", None);
-    for pod in &pods {
-        write_pod_logs(cl, pod, &node)?;
+    // kube-scheduler runs on the control plane.
+    let scheduler = if n.name == cl.node_name {
+        from("default-scheduler", None)
+    } else {
+        String::new()
+    };
+    std::fs::write(node.join("journal.log"), format!("{kubelet}{scheduler}"))?;
+    for pod in pods
+        .iter()
+        .filter(|p| p["spec"]["nodeName"].as_str() == Some(n.name.as_str()))
+    {
+        write_pod_logs(cl, pod, node)?;
     }
     Ok(())
 }

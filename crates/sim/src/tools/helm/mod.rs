@@ -320,7 +320,11 @@ async fn prepare(kube: &mut Kube, r: &Release) -> Result<(), String> {
     }
     if r.flags.contains_key("create-namespace") {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": r.ns, "labels": {"name": r.ns}}});
-        let _ = kube.req("POST", "/api/v1/namespaces", Some(&ns)).await;
+        // An existing namespace is fine; any other refusal ends the install.
+        match kube.req("POST", "/api/v1/namespaces", Some(&ns)).await? {
+            (201 | 409, _) => {}
+            (_, b) => return Err(b["message"].as_str().unwrap_or("unknown error").to_string()),
+        }
     }
     if !r.flags.contains_key("skip-crds") {
         install_crds(kube, &r.chart.version).await?;
