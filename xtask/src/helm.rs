@@ -28,6 +28,9 @@ pub struct Install {
     pub values: PathBuf,
     /// `--set KEY=VALUE` settings, after the values file.
     pub set: Vec<String>,
+    /// `--skip-crds`: the chart's CRDs are already installed (helm would try to create them, and
+    /// a user without the right to create CRDs gets 403 even where they exist).
+    pub skip_crds: bool,
 }
 
 /// Where helm talks to: a kubeconfig file (the harness's) and kind's context.
@@ -65,7 +68,10 @@ impl Install {
             .kubeconfig
             .map(|k| vec!["--kubeconfig".into(), k.display().to_string()])
             .unwrap_or_default();
-        let set = self.set_args();
+        let mut set = self.set_args();
+        if self.skip_crds {
+            set.push("--skip-crds".into());
+        }
         cmd!(sh, "helm install {release} {chart...} --namespace {ns} --values {values} {set...} {kubeconfig...} --kube-context {context}").into()
     }
 
@@ -138,6 +144,7 @@ mod tests {
             namespace: "pod-security".into(),
             values: "/p/values.yaml".into(),
             set: vec![],
+            skip_crds: false,
         }
     }
 

@@ -551,3 +551,45 @@ fn an_operator_already_acting_on_the_namespace_is_never_doubled() {
         assert_eq!(installs, 1, "{}", world.invocations);
     }
 }
+
+#[test]
+fn a_user_who_may_not_install_crds_runs_where_they_are_installed() {
+    // The cluster's owner installed KubeRay for a namespace of theirs (so its CRDs are there);
+    // the run's user may not create, list or watch CRDs, only read them. Those rights are not
+    // asked for, and helm is told to skip the chart's CRDs.
+    let tree = project(|_| {});
+    let owner_installs = "kind get kubeconfig --name existing > \"$KUBECONFIG.admin\" && helm install kuberay-operator kuberay-operator --repo https://ray-project.github.io/kuberay-helm/ --version 1.5.1 --namespace ray-system --create-namespace --set singleNamespaceInstall=true --kubeconfig \"$KUBECONFIG.admin\" --kube-context kind-existing >/dev/null";
+    let crds = "customresourcedefinitions.apiextensions.k8s.io";
+    let forbid: Vec<String> = ["create", "list", "watch"]
+        .iter()
+        .map(|v| format!("{v}:{crds}"))
+        .collect();
+    let mut sim_args = vec!["--limited-user", "tutorial-runner"];
+    for f in &forbid {
+        sim_args.extend(["--forbid", f.as_str()]);
+    }
+    let world = on_existing_cluster_after(
+        tree.path(),
+        1,
+        &sim_args,
+        owner_installs,
+        1,
+        &["--unique-namespace"],
+    );
+    let r = &world.runs[0];
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let operator = r.says("operator");
+    assert!(
+        operator.contains("CRD rayclusters.ray.io was already installed"),
+        "{operator}"
+    );
+    assert!(
+        operator.contains("CRD rayclusters.ray.io Established"),
+        "{operator}"
+    );
+    assert!(
+        world.invocations.contains("\"--skip-crds\""),
+        "{}",
+        world.invocations
+    );
+}

@@ -21,6 +21,8 @@ pub struct Permission {
     pub subresource: String,
     /// None: cluster-wide (or a cluster-scoped resource).
     pub namespace: Option<String>,
+    /// Needed only while this CRD is not installed (e.g. the rights to install it).
+    pub unless_crd: Option<String>,
 }
 
 impl Permission {
@@ -34,7 +36,14 @@ impl Permission {
             resource: resource.into(),
             subresource: subresource.into(),
             namespace: namespace.map(str::to_string),
+            unless_crd: None,
         }
+    }
+
+    /// The same right, needed only while CRD `name` is not installed.
+    pub fn unless_crd_exists(mut self, name: &str) -> Permission {
+        self.unless_crd = Some(name.to_string());
+        self
     }
 
     /// Each verb on `resource`.

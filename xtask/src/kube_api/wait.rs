@@ -209,6 +209,17 @@ pub async fn crd_established(client: &Client, name: &str, status: &Status) -> Re
     Ok(())
 }
 
+/// Reads the CRD `name` once: it must be there and Established.
+pub async fn crd_is_established(client: &Client, name: &str) -> Result<()> {
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt(name)
+        .await?;
+    if !conditions::is_crd_established().matches_object(crd.as_ref()) {
+        anyhow::bail!("CRD {name} is installed but not Established");
+    }
+    Ok(())
+}
+
 /// Watches the Deployment `ns/name` until `done` holds for it, saying its conditions as it goes.
 async fn await_deployment(
     client: &Client,

@@ -68,6 +68,7 @@ impl Spec {
                 namespace: self.namespace.clone(),
                 values: ctx.source.resolve(&self.values)?,
                 set: vec![],
+                skip_crds: false,
             },
             deployment: self.deployment.clone(),
             crd: self.crd.clone(),
@@ -94,12 +95,14 @@ impl Planned {
             context: &context,
         };
         let mut evidence = Vec::new();
+        let mut install = install.clone();
         if session.env.existing()
             && let Some(crd) = &self.crd
             && let Some(found) = self.crd_already_there(&client, crd, status).await?
         {
             evidence.push(found);
             evidence.extend(self.operators_already_there(&client, status).await?);
+            install.skip_crds = true;
         } else if self.reuse_operator {
             bail!(
                 "--reuse-operator: no KubeRay operator is installed on this cluster (no CRD {})",
@@ -139,7 +142,12 @@ impl Planned {
                 .collect::<String>()
         ));
         if let Some(crd) = &self.crd {
-            wait::crd_established(&client, crd, status).await?;
+            if install.skip_crds {
+                // Installed before the run: read once (a user may see CRDs but not watch them).
+                wait::crd_is_established(&client, crd).await?;
+            } else {
+                wait::crd_established(&client, crd, status).await?;
+            }
             evidence.push(format!("CRD {crd} Established"));
         }
         // Its pods first, so that one that will never run (a crash loop, a missing image) ends
@@ -238,12 +246,16 @@ impl Planned {
         p.extend(Permission::all(&["list", "watch"], "deployments.apps", ns));
         p.extend(Permission::all(&["list", "watch"], "pods", ns));
         p.extend(Permission::all(&["list", "watch"], "events", ns));
-        if self.crd.is_some() {
-            p.extend(Permission::all(
-                &["get", "list", "watch", "create"],
-                "customresourcedefinitions.apiextensions.k8s.io",
-                None,
-            ));
+        if let Some(crd) = &self.crd {
+            let crds = "customresourcedefinitions.apiextensions.k8s.io";
+            p.extend(Permission::all(&["get"], crds, None));
+            // Installing the CRD and waiting until it is Established; where it is already
+            // installed, helm is told to skip it (`--skip-crds`).
+            p.extend(
+                Permission::all(&["list", "watch", "create"], crds, None)
+                    .into_iter()
+                    .map(|p| p.unless_crd_exists(crd)),
+            );
         }
         p
     }

@@ -206,7 +206,17 @@ async fn connect_existing(
 ) -> Result<Vec<String>> {
     let client = client::connect(kubeconfig, context).await?;
     let (info, mut reached) = api_and_nodes(&client, context, status).await?;
-    let needed = &session.env.permissions;
+    let mut needed = Vec::new();
+    for p in &session.env.permissions {
+        let installed = match &p.unless_crd {
+            Some(crd) => objects::crd(&client, crd).await.is_ok_and(|c| c.is_some()),
+            None => false,
+        };
+        if !installed {
+            needed.push(p.clone());
+        }
+    }
+    let needed = &needed;
     status.awaiting(format!(
         "the API server's answer to {} SelfSubjectAccessReview(s)",
         needed.len()
