@@ -44,6 +44,15 @@ fn edit_file(root: &Path, rel: &str, from: &str, to: &str) {
     std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
 }
 
+/// Removes the preflight step, so that a broken manifest reaches the cluster.
+fn without_preflight(root: &Path) {
+    let p = root.join("scenarios/pod-security.yaml");
+    let s = std::fs::read_to_string(&p).unwrap();
+    let start = s.find("  - id: preflight\n").unwrap();
+    let end = start + s[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(&p, format!("{}{}", &s[..start], &s[end..])).unwrap();
+}
+
 /// One harness run's report and what it printed.
 struct Run {
     code: Option<i32>,
@@ -318,11 +327,7 @@ fn breakages_are_caught_without_the_audit_log() {
             "",
         );
         // The preflight would refuse the scenario first; without it the cluster decides.
-        let p = root.join("scenarios/pod-security.yaml");
-        let s = std::fs::read_to_string(&p).unwrap();
-        let start = s.find("  - id: preflight\n").unwrap();
-        let end = start + s[start..].find("\n\n").unwrap() + 2;
-        std::fs::write(&p, format!("{}{}", &s[..start], &s[end..])).unwrap();
+        without_preflight(root);
     });
     // A compliant pod that loses runAsNonRoot: the API server refuses it in 5.2.
     let no_run_as_non_root = project(|root| {
@@ -332,11 +337,7 @@ fn breakages_are_caught_without_the_audit_log() {
             "            runAsNonRoot: true\n",
             "",
         );
-        let p = root.join("scenarios/pod-security.yaml");
-        let s = std::fs::read_to_string(&p).unwrap();
-        let start = s.find("  - id: preflight\n").unwrap();
-        let end = start + s[start..].find("\n\n").unwrap() + 2;
-        std::fs::write(&p, format!("{}{}", &s[..start], &s[end..])).unwrap();
+        without_preflight(root);
     });
     let (admitted, refused) = std::thread::scope(|s| {
         let a =

@@ -242,23 +242,8 @@ impl Planned {
         }
     }
 
-    /// Server-side apply of the manifest's objects (a patch, which creates them too), the
-    /// watches on its RayCluster, pods and events, and the server-side dry runs of pods.
     pub fn permissions(&self) -> Vec<Permission> {
-        let ns = self.namespace.as_str();
-        let mut p = super::manifest_permissions(&self.manifest, &["get", "create", "patch"], ns);
-        p.extend(Permission::all(
-            &["list", "watch"],
-            "rayclusters.ray.io",
-            Some(ns),
-        ));
-        p.extend(Permission::all(
-            &["list", "watch", "create"],
-            "pods",
-            Some(ns),
-        ));
-        p.extend(Permission::all(&["list", "watch"], "events", Some(ns)));
-        p
+        super::raycluster_apply_permissions(&self.manifest, &self.namespace)
     }
 
     pub fn proof(&self) -> String {

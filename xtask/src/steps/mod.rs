@@ -114,6 +114,25 @@ pub fn manifest_permissions(path: &Path, verbs: &[&str], namespace: &str) -> Vec
         .collect()
 }
 
+/// What a step that applies a RayCluster's manifest and watches it needs: server-side apply of
+/// the manifest's objects (a patch, which creates them too), the watches on its RayCluster, pods
+/// and events, and server-side dry runs of pods.
+pub fn raycluster_apply_permissions(manifest: &Path, ns: &str) -> Vec<Permission> {
+    let mut p = manifest_permissions(manifest, &["get", "create", "patch"], ns);
+    p.extend(Permission::all(
+        &["list", "watch"],
+        "rayclusters.ray.io",
+        Some(ns),
+    ));
+    p.extend(Permission::all(
+        &["list", "watch", "create"],
+        "pods",
+        Some(ns),
+    ));
+    p.extend(Permission::all(&["list", "watch"], "events", Some(ns)));
+    p
+}
+
 /// The scenario as this harness reads it.
 pub type Scenario = scenario::LoadedScenario<ActionSpec>;
 
