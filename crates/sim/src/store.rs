@@ -176,32 +176,7 @@ impl Store {
         }
         inner.rv += 1;
         let rv = inner.rv;
-        {
-            let meta = obj
-                .as_object_mut()
-                .ok_or_else(|| StoreError::Invalid("object is not a JSON object".into()))?
-                .entry("metadata")
-                .or_insert_with(|| json!({}));
-            let m = meta
-                .as_object_mut()
-                .ok_or_else(|| StoreError::Invalid("metadata".into()))?;
-            m.insert("name".into(), json!(key.name));
-            if !key.ns.is_empty() {
-                m.insert("namespace".into(), json!(key.ns));
-            }
-            if m.get("uid")
-                .and_then(|u| u.as_str())
-                .is_none_or(|u| u.is_empty())
-            {
-                m.insert("uid".into(), json!(util::new_uid()));
-            }
-            m.insert("resourceVersion".into(), json!(rv.to_string()));
-            if with_generation {
-                m.insert("generation".into(), json!(1));
-            }
-            m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
-            m.remove("deletionTimestamp");
-        }
+        fill_new_metadata(&key, &mut obj, with_generation, Some(rv))?;
         inner.objects.insert(key.clone(), obj.clone());
         self.push(
             &mut inner,
@@ -270,29 +245,7 @@ impl Store {
         if inner.objects.contains_key(key) {
             return Err(StoreError::AlreadyExists);
         }
-        let m = obj
-            .as_object_mut()
-            .ok_or_else(|| StoreError::Invalid("object is not a JSON object".into()))?
-            .entry("metadata")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .ok_or_else(|| StoreError::Invalid("metadata".into()))?;
-        m.insert("name".into(), json!(key.name));
-        if !key.ns.is_empty() {
-            m.insert("namespace".into(), json!(key.ns));
-        }
-        if m.get("uid")
-            .and_then(|u| u.as_str())
-            .is_none_or(|u| u.is_empty())
-        {
-            m.insert("uid".into(), json!(util::new_uid()));
-        }
-        m.remove("resourceVersion");
-        if with_generation {
-            m.insert("generation".into(), json!(1));
-        }
-        m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
-        m.remove("deletionTimestamp");
+        fill_new_metadata(key, &mut obj, with_generation, None)?;
         Ok(obj)
     }
 
@@ -390,6 +343,44 @@ impl Store {
             }
         }
     }
+}
+
+/// The metadata the store gives a new object: its key's name and namespace, a uid (unless it has
+/// one), the creation time, generation 1 when asked, and the resourceVersion `rv` (none for a
+/// dry run).
+fn fill_new_metadata(
+    key: &Key,
+    obj: &mut Value,
+    with_generation: bool,
+    rv: Option<u64>,
+) -> Result<(), StoreError> {
+    let m = obj
+        .as_object_mut()
+        .ok_or_else(|| StoreError::Invalid("object is not a JSON object".into()))?
+        .entry("metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| StoreError::Invalid("metadata".into()))?;
+    m.insert("name".into(), json!(key.name));
+    if !key.ns.is_empty() {
+        m.insert("namespace".into(), json!(key.ns));
+    }
+    if m.get("uid")
+        .and_then(|u| u.as_str())
+        .is_none_or(|u| u.is_empty())
+    {
+        m.insert("uid".into(), json!(util::new_uid()));
+    }
+    match rv {
+        Some(rv) => m.insert("resourceVersion".into(), json!(rv.to_string())),
+        None => m.remove("resourceVersion"),
+    };
+    if with_generation {
+        m.insert("generation".into(), json!(1));
+    }
+    m.insert("creationTimestamp".into(), json!(util::now_rfc3339()));
+    m.remove("deletionTimestamp");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,6 +18,16 @@ const REFUSED: [&str; 6] = [
     "create:customresourcedefinitions.apiextensions.k8s.io",
 ];
 
+/// The args of the operator Deployment `kuberay-operator` in `ns`.
+async fn operator_args(client: &kube::Client, ns: &str) -> Vec<String> {
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
+    let d = deploys.get("kuberay-operator").await.unwrap();
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap_or_default()
+}
+
 /// `POST selfsubjectaccessreviews` for `verb resource[/sub]` in `ns`.
 async fn review(
     client: &kube::Client,
@@ -271,21 +281,7 @@ async fn single_namespace_operators_reconcile_only_their_namespace() {
     std::fs::write(&values, "singleNamespaceInstall: true\n").unwrap();
     let b = helm_install_in(&tw, "team-b", &["--values", values.to_str().unwrap()]).await;
     assert_eq!(b.code, 0, "{}", b.stderr);
-    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(client.clone(), "team-a");
-    let args = deploys
-        .get("kuberay-operator")
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap()
-        .containers[0]
-        .args
-        .clone()
-        .unwrap();
+    let args = operator_args(&client, "team-a").await;
     let at = args
         .iter()
         .position(|a| a == "--watch-namespace")
@@ -374,21 +370,7 @@ async fn two_cluster_wide_releases_conflict_on_the_clusterrole_like_helm() {
         second.stderr
     );
     // The operator without --watch-namespace says it watches everything.
-    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(tw.client().await, "team-a");
-    let args = deploys
-        .get("kuberay-operator")
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap()
-        .containers[0]
-        .args
-        .clone()
-        .unwrap();
+    let args = operator_args(&tw.client().await, "team-a").await;
     assert!(
         !args.iter().any(|a| a.starts_with("--watch-namespace")),
         "{args:?}"
