@@ -240,25 +240,6 @@ async fn helm_install_in(tw: &TestWorld, ns: &str, extra: &[&str]) -> sim::ToolO
     tw.tool_in("helm", args, tw.dir.path()).await
 }
 
-async fn available(client: &kube::Client, ns: &str) {
-    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
-    let cond = |d: Option<&k8s_openapi::api::apps::v1::Deployment>| {
-        d.and_then(|d| d.status.as_ref())
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.type_ == "Available" && c.status == "True")
-            })
-    };
-    tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        kube::runtime::wait::await_condition(deploys, "kuberay-operator", cond),
-    )
-    .await
-    .expect("operator Available")
-    .unwrap();
-}
-
 /// The tutorial's compliant RayCluster (and its ConfigMap), applied in `ns`.
 async fn raycluster_in(client: &kube::Client, ns: &str) {
     apply_yaml_in(
@@ -298,8 +279,8 @@ async fn single_namespace_operators_reconcile_only_their_namespace() {
             .unwrap()
             .is_none()
     );
-    available(&client, "team-a").await;
-    available(&client, "team-b").await;
+    wait_operator_available_in(&client, "team-a").await;
+    wait_operator_available_in(&client, "team-b").await;
 
     // A RayCluster no operator watches stays untouched while one in team-a comes up.
     let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());

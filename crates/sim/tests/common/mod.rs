@@ -396,7 +396,12 @@ pub async fn install_operator(tw: &TestWorld) {
 }
 
 pub async fn wait_operator_available(client: &kube::Client) {
-    let deploys: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    wait_operator_available_in(client, NS).await
+}
+
+/// Watches until the Deployment `kuberay-operator` in `ns` is Available (at most 30 s).
+pub async fn wait_operator_available_in(client: &kube::Client, ns: &str) {
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let cond = |d: Option<&Deployment>| {
         d.and_then(|d| d.status.as_ref())
             .and_then(|s| s.conditions.as_ref())
