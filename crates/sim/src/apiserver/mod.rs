@@ -13,6 +13,7 @@ pub mod events;
 mod handlers;
 mod nonresource;
 mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod response;
 mod select;
