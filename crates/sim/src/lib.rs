@@ -22,6 +22,7 @@ mod kubelet;
 mod latency;
 mod logs;
 mod mirror;
+mod openapi;
 mod operator;
 mod ray;
 mod run;

@@ -1,5 +1,6 @@
-//! The fake kube-apiserver: HTTPS (HTTP/1.1) on 127.0.0.1, JSON only. Routing of `/api` and `/apis`
-//! paths, discovery, CRUD + list + watch + merge-patch + server-side apply, PodSecurity admission,
+//! The fake kube-apiserver: HTTPS (HTTP/1.1) on 127.0.0.1, answering in JSON (reading JSON, YAML
+//! and some protobuf). Routing of `/api` and `/apis` paths, discovery, OpenAPI, strict field
+//! validation, CRUD + list + watch + merge-patch + server-side apply, PodSecurity admission,
 //! audit logging per the cluster's policy, fault injection (429/503 bursts, dropped watches), and
 //! the WebSocket upgrades for `pods/exec` and `pods/portforward` (handed to `streams`).
 //!
@@ -175,7 +176,8 @@ pub async fn serve(
     body: Bytes,
 ) -> Response<Body> {
     let Some(info) = parse_resource_path(method, uri) else {
-        return nonresource::serve_nonresource(cl, caller, method, uri);
+        let accept = header(headers, http::header::ACCEPT).unwrap_or("");
+        return nonresource::serve_nonresource(cl, caller, method, uri, accept);
     };
     let mut ax = AuditCtx::new(cl, caller, uri, Some(&info), "");
     let req_obj: Option<Value> = if body.is_empty() {
@@ -209,6 +211,9 @@ pub async fn serve(
         return pod_log(cl, &ax, &info);
     }
     let content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
+    if let Some(st) = strict_field_validation(cl, &def, &info, content_type, &body) {
+        return ax.answer(cl, st.code, &st.to_value(), true);
+    }
     let mut out = handlers::dispatch(cl, &def, &info, content_type, &body).await;
     if let (Some(r), Some(n)) = (ax.objref.as_mut(), out.objref_name.take()) {
         r.name = n;
@@ -225,6 +230,28 @@ pub async fn serve(
         out.body = to_events_v1(&out.body);
     }
     json_response(out.code, &out.body, &out.warnings, &ax.id)
+}
+
+/// `?fieldValidation=Strict` on a create, update or server-side apply of the object itself (not
+/// a subresource): the refusal of a body with fields its schema does not declare (`openapi`).
+fn strict_field_validation(
+    cl: &Cluster,
+    def: &discovery::ResDef,
+    info: &request::ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Option<crate::util::Status> {
+    use crate::openapi::validate::{Write, check};
+    if !info.subresource.is_empty() {
+        return None;
+    }
+    let write = match info.verb {
+        Verb::Create => Write::Create,
+        Verb::Update => Write::Update,
+        Verb::Patch if content_type.starts_with("application/apply-patch") => Write::Apply,
+        _ => return None,
+    };
+    check(&cl.store, def, write, info.q("fieldValidation"), content_type, body)
 }
 
 /// `GET pods/NAME/log`: the container's log as text, or the error the apiserver gives.
