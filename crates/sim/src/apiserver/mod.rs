@@ -251,7 +251,14 @@ fn strict_field_validation(
         Verb::Patch if content_type.starts_with("application/apply-patch") => Write::Apply,
         _ => return None,
     };
-    check(&cl.store, def, write, info.q("fieldValidation"), content_type, body)
+    check(
+        &cl.store,
+        def,
+        write,
+        info.q("fieldValidation"),
+        content_type,
+        body,
+    )
 }
 
 /// `GET pods/NAME/log`: the container's log as text, or the error the apiserver gives.

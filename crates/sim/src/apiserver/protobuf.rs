@@ -59,7 +59,11 @@ pub fn decode(body: &[u8]) -> Result<Value, Error> {
         ));
     };
     let unknown = Unknown::decode(rest)?;
-    if unknown.content_encoding.as_deref().is_some_and(|e| !e.is_empty()) {
+    if unknown
+        .content_encoding
+        .as_deref()
+        .is_some_and(|e| !e.is_empty())
+    {
         return Err(Error::Malformed(format!(
             "content encoding {:?} is not supported",
             unknown.content_encoding.unwrap_or_default()
@@ -271,9 +275,17 @@ mod tests {
             ("helm-v3-update-release.pb", "tiny3", "deployed"),
         ] {
             let o = decode(&fixture(file)).unwrap();
-            assert_eq!((&o["apiVersion"], &o["kind"]), (&json!("v1"), &json!("Secret")), "{file}");
+            assert_eq!(
+                (&o["apiVersion"], &o["kind"]),
+                (&json!("v1"), &json!("Secret")),
+                "{file}"
+            );
             assert_eq!(o["type"], "helm.sh/release.v1", "{file}");
-            assert_eq!(o["metadata"]["name"], format!("sh.helm.release.v1.{name}.v1"), "{file}");
+            assert_eq!(
+                o["metadata"]["name"],
+                format!("sh.helm.release.v1.{name}.v1"),
+                "{file}"
+            );
             let labels = &o["metadata"]["labels"];
             assert_eq!(labels["owner"], "helm", "{file}");
             assert_eq!(labels["name"], name, "{file}");
@@ -285,8 +297,15 @@ mod tests {
             let gzip = b64.decode(&release).unwrap();
             assert_eq!(&gzip[..2], &[0x1f, 0x8b], "{file}: gzip magic");
             // No zero time, empty string or empty map leaks into the JSON.
-            assert!(o["metadata"].get("creationTimestamp").is_none(), "{file}: {o}");
-            assert!(o["metadata"].get("namespace").is_none_or(|n| n == "pod-security"));
+            assert!(
+                o["metadata"].get("creationTimestamp").is_none(),
+                "{file}: {o}"
+            );
+            assert!(
+                o["metadata"]
+                    .get("namespace")
+                    .is_none_or(|n| n == "pod-security")
+            );
         }
     }
 
@@ -316,7 +335,10 @@ mod tests {
         body.extend(unknown.encode_to_vec());
         assert_eq!(decode(&body), Err(Error::Unsupported("v1/Pod".into())));
         assert_eq!(
-            decode(&body).unwrap_err().status(&["application/json"]).code,
+            decode(&body)
+                .unwrap_err()
+                .status(&["application/json"])
+                .code,
             415
         );
         assert!(matches!(decode(b"{\"a\":1}"), Err(Error::Malformed(_))));
@@ -324,9 +346,6 @@ mod tests {
             decode(b"k8s\0\x0a\xff\xff"),
             Err(Error::Malformed(_))
         ));
-        assert_eq!(
-            decode(b"nope").unwrap_err().status(&[]).code,
-            400
-        );
+        assert_eq!(decode(b"nope").unwrap_err().status(&[]).code, 400);
     }
 }

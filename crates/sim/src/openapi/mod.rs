@@ -168,10 +168,7 @@ pub fn v3_document(store: &Store, gv: &str) -> Option<Value> {
         }
     }
     if !components.is_empty() {
-        components.insert(
-            schemas::OBJECT_META.into(),
-            schemas::object_meta_schema(),
-        );
+        components.insert(schemas::OBJECT_META.into(), schemas::object_meta_schema());
     }
     Some(json!({
         "openapi": "3.0.0",
@@ -197,10 +194,7 @@ pub fn v2_document(store: &Store) -> Value {
         }
     }
     if !definitions.is_empty() {
-        definitions.insert(
-            schemas::OBJECT_META.into(),
-            schemas::object_meta_schema(),
-        );
+        definitions.insert(schemas::OBJECT_META.into(), schemas::object_meta_schema());
     }
     json!({
         "swagger": "2.0",
@@ -227,8 +221,12 @@ fn query_param(name: &str, ty: &str, flavor: Flavor) -> Value {
 
 fn path_param(name: &str, flavor: Flavor) -> Value {
     match flavor {
-        V3 => json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}}),
-        V2 => json!({"name": name, "in": "path", "required": true, "type": "string", "uniqueItems": true}),
+        V3 => {
+            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}})
+        }
+        V2 => {
+            json!({"name": name, "in": "path", "required": true, "type": "string", "uniqueItems": true})
+        }
     }
 }
 
@@ -278,9 +276,11 @@ fn operation(d: &ResDef, action: &str, id: &str, body_ref: Option<&str>, flavor:
     if let Some(s) = schema_ref {
         match flavor {
             V3 => {
-                op["responses"]["200"]["content"] = json!({"application/json": {"schema": s.clone()}});
+                op["responses"]["200"]["content"] =
+                    json!({"application/json": {"schema": s.clone()}});
                 if matches!(action, "post" | "put") {
-                    op["requestBody"] = json!({"content": {"*/*": {"schema": s}}, "required": true});
+                    op["requestBody"] =
+                        json!({"content": {"*/*": {"schema": s}}, "required": true});
                 }
             }
             V2 => {
@@ -322,15 +322,27 @@ fn resource_paths(d: &ResDef, body_ref: Option<&str>, flavor: Flavor) -> Vec<(St
     let mut coll = Map::new();
     coll.insert("parameters".into(), json!(ns_params));
     if can("list") {
-        coll.insert("get".into(), operation(d, "list", &format!("list{scope}{kind}"), body_ref, flavor));
+        coll.insert(
+            "get".into(),
+            operation(d, "list", &format!("list{scope}{kind}"), body_ref, flavor),
+        );
     }
     if can("create") {
-        coll.insert("post".into(), operation(d, "post", &format!("create{scope}{kind}"), body_ref, flavor));
+        coll.insert(
+            "post".into(),
+            operation(d, "post", &format!("create{scope}{kind}"), body_ref, flavor),
+        );
     }
     if can("deletecollection") {
         coll.insert(
             "delete".into(),
-            operation(d, "deletecollection", &format!("deleteCollection{scope}{kind}"), None, flavor),
+            operation(
+                d,
+                "deletecollection",
+                &format!("deleteCollection{scope}{kind}"),
+                None,
+                flavor,
+            ),
         );
     }
     out.push((format!("{ns_prefix}/{}", d.plural), Value::Object(coll)));
@@ -359,7 +371,10 @@ fn resource_paths(d: &ResDef, body_ref: Option<&str>, flavor: Flavor) -> Vec<(St
             );
         }
     }
-    out.push((format!("{ns_prefix}/{}/{{name}}", d.plural), Value::Object(item)));
+    out.push((
+        format!("{ns_prefix}/{}/{{name}}", d.plural),
+        Value::Object(item),
+    ));
 
     for sub in &d.subresources {
         let mut s = Map::new();
@@ -386,10 +401,19 @@ fn resource_paths(d: &ResDef, body_ref: Option<&str>, flavor: Flavor) -> Vec<(St
             };
             s.insert(
                 method.into(),
-                operation(&sub_def, action, &format!("{id}{scope}{kind}{cap}"), own, flavor),
+                operation(
+                    &sub_def,
+                    action,
+                    &format!("{id}{scope}{kind}{cap}"),
+                    own,
+                    flavor,
+                ),
             );
         }
-        out.push((format!("{ns_prefix}/{}/{{name}}/{}", d.plural, sub.name), Value::Object(s)));
+        out.push((
+            format!("{ns_prefix}/{}/{{name}}/{}", d.plural, sub.name),
+            Value::Object(s),
+        ));
     }
     out
 }

@@ -23,7 +23,10 @@ pub fn schema_name(d: &ResDef) -> String {
         "" => "io.k8s.api.core".to_string(),
         "apiextensions.k8s.io" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".into(),
         g if g.ends_with(".k8s.io") => {
-            format!("io.k8s.api.{}", g.trim_end_matches(".k8s.io").replace('.', "_"))
+            format!(
+                "io.k8s.api.{}",
+                g.trim_end_matches(".k8s.io").replace('.', "_")
+            )
         }
         "apps" => "io.k8s.api.apps".into(),
         g => g.split('.').rev().collect::<Vec<_>>().join("."),
@@ -90,7 +93,10 @@ pub fn object_meta_schema() -> Value {
     ] {
         p.insert(f.into(), string.clone());
     }
-    p.insert("generation".into(), json!({"type": "integer", "format": "int64"}));
+    p.insert(
+        "generation".into(),
+        json!({"type": "integer", "format": "int64"}),
+    );
     p.insert(
         "deletionGracePeriodSeconds".into(),
         json!({"type": "integer", "format": "int64"}),
@@ -138,7 +144,11 @@ fn builtin_fields(group: &str, kind: &str) -> Option<&'static [&'static str]> {
         | ("apiextensions.k8s.io", "CustomResourceDefinition") => &["spec", "status"],
         ("", "ConfigMap") => &["data", "binaryData", "immutable"],
         ("", "Secret") => &["data", "stringData", "type", "immutable"],
-        ("", "ServiceAccount") => &["secrets", "imagePullSecrets", "automountServiceAccountToken"],
+        ("", "ServiceAccount") => &[
+            "secrets",
+            "imagePullSecrets",
+            "automountServiceAccountToken",
+        ],
         ("", "Endpoints") => &["subsets"],
         ("", "Event") => &[
             "involvedObject",

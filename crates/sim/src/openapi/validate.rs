@@ -102,7 +102,11 @@ fn resolve(schema: &Value) -> Value {
     {
         return schemas::object_meta_schema();
     }
-    if let Some([one]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+    if let Some([one]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
         return resolve(one);
     }
     schema.clone()
@@ -200,7 +204,13 @@ mod tests {
                      "template": {"metadata": {"nam": "p"}}}, "extra": 1});
         assert_eq!(
             unknown_fields(&schema(), &bad),
-            ["extra", "metadata.lables", "spec.groups[1].nmae", "spec.rayVersoin", "spec.template.metadata.nam"]
+            [
+                "extra",
+                "metadata.lables",
+                "spec.groups[1].nmae",
+                "spec.rayVersoin",
+                "spec.template.metadata.nam"
+            ]
         );
     }
 
@@ -233,7 +243,14 @@ mod tests {
             .find(|d| d.kind == "ConfigMap")
             .unwrap();
         let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"dta":{}}"#;
-        let strict = check(&store, &def, Write::Create, Some("Strict"), "application/json", body);
+        let strict = check(
+            &store,
+            &def,
+            Write::Create,
+            Some("Strict"),
+            "application/json",
+            body,
+        );
         assert_eq!(
             strict.unwrap().message.unwrap(),
             "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\""
@@ -242,6 +259,16 @@ mod tests {
             assert!(check(&store, &def, Write::Create, fv, "application/json", body).is_none());
         }
         let good = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{}}"#;
-        assert!(check(&store, &def, Write::Create, Some("Strict"), "application/json", good).is_none());
+        assert!(
+            check(
+                &store,
+                &def,
+                Write::Create,
+                Some("Strict"),
+                "application/json",
+                good
+            )
+            .is_none()
+        );
     }
 }
