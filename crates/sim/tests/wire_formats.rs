@@ -13,6 +13,14 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_bodies_are_decoded_or_get_415() {
     let tw = TestWorld::start(vec![]).await;
+    // Namespaces audited at Request level: the audit log shows the decoded request object.
+    std::fs::write(
+        tw.dir
+            .path()
+            .join("ray-operator/config/security/audit-policy.yaml"),
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Request\n  resources:\n  - group: \"\"\n    resources: [namespaces]\n",
+    )
+    .unwrap();
     assert_eq!(tw.create_cluster().await.code, 0);
     let client = tw.client().await;
     let post = |path: &str, ct: &str, body: &[u8]| {
@@ -38,6 +46,15 @@ async fn protobuf_bodies_are_decoded_or_get_415() {
     assert_eq!(
         created["metadata"]["labels"]["kubernetes.io/metadata.name"],
         "pod-security"
+    );
+    let audited = tw.audit_lines().await;
+    let create = audited
+        .iter()
+        .find(|l| l["verb"] == "create" && l["objectRef"]["resource"] == "namespaces")
+        .expect("the create is audited");
+    assert_eq!(
+        create["requestObject"],
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pod-security"}})
     );
     // runtime.Unknown{typeMeta: {v1, Pod}, raw: ""}: a kind the world does not decode.
     let pod = post(

@@ -180,8 +180,11 @@ pub async fn serve(
         return nonresource::serve_nonresource(cl, caller, method, uri, accept);
     };
     let mut ax = AuditCtx::new(cl, caller, uri, Some(&info), "");
+    // The request object as audit logs it (a protobuf body as the JSON it decodes to).
     let req_obj: Option<Value> = if body.is_empty() {
         None
+    } else if header(headers, http::header::CONTENT_TYPE) == Some(protobuf::MEDIA_TYPE) {
+        protobuf::decode(&body).ok()
     } else {
         serde_json::from_slice(&body).ok()
     };
