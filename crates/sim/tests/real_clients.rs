@@ -1,5 +1,5 @@
 //! Real clients against the world: real kubectl v1.35.2 (protobuf creates, server-side apply
-//! validated through the world's OpenAPI) and the unmodified harness with real helm v4.1.4 and
+//! validated through the world's OpenAPI, `wait` over streaming lists) and the unmodified harness with real helm v4.1.4 and
 //! v3.17.3 ahead of the fake one, installing the real kuberay-operator chart v1.5.1.
 //!
 //! The binaries come from `REAL_KUBECTL`, `REAL_HELM_V4`, `REAL_HELM_V3`, else from
@@ -130,9 +130,7 @@ fn kubectl_server_side_apply_of_the_tutorials_manifests() {
         r#"{CLUSTER}
 "$KUBECTL" create namespace pod-security >/dev/null || exit 91
 "$KUBECTL" apply --server-side -f "$CHART/crds/ray.io_rayclusters.yaml" || exit 92
-# kubectl 1.35's watch-list wait never ends in the world (README, fidelity gaps): the old
-# LIST+WATCH wait instead.
-KUBE_FEATURE_WatchListClient=false "$KUBECTL" wait --for=condition=Established crd/rayclusters.ray.io --timeout=30s >/dev/null || exit 93
+"$KUBECTL" wait --for=condition=Established crd/rayclusters.ray.io --timeout=30s >/dev/null || exit 93
 for m in ray-cluster.complete.yaml ray-cluster.pod-security.yaml; do
   "$KUBECTL" apply --server-side -n pod-security -f "$PROJECT/manifests/$m"; echo "apply $m rc=$?"
 done
@@ -166,6 +164,35 @@ sed 's/rayVersion:/rayVersoin:/' "$PROJECT/manifests/ray-cluster.pod-security.ya
     );
     assert!(
         stderr.contains("RayCluster in version \"v1\" cannot be handled as a RayCluster: strict decoding error: unknown field \"spec.rayVersoin\""),
+        "{ctx}"
+    );
+}
+
+/// `kubectl wait` (client-go 1.35 opens a streaming list) returns as soon as the node is Ready,
+/// on a 1.26 node image (the server refuses the streaming list; kubectl falls back to LIST+WATCH)
+/// and on a 1.35 one (the server ends the initial events with the annotated bookmark).
+fn kubectl_wait_returns_on_1_26_and_1_35() {
+    let work = tempfile::tempdir().unwrap();
+    let script = r#"set -u
+export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
+for image in kindest/node:v1.26.15 kindest/node:v1.35.0; do
+  kind create cluster --name kuberay-pod-security --image "$image" >/dev/null 2>&1 || exit 90
+  "$KUBECTL" wait --for=condition=Ready nodes --all --timeout=60s; echo "$image rc=$?"
+  kind delete cluster --name kuberay-pod-security >/dev/null 2>&1 || exit 91
+done
+"#;
+    let out = run_script(work.path(), script);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "node/kuberay-pod-security-control-plane condition met",
+            "kindest/node:v1.26.15 rc=0",
+            "node/kuberay-pod-security-control-plane condition met",
+            "kindest/node:v1.35.0 rc=0",
+        ],
         "{ctx}"
     );
 }
@@ -302,6 +329,11 @@ const TESTS: &[Test] = &[
         "kubectl_server_side_apply_of_the_tutorials_manifests",
         &[Client::Kubectl],
         kubectl_server_side_apply_of_the_tutorials_manifests,
+    ),
+    (
+        "kubectl_wait_returns_on_1_26_and_1_35",
+        &[Client::Kubectl],
+        kubectl_wait_returns_on_1_26_and_1_35,
     ),
     (
         "harness_with_real_helm_v4_installs_the_real_chart",

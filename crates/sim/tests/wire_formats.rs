@@ -292,3 +292,51 @@ async fn strict_field_validation_refuses_unknown_fields() {
         .unwrap();
     assert_eq!(created["metadata"]["name"], "c");
 }
+
+/// Streaming lists (client-go ≥ 1.35 informers, so `kubectl wait`): a 1.26 apiserver refuses
+/// `resourceVersionMatch` on a watch (client-go then falls back to LIST+WATCH); a 1.35 one sends
+/// the current objects, then the bookmark annotated `k8s.io/initial-events-end`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_lists_follow_the_server_version() {
+    const STREAMING: &str = "/api/v1/namespaces?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1";
+    let tw = TestWorld::start(vec![]).await;
+    assert_eq!(tw.create_cluster().await.code, 0);
+    let client = tw.client().await;
+    let (code, _, body) = get_raw(&client, STREAMING, "application/json").await;
+    let st: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((code, st["reason"].as_str()), (422, Some("Invalid")));
+    assert_eq!(
+        st["message"],
+        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch"
+    );
+
+    let tw = TestWorld::start(vec![]).await;
+    let out = tw
+        .create_cluster_with(
+            "ray-operator/config/security/kind-config.yaml",
+            "kindest/node:v1.35.0",
+        )
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let client = tw.client().await;
+    let namespaces = get_json(&client, "/api/v1/namespaces").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (code, _, body) = get_raw(&client, STREAMING, "application/json").await;
+    assert_eq!(code, 200);
+    let events: Vec<Value> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let end = events
+        .iter()
+        .position(|e| {
+            e["type"] == "BOOKMARK"
+                && e["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true"
+        })
+        .expect("the initial-events-end bookmark");
+    assert_eq!(end, namespaces, "{events:?}");
+    assert!(events[..end].iter().all(|e| e["type"] == "ADDED"));
+}

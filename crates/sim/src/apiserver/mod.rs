@@ -19,6 +19,7 @@ pub mod request;
 pub mod response;
 mod select;
 mod watch;
+mod watch_list;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
