@@ -1,5 +1,5 @@
 //! Real clients against the world: real kubectl v1.35.2 (protobuf creates, server-side apply
-//! validated through the world's OpenAPI, `wait` over streaming lists) and the unmodified harness with real helm v4.1.4 and
+//! validated through the world's OpenAPI, `wait` over streaming lists, `exec` exit codes) and the unmodified harness with real helm v4.1.4 and
 //! v3.17.3 ahead of the fake one, installing the real kuberay-operator chart v1.5.1.
 //!
 //! The binaries come from `REAL_KUBECTL`, `REAL_HELM_V4`, `REAL_HELM_V3`, else from
@@ -62,10 +62,18 @@ fn chart() -> PathBuf {
 
 /// `sim run --latency-scale 0.05 --state-dir W/state -- sh SCRIPT`, with `KUBECTL` set.
 fn run_script(work: &Path, script: &str) -> Output {
+    run_script_with(work, script, &[])
+}
+
+/// `run_script` with more clients in the environment (`("HELM", Client::HelmV4)`).
+fn run_script_with(work: &Path, script: &str, clients: &[(&str, Client)]) -> Output {
     let file = work.join("script.sh");
     std::fs::write(&file, script).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["run", "--latency-scale", LATENCY_SCALE, "--state-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sim"));
+    for (var, c) in clients {
+        cmd.env(var, c.path().unwrap());
+    }
+    cmd.args(["run", "--latency-scale", LATENCY_SCALE, "--state-dir"])
         .arg(work.join("state"))
         .arg("--")
         .arg("sh")
@@ -192,6 +200,41 @@ done
             "kindest/node:v1.26.15 rc=0",
             "node/kuberay-pod-security-control-plane condition met",
             "kindest/node:v1.35.0 rc=0",
+        ],
+        "{ctx}"
+    );
+}
+
+/// `kubectl exec` (WebSocket `v5.channel.k8s.io` on a 1.35 node image) into the tutorial's Ray
+/// head, installed with real helm: the command's output, then its own exit code (0, 127).
+fn kubectl_exec_reports_the_commands_exit_code() {
+    let work = tempfile::tempdir().unwrap();
+    let script = r#"set -u
+export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
+kind create cluster --name kuberay-pod-security --image kindest/node:v1.35.0 >/dev/null 2>&1 || exit 90
+"$KUBECTL" create namespace pod-security >/dev/null || exit 91
+"$HELM" install kuberay-operator "$CHART" -n pod-security --values "$PROJECT/manifests/kuberay-operator.values.yaml" >/dev/null || exit 92
+"$KUBECTL" -n pod-security wait --for=condition=Available deployment/kuberay-operator --timeout=60s >/dev/null || exit 93
+"$KUBECTL" apply --server-side -n pod-security -f "$PROJECT/manifests/ray-cluster.pod-security.yaml" >/dev/null || exit 94
+"$KUBECTL" -n pod-security wait --for=create pod -l ray.io/node-type=head --timeout=60s >/dev/null || exit 95
+"$KUBECTL" -n pod-security wait --for=condition=Ready pod -l ray.io/node-type=head --timeout=60s >/dev/null || exit 96
+HEAD=$("$KUBECTL" get pod -n pod-security -l ray.io/node-type=head -o name)
+"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- python3 samples/xgboost_example.py >out.txt 2>/dev/null; echo "xgboost rc=$?"
+tail -n 1 out.txt | cut -c1-17
+"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- pip3 install jsonpatch >/dev/null 2>&1; echo "pip rc=$?"
+"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- no-such-command 2>/dev/null; echo "unknown rc=$?"
+"#;
+    let out = run_script_with(work.path(), script, &[("HELM", Client::HelmV4)]);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "xgboost rc=0",
+            "{'train-logloss':",
+            "pip rc=0",
+            "unknown rc=127"
         ],
         "{ctx}"
     );
@@ -334,6 +377,11 @@ const TESTS: &[Test] = &[
         "kubectl_wait_returns_on_1_26_and_1_35",
         &[Client::Kubectl],
         kubectl_wait_returns_on_1_26_and_1_35,
+    ),
+    (
+        "kubectl_exec_reports_the_commands_exit_code",
+        &[Client::Kubectl, Client::HelmV4],
+        kubectl_exec_reports_the_commands_exit_code,
     ),
     (
         "harness_with_real_helm_v4_installs_the_real_chart",
