@@ -262,10 +262,43 @@ fn project_copy() -> tempfile::TempDir {
     dir
 }
 
-/// The unmodified harness, with the real helm first on PATH (ahead of the world's fake one),
-/// installs the real chart: every step passes and the fake helm is never called.
-fn harness_with_real_helm(helm: Client) {
-    let tree = project_copy();
+/// What a harness run left: exit code, report, the world's fake-tool invocations, and the
+/// output to show when an assertion fails.
+struct HarnessRun {
+    code: Option<i32>,
+    report: Value,
+    invocations: Vec<Value>,
+    ctx: String,
+}
+
+impl HarnessRun {
+    fn argv(i: &Value) -> Vec<String> {
+        i["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    }
+    fn ran(&self, prefix: &[&str]) -> bool {
+        self.invocations.iter().any(|i| {
+            let a = Self::argv(i);
+            a.len() >= prefix.len() && a[..prefix.len()] == *prefix
+        })
+    }
+    fn step(&self, id: &str) -> &Value {
+        self.report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+    }
+}
+
+/// The unmodified harness on `tree`, with the real `helm` first on PATH (ahead of the world's
+/// fake one), installing the real chart.
+fn run_harness(tree: &Path, helm: Client) -> HarnessRun {
     let work = tempfile::tempdir().unwrap();
     let bin = work.path().join("real-helm");
     std::fs::create_dir(&bin).unwrap();
@@ -279,7 +312,7 @@ fn harness_with_real_helm(helm: Client) {
         .arg(xtask)
         .arg("e2e")
         .arg("--scenario")
-        .arg(tree.path().join("scenarios/pod-security.yaml"))
+        .arg(tree.join("scenarios/pod-security.yaml"))
         .arg("--kuberay-chart")
         .arg(chart())
         .arg("--report-json")
@@ -289,18 +322,36 @@ fn harness_with_real_helm(helm: Client) {
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
-    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{ctx}");
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(work.path().join("report.json")).unwrap())
-            .unwrap();
-    assert_eq!(report["outcome"], "passed", "{ctx}");
-    let steps = report["steps"].as_array().unwrap();
-    assert!(steps.len() >= 12, "{report}");
-    for s in steps {
-        assert_eq!(s["outcome"], "passed", "step {}: {report}", s["id"]);
+    let report = std::fs::read_to_string(work.path().join("report.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(Value::Null);
+    let invocations = std::fs::read_to_string(work.path().join("state/invocations.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    HarnessRun {
+        code: out.status.code(),
+        report,
+        invocations,
+        ctx: format!("--- stdout\n{stdout}\n--- stderr\n{stderr}"),
     }
-    let operator = steps.iter().find(|s| s["id"] == "operator").unwrap();
+}
+
+/// The unmodified harness, with the real helm first on PATH (ahead of the world's fake one),
+/// installs the real chart: every step passes and the fake helm is never called.
+fn harness_with_real_helm(helm: Client) {
+    let tree = project_copy();
+    let r = run_harness(tree.path(), helm);
+    let ctx = &r.ctx;
+    assert_eq!(r.code, Some(0), "{ctx}");
+    assert_eq!(r.report["outcome"], "passed", "{ctx}");
+    let steps = r.report["steps"].as_array().unwrap();
+    assert!(steps.len() >= 12, "{}", r.report);
+    for s in steps {
+        assert_eq!(s["outcome"], "passed", "step {}: {}", s["id"], r.report);
+    }
+    let operator = r.step("operator");
     assert!(
         operator["message"]
             .as_str()
@@ -310,46 +361,58 @@ fn harness_with_real_helm(helm: Client) {
     );
     // The fake helm was never called (neither for `template` nor for `install`); the fake kind
     // created and deleted the cluster.
-    let invocations: Vec<Value> =
-        std::fs::read_to_string(work.path().join("state/invocations.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-    let argv = |i: &Value| -> Vec<String> {
-        i["argv"]
-            .as_array()
-            .unwrap()
+    assert!(
+        !r.invocations
             .iter()
-            .map(|a| a.as_str().unwrap().to_string())
-            .collect()
-    };
-    assert!(
-        !invocations
-            .iter()
-            .any(|i| i["tool"] == "helm" && argv(i).iter().any(|a| a == "install")),
-        "the fake helm was called for install: {invocations:?}"
+            .any(|i| i["tool"] == "helm" && HarnessRun::argv(i).iter().any(|a| a == "install")),
+        "the fake helm was called for install: {:?}",
+        r.invocations
     );
     assert!(
-        invocations.iter().all(|i| i["tool"] != "helm"),
-        "{invocations:?}"
+        r.invocations.iter().all(|i| i["tool"] != "helm"),
+        "{:?}",
+        r.invocations
     );
+    assert!(r.ran(&["kind", "create", "cluster"]), "{:?}", r.invocations);
+    assert!(r.ran(&["kind", "delete", "cluster"]), "{:?}", r.invocations);
+}
+
+/// With the operator's securityContext removed from the values (and the offline preflight
+/// removed, so the cluster is reached), real helm v4 prints the world's PodSecurity warning and
+/// the harness fails step 4 on it.
+fn harness_with_real_helm_v4_fails_step_4_on_a_noncompliant_operator() {
+    let tree = project_copy();
+    let scenario = tree.path().join("scenarios/pod-security.yaml");
+    let s = std::fs::read_to_string(&scenario).unwrap();
+    let start = s.find("  - id: preflight\n").unwrap();
+    let end = start + s[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(&scenario, format!("{}{}", &s[..start], &s[end..])).unwrap();
+    std::fs::write(
+        tree.path().join("manifests/kuberay-operator.values.yaml"),
+        "securityContext: null\n",
+    )
+    .unwrap();
+    let r = run_harness(tree.path(), Client::HelmV4);
+    let ctx = &r.ctx;
+    assert_eq!(r.code, Some(1), "{ctx}");
+    let failed: Vec<&Value> = r.report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", r.report);
+    assert_eq!(failed[0]["id"], "operator", "{}", r.report);
+    let msg = failed[0]["message"].as_str().unwrap();
     assert!(
-        invocations.iter().any(|i| argv(i).starts_with(&[
-            "kind".into(),
-            "create".into(),
-            "cluster".into()
-        ])),
-        "{invocations:?}"
+        msg.contains("PodSecurity warning")
+            && msg.contains("would violate PodSecurity")
+            && msg.contains("restricted:latest")
+            && msg.contains("allowPrivilegeEscalation != false"),
+        "{msg}"
     );
-    assert!(
-        invocations.iter().any(|i| argv(i).starts_with(&[
-            "kind".into(),
-            "delete".into(),
-            "cluster".into()
-        ])),
-        "{invocations:?}"
-    );
+    assert!(r.invocations.iter().all(|i| i["tool"] != "helm"), "{ctx}");
+    assert!(r.ran(&["kind", "delete", "cluster"]), "{:?}", r.invocations);
 }
 
 fn harness_with_real_helm_v4_installs_the_real_chart() {
@@ -392,6 +455,11 @@ const TESTS: &[Test] = &[
         "harness_with_real_helm_v3_installs_the_real_chart",
         &[Client::HelmV3],
         harness_with_real_helm_v3_installs_the_real_chart,
+    ),
+    (
+        "harness_with_real_helm_v4_fails_step_4_on_a_noncompliant_operator",
+        &[Client::HelmV4],
+        harness_with_real_helm_v4_fails_step_4_on_a_noncompliant_operator,
     ),
 ];
 
