@@ -275,8 +275,10 @@ impl Watch {
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tokio::time::sleep_until(drop_at), if self.drop_this => continue,
                 _ = bookmark.tick() => {
-                    if self.params.bookmarks {
-                        if self.tx.send(Ok(self.bookmark_line(progress.bookmark(), false))).await.is_err() { return; }
+                    if self.params.bookmarks
+                        && self.tx.send(Ok(self.bookmark_line(progress.bookmark(), false))).await.is_err()
+                    {
+                        return;
                     }
                 }
                 ev = live.recv() => match ev {
