@@ -340,3 +340,43 @@ async fn streaming_lists_follow_the_server_version() {
     assert_eq!(end, namespaces, "{events:?}");
     assert!(events[..end].iter().all(|e| e["type"] == "ADDED"));
 }
+
+/// Without `fieldValidation` (the server's default, `Warn`) an unknown field is dropped with a
+/// `Warning: unknown field "…"` header; with `Ignore`, silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_are_dropped_with_a_warning_by_default() {
+    let tw = TestWorld::start(vec![]).await;
+    assert_eq!(tw.create_cluster().await.code, 0);
+    let client = tw.client().await;
+    for (query, warned) in [("", true), ("?fieldValidation=Ignore", false)] {
+        let name = if warned { "warned" } else { "ignored" };
+        let body = format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"a":"b"}},"dat":{{"a":"b"}}}}"#
+        );
+        let req = http::Request::post(format!("/api/v1/namespaces/default/configmaps{query}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(kube::client::Body::from(body.into_bytes()))
+            .unwrap();
+        let resp = client.send(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let warnings: Vec<String> = resp
+            .headers()
+            .get_all("Warning")
+            .iter()
+            .map(|w| w.to_str().unwrap().to_string())
+            .collect();
+        let expected: &[&str] = if warned {
+            &["299 - \"unknown field \\\"dat\\\"\""]
+        } else {
+            &[]
+        };
+        assert_eq!(warnings, expected);
+        let stored = get_json(
+            &client,
+            &format!("/api/v1/namespaces/default/configmaps/{name}"),
+        )
+        .await;
+        assert!(stored.get("dat").is_none(), "{stored}");
+        assert_eq!(stored["data"]["a"], "b");
+    }
+}

@@ -1,5 +1,5 @@
 //! The fake kube-apiserver: HTTPS (HTTP/1.1) on 127.0.0.1, answering in JSON (reading JSON, YAML
-//! and some protobuf). Routing of `/api` and `/apis` paths, discovery, OpenAPI, strict field
+//! and some protobuf). Routing of `/api` and `/apis` paths, discovery, OpenAPI, field
 //! validation, CRUD + list + watch + merge-patch + server-side apply, PodSecurity admission,
 //! audit logging per the cluster's policy, fault injection (429/503 bursts, dropped watches), and
 //! the WebSocket upgrades for `pods/exec` and `pods/portforward` (handed to `streams`).
@@ -41,6 +41,7 @@ use crate::cluster::{Caller, Cluster};
 use crate::discovery;
 use crate::faults::Fault;
 use crate::logs;
+use crate::openapi::validate::Outcome;
 use crate::util::Status;
 
 /// Start serving the cluster's API on 127.0.0.1 (ephemeral port).
@@ -214,11 +215,26 @@ pub async fn serve(
     if def.plural == "pods" && info.subresource == "log" {
         return pod_log(cl, &ax, &info);
     }
-    let content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
-    if let Some(st) = strict_field_validation(cl, &def, &info, content_type, &body) {
-        return ax.answer(cl, st.code, &st.to_value(), true);
+    let mut content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
+    let mut body = body;
+    let mut field_warnings = vec![];
+    match field_validation(cl, &def, &info, content_type, &body) {
+        Outcome::Pass => {}
+        Outcome::Refuse(st) => return ax.answer(cl, st.code, &st.to_value(), true),
+        Outcome::Prune {
+            body: pruned,
+            warnings,
+        } => {
+            // The pruned body is JSON (valid YAML for an apply patch).
+            if !content_type.starts_with("application/apply-patch") {
+                content_type = "application/json";
+            }
+            body = Bytes::from(pruned);
+            field_warnings = warnings;
+        }
     }
     let mut out = handlers::dispatch(cl, &def, &info, content_type, &body).await;
+    out.warnings.extend(field_warnings);
     if let (Some(r), Some(n)) = (ax.objref.as_mut(), out.objref_name.take()) {
         r.name = n;
     }
@@ -236,24 +252,24 @@ pub async fn serve(
     json_response(out.code, &out.body, &out.warnings, &ax.id)
 }
 
-/// `?fieldValidation=Strict` on a create, update or server-side apply of the object itself (not
-/// a subresource): the refusal of a body with fields its schema does not declare (`openapi`).
-fn strict_field_validation(
+/// `?fieldValidation=` on a create, update or server-side apply of the object itself (not a
+/// subresource): what becomes of fields its schema does not declare (`openapi::validate`).
+fn field_validation(
     cl: &Cluster,
     def: &discovery::ResDef,
     info: &request::ReqInfo,
     content_type: &str,
     body: &Bytes,
-) -> Option<crate::util::Status> {
+) -> Outcome {
     use crate::openapi::validate::{Write, check};
     if !info.subresource.is_empty() {
-        return None;
+        return Outcome::Pass;
     }
     let write = match info.verb {
         Verb::Create => Write::Create,
         Verb::Update => Write::Update,
         Verb::Patch if content_type.starts_with("application/apply-patch") => Write::Apply,
-        _ => return None,
+        _ => return Outcome::Pass,
     };
     check(
         &cl.store,

@@ -1,17 +1,18 @@
-//! Server-side field validation (`?fieldValidation=Strict`, what kubectl and helm send once the
-//! OpenAPI document declares the parameter): a create, update or server-side apply whose body
-//! has a field the kind's schema does not declare is refused, with the apiserver's wording:
+//! Server-side field validation (`?fieldValidation=`, which kubectl and helm send as `Strict` once
+//! the OpenAPI document declares the parameter): fields of a create, update or server-side apply
+//! body that the kind's schema does not declare are
 //!
-//! * create/update: 400 `Kind in version "v1" cannot be handled as a Kind: strict decoding
-//!   error: unknown field "spec.foo"`;
-//! * apply: 500 `failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.foo:
-//!   field not declared in schema`.
+//! * `Strict`: refused, with the apiserver's wording — create/update: 400 `Kind in version "v1"
+//!   cannot be handled as a Kind: strict decoding error: unknown field "spec.foo"`; apply: 500
+//!   `failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.foo: field not
+//!   declared in schema`;
+//! * `Warn` (the default): dropped, each with a `Warning: unknown field "spec.foo"`;
+//! * `Ignore`: dropped silently.
 //!
 //! Unknown fields are found by walking the body along the schema: `properties`,
 //! `additionalProperties`, `items`, `$ref`/`allOf`, `x-kubernetes-preserve-unknown-fields` and
-//! `x-kubernetes-embedded-resource`. `Warn` and `Ignore` (and the default) check nothing, and
-//! unknown fields are not pruned (fidelity gaps). Merge and strategic-merge patches are not
-//! checked (the apiserver checks the patched object).
+//! `x-kubernetes-embedded-resource`. Merge and strategic-merge patches are not checked (the
+//! apiserver checks the patched object); protobuf bodies cannot carry unknown fields.
 
 use serde_json::Value;
 
@@ -28,7 +29,21 @@ pub enum Write {
     Apply,
 }
 
-/// Strict field validation of a write: the refusal, or None when it passes (or is not checked).
+/// What field validation makes of a write.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing unknown (or nothing checked): the body as sent.
+    Pass,
+    /// `Strict` and unknown fields: the apiserver's refusal.
+    Refuse(Status),
+    /// Unknown fields dropped: the body to use instead (JSON) and the warnings to send.
+    Prune {
+        body: Vec<u8>,
+        warnings: Vec<String>,
+    },
+}
+
+/// Field validation of a write with directive `field_validation` (None: `Warn`).
 pub fn check(
     store: &Store,
     def: &ResDef,
@@ -36,24 +51,33 @@ pub fn check(
     field_validation: Option<&str>,
     content_type: &str,
     body: &[u8],
-) -> Option<Status> {
-    if field_validation != Some("Strict") {
-        return None;
-    }
-    let obj: Value = match content_type.split(';').next().unwrap_or("").trim() {
-        "application/json" => serde_json::from_slice(body).ok()?,
-        "application/yaml" | "application/apply-patch+yaml" => {
-            serde_saphyr::from_slice(body).ok()?
-        }
+) -> Outcome {
+    let decoded: Option<Value> = match content_type.split(';').next().unwrap_or("").trim() {
+        "application/json" => serde_json::from_slice(body).ok(),
+        "application/yaml" | "application/apply-patch+yaml" => serde_saphyr::from_slice(body).ok(),
         // Protobuf cannot carry an unknown field; other bodies are refused elsewhere.
-        _ => return None,
+        _ => None,
     };
-    let schema = schemas::validation_schema(store, def)?;
-    let unknown = unknown_fields(&schema, &obj);
+    let (Some(mut obj), Some(schema)) = (decoded, schemas::validation_schema(store, def)) else {
+        return Outcome::Pass;
+    };
+    let mut unknown = vec![];
+    visit(&schema, &mut obj, "", &mut unknown, true);
     if unknown.is_empty() {
-        return None;
+        return Outcome::Pass;
     }
-    Some(refusal(def, write, &unknown))
+    let warnings = match field_validation {
+        Some("Strict") => return Outcome::Refuse(refusal(def, write, &unknown)),
+        Some("Ignore") => vec![],
+        _ => unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect(),
+    };
+    Outcome::Prune {
+        body: serde_json::to_vec(&obj).expect("json"),
+        warnings,
+    }
 }
 
 /// The apiserver's refusal of `unknown` fields (paths as `spec.a[0].b`).
@@ -113,9 +137,10 @@ fn resolve(schema: &Value) -> Value {
 }
 
 /// The paths of every field of `v` that `schema` does not declare, in document order.
-pub fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
+#[cfg(test)]
+fn unknown_fields(schema: &Value, v: &Value) -> Vec<String> {
     let mut out = vec![];
-    walk(schema, v, "", &mut out);
+    visit(schema, &mut v.clone(), "", &mut out, false);
     out
 }
 
@@ -127,7 +152,8 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
+/// Collects the undeclared fields of `v` into `out`, removing them when `prune`.
+fn visit(schema: &Value, v: &mut Value, path: &str, out: &mut Vec<String>, prune: bool) {
     let schema = resolve(schema);
     let preserve = schema["x-kubernetes-preserve-unknown-fields"] == true;
     let embedded = schema["x-kubernetes-embedded-resource"] == true;
@@ -135,25 +161,32 @@ fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
         Value::Object(m) => {
             let props = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
-            for (k, child) in m {
+            let mut undeclared = vec![];
+            for (k, child) in m.iter_mut() {
                 let p = join(path, k);
                 if let Some(s) = props.and_then(|ps| ps.get(k)) {
-                    walk(s, child, &p, out);
+                    visit(s, child, &p, out, prune);
                 } else if embedded && k == "metadata" {
-                    walk(&schemas::object_meta_schema(), child, &p, out);
+                    visit(&schemas::object_meta_schema(), child, &p, out, prune);
                 } else if embedded && (k == "apiVersion" || k == "kind") {
                 } else if let Some(a) = additional.filter(|a| a.is_object()) {
-                    walk(a, child, &p, out);
+                    visit(a, child, &p, out, prune);
                 } else if additional == Some(&Value::Bool(true)) || preserve {
                 } else if props.is_some() || schema["type"] == "object" {
                     out.push(p);
+                    undeclared.push(k.clone());
+                }
+            }
+            if prune {
+                for k in undeclared {
+                    m.remove(&k);
                 }
             }
         }
         Value::Array(items) => {
             if let Some(s) = schema.get("items") {
-                for (i, child) in items.iter().enumerate() {
-                    walk(s, child, &format!("{path}[{i}]"), out);
+                for (i, child) in items.iter_mut().enumerate() {
+                    visit(s, child, &format!("{path}[{i}]"), out, prune);
                 }
             }
         }
@@ -236,39 +269,48 @@ mod tests {
     }
 
     #[test]
-    fn only_strict_checks() {
+    fn strict_refuses_warn_and_ignore_prune() {
         let store = Store::new();
         let def = crate::discovery::builtin()
             .into_iter()
             .find(|d| d.kind == "ConfigMap")
             .unwrap();
         let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"dta":{}}"#;
-        let strict = check(
-            &store,
-            &def,
-            Write::Create,
-            Some("Strict"),
-            "application/json",
-            body,
-        );
-        assert_eq!(
-            strict.unwrap().message.unwrap(),
-            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\""
-        );
-        for fv in [None, Some("Warn"), Some("Ignore")] {
-            assert!(check(&store, &def, Write::Create, fv, "application/json", body).is_none());
+        let check = |fv, ct, body: &[u8]| check(&store, &def, Write::Create, fv, ct, body);
+        match check(Some("Strict"), "application/json", body) {
+            Outcome::Refuse(st) => assert_eq!(
+                st.message.unwrap(),
+                "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\""
+            ),
+            other => panic!("{other:?}"),
+        }
+        for (fv, warned) in [(None, true), (Some("Warn"), true), (Some("Ignore"), false)] {
+            match check(
+                fv,
+                "application/yaml",
+                b"kind: ConfigMap\ndta: {}\ndata: {a: b}\n",
+            ) {
+                Outcome::Prune { body, warnings } => {
+                    let pruned: Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(pruned, json!({"kind": "ConfigMap", "data": {"a": "b"}}));
+                    let expected: &[&str] = if warned {
+                        &["unknown field \"dta\""]
+                    } else {
+                        &[]
+                    };
+                    assert_eq!(warnings, expected, "{fv:?}");
+                }
+                other => panic!("{fv:?}: {other:?}"),
+            }
         }
         let good = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{}}"#;
-        assert!(
-            check(
-                &store,
-                &def,
-                Write::Create,
-                Some("Strict"),
-                "application/json",
-                good
-            )
-            .is_none()
-        );
+        assert!(matches!(
+            check(Some("Strict"), "application/json", good),
+            Outcome::Pass
+        ));
+        assert!(matches!(
+            check(Some("Strict"), "application/vnd.kubernetes.protobuf", body),
+            Outcome::Pass
+        ));
     }
 }
