@@ -1,6 +1,7 @@
 //! Wire formats real clients use, driven with kube-rs: protobuf request bodies (decoded for the
-//! kinds kubectl and helm write, 415 otherwise) and the OpenAPI documents (`/openapi/v2`,
-//! `/openapi/v3`) that kubectl and helm validate against.
+//! kinds kubectl and helm write, 415 otherwise), the OpenAPI documents (`/openapi/v2`,
+//! `/openapi/v3`) that kubectl and helm validate against, field validation (`Strict`, `Warn`,
+//! `Ignore`), and streaming-list watches per server version.
 
 mod common;
 
