@@ -24,6 +24,7 @@ mod latency;
 mod logs;
 mod mirror;
 mod nodes;
+mod openapi;
 mod operator;
 mod ray;
 mod run;

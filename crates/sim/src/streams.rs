@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
 use tokio_tungstenite::tungstenite::{Message, protocol::Role};
 
 use crate::apiserver::audit_ctx::AuditCtx;
@@ -270,7 +271,9 @@ async fn exec_session(
                 Some(ProcOut::Exit(code)) => {
                     let st = serde_json::to_vec(&exit_status_json(code, &argv)).expect("json");
                     let _ = sink.send(frame(3, &st)).await;
-                    let _ = sink.send(Message::Close(None)).await;
+                    // A normal closure (1000), as the apiserver's wsstream ends a stream: a close
+                    // frame without a code reads as 1005 in gorilla/websocket, an error to kubectl.
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }))).await;
                     let _ = sink.close().await;
                     return;
                 }

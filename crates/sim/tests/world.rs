@@ -904,38 +904,3 @@ async fn kind_admin_is_a_kubeadm_cluster_admin_from_1_29() {
             .contains("kubeadm:cluster-admins")
     );
 }
-
-/// Real kubectl and helm send protobuf bodies; the world reads JSON and YAML only, so such a
-/// create gets the apiserver's 415 (never a half-read object), while YAML bodies are created.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_bodies_the_world_cannot_read_get_415() {
-    let tw = TestWorld::start(vec![]).await;
-    assert_eq!(tw.create_cluster().await.code, 0);
-    let client = tw.client().await;
-    let post = |ct: &str, body: &[u8]| {
-        http::Request::post("/api/v1/namespaces")
-            .header(http::header::CONTENT_TYPE, ct)
-            .body(body.to_vec())
-            .unwrap()
-    };
-    let protobuf = post(
-        "application/vnd.kubernetes.protobuf",
-        b"k8s\0\n\x0f\n\x02v1\x12\tNamespace",
-    );
-    match client.request::<Value>(protobuf).await {
-        Err(kube::Error::Api(s)) => {
-            assert_eq!((s.code, s.reason.as_str()), (415, "UnsupportedMediaType"));
-            assert_eq!(
-                s.message,
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"
-            );
-        }
-        other => panic!("expected 415, got {other:?}"),
-    }
-    let yaml = post(
-        "application/yaml",
-        b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: from-yaml\n",
-    );
-    let created: Value = client.request(yaml).await.unwrap();
-    assert_eq!(created["metadata"]["name"], "from-yaml");
-}

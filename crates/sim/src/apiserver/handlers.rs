@@ -91,8 +91,9 @@ fn dry_run(info: &ReqInfo) -> Result<bool, Status> {
     ))
 }
 
-/// A create or update body, as the apiserver's input negotiation reads it. The world decodes JSON
-/// and YAML only: a protobuf (or any other) body gets the real 415, never a half-read object.
+/// A create or update body, as the apiserver's input negotiation reads it. The world decodes JSON,
+/// YAML and the protobuf of the few kinds `protobuf` knows: any other body gets the real 415,
+/// never a half-read object.
 fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
     let unrecognized = |e: &dyn std::fmt::Display| {
         Status::bad_request(format!("the object provided is unrecognized: {e}"))
@@ -100,6 +101,8 @@ fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
     match content_type.split(';').next().unwrap_or("").trim() {
         "application/json" => serde_json::from_slice(body).map_err(|e| unrecognized(&e)),
         "application/yaml" => serde_saphyr::from_slice(body).map_err(|e| unrecognized(&e)),
+        super::protobuf::MEDIA_TYPE => super::protobuf::decode(body)
+            .map_err(|e| e.status(&["application/json", "application/yaml"])),
         _ => Err(Status::unsupported_media_type(&[
             "application/json",
             "application/yaml",

@@ -1,5 +1,6 @@
-//! The fake kube-apiserver: HTTPS (HTTP/1.1) on 127.0.0.1, JSON only. Routing of `/api` and `/apis`
-//! paths, discovery, CRUD + list + watch + merge-patch + server-side apply, PodSecurity admission,
+//! The fake kube-apiserver: HTTPS (HTTP/1.1) on 127.0.0.1, answering in JSON (reading JSON, YAML
+//! and some protobuf). Routing of `/api` and `/apis` paths, discovery, OpenAPI, field
+//! validation, CRUD + list + watch + merge-patch + server-side apply, PodSecurity admission,
 //! audit logging per the cluster's policy, fault injection (429/503 bursts, dropped watches), and
 //! the WebSocket upgrades for `pods/exec` and `pods/portforward` (handed to `streams`).
 //!
@@ -14,10 +15,12 @@ pub mod events;
 mod handlers;
 mod nonresource;
 mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod response;
 mod select;
 mod watch;
+mod watch_list;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
@@ -41,6 +44,7 @@ use crate::cluster::{Caller, Cluster};
 use crate::discovery;
 use crate::faults::Fault;
 use crate::logs;
+use crate::openapi::validate::Outcome;
 use crate::util::Status;
 
 /// Start serving the cluster's API on 127.0.0.1 (ephemeral port).
@@ -176,11 +180,15 @@ pub async fn serve(
     body: Bytes,
 ) -> Response<Body> {
     let Some(info) = parse_resource_path(method, uri) else {
-        return nonresource::serve_nonresource(cl, caller, method, uri);
+        let accept = header(headers, http::header::ACCEPT).unwrap_or("");
+        return nonresource::serve_nonresource(cl, caller, method, uri, accept);
     };
     let mut ax = AuditCtx::new(cl, caller, uri, Some(&info), "");
+    // The request object as audit logs it (a protobuf body as the JSON it decodes to).
     let req_obj: Option<Value> = if body.is_empty() {
         None
+    } else if header(headers, http::header::CONTENT_TYPE) == Some(protobuf::MEDIA_TYPE) {
+        protobuf::decode(&body).ok()
     } else {
         serde_json::from_slice(&body).ok()
     };
@@ -216,8 +224,26 @@ pub async fn serve(
     if def.plural == "pods" && info.subresource == "log" {
         return pod_log(cl, &ax, &info);
     }
-    let content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
+    let mut content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
+    let mut body = body;
+    let mut field_warnings = vec![];
+    match field_validation(cl, &def, &info, content_type, &body) {
+        Outcome::Pass => {}
+        Outcome::Refuse(st) => return ax.answer(cl, st.code, &st.to_value(), true),
+        Outcome::Prune {
+            body: pruned,
+            warnings,
+        } => {
+            // The pruned body is JSON (valid YAML for an apply patch).
+            if !content_type.starts_with("application/apply-patch") {
+                content_type = "application/json";
+            }
+            body = Bytes::from(pruned);
+            field_warnings = warnings;
+        }
+    }
     let mut out = handlers::dispatch(cl, &def, &info, content_type, &body).await;
+    out.warnings.extend(field_warnings);
     if let (Some(r), Some(n)) = (ax.objref.as_mut(), out.objref_name.take()) {
         r.name = n;
     }
@@ -252,6 +278,35 @@ fn self_subject_access_review(
     };
     let out = authz::self_subject_access_review(&review, &caller.rights, &caller.authz_reason);
     ax.answer(cl, 201, &out, true)
+}
+
+/// `?fieldValidation=` on a create, update or server-side apply of the object itself (not a
+/// subresource): what becomes of fields its schema does not declare (`openapi::validate`).
+fn field_validation(
+    cl: &Cluster,
+    def: &discovery::ResDef,
+    info: &request::ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Outcome {
+    use crate::openapi::validate::{Write, check};
+    if !info.subresource.is_empty() {
+        return Outcome::Pass;
+    }
+    let write = match info.verb {
+        Verb::Create => Write::Create,
+        Verb::Update => Write::Update,
+        Verb::Patch if content_type.starts_with("application/apply-patch") => Write::Apply,
+        _ => return Outcome::Pass,
+    };
+    check(
+        &cl.store,
+        def,
+        write,
+        info.q("fieldValidation"),
+        content_type,
+        body,
+    )
 }
 
 /// `GET pods/NAME/log`: the container's log as text, or the error the apiserver gives.

@@ -1,5 +1,6 @@
 //! Non-resource endpoints: `/version`, the discovery documents (`/api`, `/api/v1`, `/apis`,
-//! `/apis/{group}[/{version}]`) and the health checks (`/healthz`, `/livez`, `/readyz`).
+//! `/apis/{group}[/{version}]`), the OpenAPI documents (`/openapi/v2`, `/openapi/v3[/…]`, from
+//! `openapi`) and the health checks (`/healthz`, `/livez`, `/readyz`).
 
 use http::{Method, Response};
 use serde_json::Value;
@@ -15,6 +16,7 @@ pub fn serve_nonresource(
     caller: &Caller,
     method: &Method,
     uri: &str,
+    accept: &str,
 ) -> Response<Body> {
     let path = uri.split('?').next().unwrap_or(uri).trim_end_matches('/');
     let ax = AuditCtx::new(cl, caller, uri, None, nonresource_verb(method));
@@ -38,6 +40,20 @@ pub fn serve_nonresource(
             .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(full("ok"))
             .expect("response");
+    }
+    if let ["openapi", rest @ ..] = segs.as_slice() {
+        let query = uri.split_once('?').map_or("", |(_, q)| q);
+        if let Some(a) = crate::openapi::serve(&cl.store, rest, query, accept) {
+            ax.emit_code(cl, "ResponseComplete", a.code);
+            let mut b = Response::builder()
+                .status(a.code)
+                .header(http::header::CONTENT_TYPE, a.content_type)
+                .header("Audit-Id", ax.id.as_str());
+            if let Some(l) = a.location {
+                b = b.header(http::header::LOCATION, l);
+            }
+            return b.body(full(a.body)).expect("response");
+        }
     }
     match document(cl, &segs) {
         Some(body) => ax.answer(cl, 200, &body, true),

@@ -1,7 +1,7 @@
 //! Watches: `?watch=true` list requests answered with a stream of `{"type": …, "object": …}`
 //! lines, resumable from a resourceVersion (410 Expired when history no longer has it), with
 //! selectors applied as the apiserver does (an object leaving the selection is DELETED),
-//! bookmarks, `timeoutSeconds`, and the watch-dropped fault.
+//! bookmarks, `timeoutSeconds`, streaming lists (`watch_list`), and the watch-dropped fault.
 
 use bytes::Bytes;
 use http::Response;
@@ -124,7 +124,12 @@ fn start_watch(
     external: bool,
 ) -> Result<mpsc::Receiver<Chunk>, Status> {
     let selection = Selection::from_query(def, info)?;
-    let params = WatchParams::from_query(info)?;
+    let mut params = WatchParams::from_query(info)?;
+    // A streaming list starts from the current objects, whatever its resourceVersion.
+    let streaming = super::watch_list::send_initial_events(cl.version.minor, info)?;
+    if streaming.is_some() {
+        params.from = None;
+    }
     let (tx, rx) = mpsc::channel::<Chunk>(256);
     let (initial, live) = match cl
         .store
@@ -161,6 +166,7 @@ fn start_watch(
         filter,
         params,
         drop_this,
+        streaming,
     };
     tokio::spawn(watch.run(initial, live));
     Ok(rx)
@@ -225,6 +231,9 @@ struct Watch {
     filter: Filter,
     params: WatchParams,
     drop_this: bool,
+    /// `sendInitialEvents`: true ends the initial events with the annotated bookmark, false
+    /// sends none.
+    streaming: Option<bool>,
 }
 
 impl Watch {
@@ -237,8 +246,15 @@ impl Watch {
         for ev in &initial {
             progress.deliver(ev.rv);
             if let Some(b) = self.filter.event_line(ev)
+                && self.streaming != Some(false)
                 && self.tx.send(Ok(b)).await.is_err()
             {
+                return;
+            }
+        }
+        if self.streaming == Some(true) {
+            let end = self.bookmark_line(progress.bookmark(), true);
+            if self.tx.send(Ok(end)).await.is_err() {
                 return;
             }
         }
@@ -259,8 +275,10 @@ impl Watch {
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tokio::time::sleep_until(drop_at), if self.drop_this => continue,
                 _ = bookmark.tick() => {
-                    if self.params.bookmarks {
-                        if self.tx.send(Ok(self.bookmark_line(progress.bookmark()))).await.is_err() { return; }
+                    if self.params.bookmarks
+                        && self.tx.send(Ok(self.bookmark_line(progress.bookmark(), false))).await.is_err()
+                    {
+                        return;
                     }
                 }
                 ev = live.recv() => match ev {
@@ -282,10 +300,15 @@ impl Watch {
         }
     }
 
-    fn bookmark_line(&self, rv: u64) -> Bytes {
+    /// A BOOKMARK at `rv`; `initial_end` marks the end of a streaming list's initial events.
+    fn bookmark_line(&self, rv: u64, initial_end: bool) -> Bytes {
         let def = &self.filter.def;
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            metadata["annotations"] = json!({super::watch_list::INITIAL_EVENTS_END: "true"});
+        }
         line(
-            json!({"type": "BOOKMARK", "object": {"kind": def.kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv.to_string()}}}),
+            json!({"type": "BOOKMARK", "object": {"kind": def.kind, "apiVersion": def.api_version(), "metadata": metadata}}),
         )
     }
 

@@ -1,0 +1,560 @@
+//! Real clients against the world: real kubectl v1.35.2 (protobuf creates, server-side apply
+//! validated through the world's OpenAPI, `wait` over streaming lists, `exec` exit codes) and the unmodified harness with real helm v4.1.4 and
+//! v3.17.3 ahead of the fake one, installing the real kuberay-operator chart v1.5.1.
+//!
+//! The binaries come from `REAL_KUBECTL`, `REAL_HELM_V4`, `REAL_HELM_V3`, else from
+//! `target/real-clients/{kubectl,helm-v4,helm-v3}`, which `.ci/real-clients.sh` fills (the tests
+//! never download). A test whose client is absent is skipped, and the run ends by saying so and
+//! how to fetch them; with `CI` set, an absent client is a failure.
+//!
+//! This file is its own test harness (`harness = false`), so that the skip notice is printed
+//! last whatever the capture settings: `cargo test -p sim --test real_clients [FILTER]`.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FETCH: &str = ".ci/real-clients.sh";
+/// The world's latencies, as in `tests/tutorial.rs`.
+const LATENCY_SCALE: &str = "0.05";
+
+/// A real client the tests may need.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Client {
+    Kubectl,
+    HelmV4,
+    HelmV3,
+}
+
+impl Client {
+    fn env(self) -> &'static str {
+        match self {
+            Client::Kubectl => "REAL_KUBECTL",
+            Client::HelmV4 => "REAL_HELM_V4",
+            Client::HelmV3 => "REAL_HELM_V3",
+        }
+    }
+    fn file(self) -> &'static str {
+        match self {
+            Client::Kubectl => "kubectl",
+            Client::HelmV4 => "helm-v4",
+            Client::HelmV3 => "helm-v3",
+        }
+    }
+    /// `$REAL_…`, else `target/real-clients/<file>`, if it is a file.
+    fn path(self) -> Option<PathBuf> {
+        let p = std::env::var_os(self.env())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target/real-clients").join(self.file()));
+        p.is_file().then_some(p)
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chart() -> PathBuf {
+    common::shared("upstream/kuberay-operator-chart-1.5.1")
+}
+
+/// `sim run --latency-scale 0.05 --state-dir W/state -- sh SCRIPT`, with `KUBECTL` set.
+fn run_script(work: &Path, script: &str) -> Output {
+    run_script_with(work, script, &[])
+}
+
+/// `run_script` with more clients in the environment (`("HELM", Client::HelmV4)`).
+fn run_script_with(work: &Path, script: &str, clients: &[(&str, Client)]) -> Output {
+    let file = work.join("script.sh");
+    std::fs::write(&file, script).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sim"));
+    for (var, c) in clients {
+        cmd.env(var, c.path().unwrap());
+    }
+    cmd.args(["run", "--latency-scale", LATENCY_SCALE, "--state-dir"])
+        .arg(work.join("state"))
+        .arg("--")
+        .arg("sh")
+        .arg(&file)
+        .current_dir(work)
+        .env("KUBECTL", Client::Kubectl.path().unwrap())
+        .env("CHART", chart())
+        .env("PROJECT", repo())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The fake kind's cluster (the tutorial's name and node image) and `KUBECONFIG` for it.
+const CLUSTER: &str = r#"set -u
+kind create cluster --name kuberay-pod-security --image kindest/node:v1.26.15 --kubeconfig "$SIM_STATE_DIR/kubeconfig" >/dev/null 2>&1 || exit 90
+export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
+"#;
+
+/// `kubectl create namespace` POSTs a protobuf Namespace; the world creates it and lists it.
+fn kubectl_create_namespace_then_get_shows_it() {
+    let work = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"{CLUSTER}
+"$KUBECTL" create namespace pod-security -v=8 2>create.log; echo "create rc=$?"
+grep -c 'Content-Type: application/vnd.kubernetes.protobuf' create.log
+"$KUBECTL" get ns; echo "get rc=$?"
+"#
+    );
+    let out = run_script(work.path(), &script);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "namespace/pod-security created", "{ctx}");
+    assert_eq!(lines[1], "create rc=0", "{ctx}");
+    assert!(
+        lines[2].parse::<u32>().unwrap_or(0) >= 1,
+        "kubectl did not send protobuf:\n{ctx}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().next() == Some("pod-security")),
+        "{ctx}"
+    );
+    assert_eq!(lines.last(), Some(&"get rc=0"), "{ctx}");
+}
+
+/// `kubectl apply --server-side -f` of the tutorial's two manifests, validated through the
+/// world's OpenAPI (kubectl sends `fieldValidation=Strict` and the world checks the RayCluster
+/// against its CRD's schema); a misspelt field is refused as a real server refuses it.
+fn kubectl_server_side_apply_of_the_tutorials_manifests() {
+    let work = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"{CLUSTER}
+"$KUBECTL" create namespace pod-security >/dev/null || exit 91
+"$KUBECTL" apply --server-side -f "$CHART/crds/ray.io_rayclusters.yaml" || exit 92
+"$KUBECTL" wait --for=condition=Established crd/rayclusters.ray.io --timeout=30s >/dev/null || exit 93
+for m in ray-cluster.complete.yaml ray-cluster.pod-security.yaml; do
+  "$KUBECTL" apply --server-side -n pod-security -f "$PROJECT/manifests/$m"; echo "apply $m rc=$?"
+done
+"$KUBECTL" get rayclusters -n pod-security -o name
+sed 's/rayVersion:/rayVersoin:/' "$PROJECT/manifests/ray-cluster.pod-security.yaml" > bad.yaml
+"$KUBECTL" apply --server-side -n pod-security -f bad.yaml; echo "apply bad rc=$?"
+"$KUBECTL" delete raycluster -n pod-security raycluster-pod-security >/dev/null
+"$KUBECTL" create -n pod-security -f bad.yaml; echo "create bad rc=$?"
+"#
+    );
+    let out = run_script(work.path(), &script);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    for l in [
+        "raycluster.ray.io/raycluster-complete serverside-applied",
+        "apply ray-cluster.complete.yaml rc=0",
+        "raycluster.ray.io/raycluster-pod-security serverside-applied",
+        "configmap/ray-example serverside-applied",
+        "apply ray-cluster.pod-security.yaml rc=0",
+        "raycluster.ray.io/raycluster-complete",
+        "raycluster.ray.io/raycluster-pod-security",
+        "apply bad rc=1",
+        "create bad rc=1",
+    ] {
+        assert!(stdout.lines().any(|x| x == l), "no line {l:?}\n{ctx}");
+    }
+    assert!(
+        stderr.contains("Error from server: failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"),
+        "{ctx}"
+    );
+    assert!(
+        stderr.contains("RayCluster in version \"v1\" cannot be handled as a RayCluster: strict decoding error: unknown field \"spec.rayVersoin\""),
+        "{ctx}"
+    );
+}
+
+/// `kubectl wait` (client-go 1.35 opens a streaming list) returns as soon as the node is Ready,
+/// on a 1.26 node image (the server refuses the streaming list; kubectl falls back to LIST+WATCH)
+/// and on a 1.35 one (the server ends the initial events with the annotated bookmark).
+fn kubectl_wait_returns_on_1_26_and_1_35() {
+    let work = tempfile::tempdir().unwrap();
+    let script = r#"set -u
+export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
+for image in kindest/node:v1.26.15 kindest/node:v1.35.0; do
+  kind create cluster --name kuberay-pod-security --image "$image" >/dev/null 2>&1 || exit 90
+  "$KUBECTL" wait --for=condition=Ready nodes --all --timeout=60s; echo "$image rc=$?"
+  kind delete cluster --name kuberay-pod-security >/dev/null 2>&1 || exit 91
+done
+"#;
+    let out = run_script(work.path(), script);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "node/kuberay-pod-security-control-plane condition met",
+            "kindest/node:v1.26.15 rc=0",
+            "node/kuberay-pod-security-control-plane condition met",
+            "kindest/node:v1.35.0 rc=0",
+        ],
+        "{ctx}"
+    );
+}
+
+/// `kubectl exec` (WebSocket `v5.channel.k8s.io` on a 1.35 node image) into the tutorial's Ray
+/// head, installed with real helm: the command's output, then its own exit code (0, 127).
+fn kubectl_exec_reports_the_commands_exit_code() {
+    let work = tempfile::tempdir().unwrap();
+    let script = r#"set -u
+export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
+kind create cluster --name kuberay-pod-security --image kindest/node:v1.35.0 >/dev/null 2>&1 || exit 90
+"$KUBECTL" create namespace pod-security >/dev/null || exit 91
+"$HELM" install kuberay-operator "$CHART" -n pod-security --values "$PROJECT/manifests/kuberay-operator.values.yaml" >/dev/null || exit 92
+"$KUBECTL" -n pod-security wait --for=condition=Available deployment/kuberay-operator --timeout=60s >/dev/null || exit 93
+"$KUBECTL" apply --server-side -n pod-security -f "$PROJECT/manifests/ray-cluster.pod-security.yaml" >/dev/null || exit 94
+"$KUBECTL" -n pod-security wait --for=create pod -l ray.io/node-type=head --timeout=60s >/dev/null || exit 95
+"$KUBECTL" -n pod-security wait --for=condition=Ready pod -l ray.io/node-type=head --timeout=60s >/dev/null || exit 96
+HEAD=$("$KUBECTL" get pod -n pod-security -l ray.io/node-type=head -o name)
+"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- python3 samples/xgboost_example.py >out.txt 2>/dev/null; echo "xgboost rc=$?"
+tail -n 1 out.txt | cut -c1-17
+"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- pip3 install jsonpatch >/dev/null 2>&1; echo "pip rc=$?"
+"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- no-such-command 2>/dev/null; echo "unknown rc=$?"
+"#;
+    let out = run_script_with(work.path(), script, &[("HELM", Client::HelmV4)]);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "xgboost rc=0",
+            "{'train-logloss':",
+            "pip rc=0",
+            "unknown rc=127"
+        ],
+        "{ctx}"
+    );
+}
+
+/// The project's scenario, manifests and kind config copied, with the step timeouts cut as in
+/// `tests/tutorial.rs`.
+fn project_copy() -> tempfile::TempDir {
+    let dir = common::copy_project();
+    let p = dir.path().join("scenarios/pod-security.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("timeout: ") {
+            out.push_str(&line.replace(trimmed, "timeout: 25s"));
+        } else if trimmed.starts_with("settle: ") {
+            out.push_str(&line.replace(trimmed, "settle: 2s"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    std::fs::write(&p, out).unwrap();
+    dir
+}
+
+/// What a harness run left: exit code, report, the world's fake-tool invocations, and the
+/// output to show when an assertion fails.
+struct HarnessRun {
+    code: Option<i32>,
+    report: Value,
+    invocations: Vec<Value>,
+    ctx: String,
+}
+
+impl HarnessRun {
+    fn argv(i: &Value) -> Vec<String> {
+        i["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    }
+    fn ran(&self, prefix: &[&str]) -> bool {
+        self.invocations.iter().any(|i| {
+            let a = Self::argv(i);
+            a.len() >= prefix.len() && a[..prefix.len()] == *prefix
+        })
+    }
+    fn step(&self, id: &str) -> &Value {
+        self.report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+    }
+}
+
+/// The unmodified harness on `tree`, with the real `helm` first on PATH (ahead of the world's
+/// fake one), installing the real chart.
+fn run_harness(tree: &Path, helm: Client) -> HarnessRun {
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("real-helm");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(helm.path().unwrap(), bin.join("helm")).unwrap();
+    let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--latency-scale", LATENCY_SCALE, "--state-dir"])
+        .arg(work.path().join("state"))
+        .args(["--", "sh", "-c", r#"PATH="$0:$PATH"; exec "$@""#])
+        .arg(&bin)
+        .arg(xtask)
+        .arg("e2e")
+        .arg("--scenario")
+        .arg(tree.join("scenarios/pod-security.yaml"))
+        .arg("--kuberay-chart")
+        .arg(chart())
+        .arg("--report-json")
+        .arg(work.path().join("report.json"))
+        .arg("--artifacts")
+        .arg(work.path().join("artifacts"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let report = std::fs::read_to_string(work.path().join("report.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(Value::Null);
+    let invocations = std::fs::read_to_string(work.path().join("state/invocations.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    HarnessRun {
+        code: out.status.code(),
+        report,
+        invocations,
+        ctx: format!("--- stdout\n{stdout}\n--- stderr\n{stderr}"),
+    }
+}
+
+/// The unmodified harness, with the real helm first on PATH (ahead of the world's fake one),
+/// installs the real chart: every step passes and the fake helm is never called.
+fn harness_with_real_helm(helm: Client) {
+    let tree = project_copy();
+    let r = run_harness(tree.path(), helm);
+    let ctx = &r.ctx;
+    assert_eq!(r.code, Some(0), "{ctx}");
+    assert_eq!(r.report["outcome"], "passed", "{ctx}");
+    let steps = r.report["steps"].as_array().unwrap();
+    assert!(steps.len() >= 12, "{}", r.report);
+    for s in steps {
+        assert_eq!(s["outcome"], "passed", "step {}: {}", s["id"], r.report);
+    }
+    let operator = r.step("operator");
+    assert!(
+        operator["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("helm install kuberay-operator: STATUS: deployed; no PodSecurity warning"),
+        "{operator}"
+    );
+    // The fake helm was never called (neither for `template` nor for `install`); the fake kind
+    // created and deleted the cluster.
+    assert!(
+        !r.invocations
+            .iter()
+            .any(|i| i["tool"] == "helm" && HarnessRun::argv(i).iter().any(|a| a == "install")),
+        "the fake helm was called for install: {:?}",
+        r.invocations
+    );
+    assert!(
+        r.invocations.iter().all(|i| i["tool"] != "helm"),
+        "{:?}",
+        r.invocations
+    );
+    assert!(r.ran(&["kind", "create", "cluster"]), "{:?}", r.invocations);
+    assert!(r.ran(&["kind", "delete", "cluster"]), "{:?}", r.invocations);
+}
+
+/// With the operator's securityContext removed from the values (and the offline preflight
+/// removed, so the cluster is reached), real helm v4 prints the world's PodSecurity warning and
+/// the harness fails step 4 on it.
+fn harness_with_real_helm_v4_fails_step_4_on_a_noncompliant_operator() {
+    let tree = project_copy();
+    let scenario = tree.path().join("scenarios/pod-security.yaml");
+    let s = std::fs::read_to_string(&scenario).unwrap();
+    let start = s.find("  - id: preflight\n").unwrap();
+    let end = start + s[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(&scenario, format!("{}{}", &s[..start], &s[end..])).unwrap();
+    std::fs::write(
+        tree.path().join("manifests/kuberay-operator.values.yaml"),
+        "securityContext: null\n",
+    )
+    .unwrap();
+    let r = run_harness(tree.path(), Client::HelmV4);
+    let ctx = &r.ctx;
+    assert_eq!(r.code, Some(1), "{ctx}");
+    let failed: Vec<&Value> = r.report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", r.report);
+    assert_eq!(failed[0]["id"], "operator", "{}", r.report);
+    let msg = failed[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("PodSecurity warning")
+            && msg.contains("would violate PodSecurity")
+            && msg.contains("restricted:latest")
+            && msg.contains("allowPrivilegeEscalation != false"),
+        "{msg}"
+    );
+    assert!(r.invocations.iter().all(|i| i["tool"] != "helm"), "{ctx}");
+    assert!(r.ran(&["kind", "delete", "cluster"]), "{:?}", r.invocations);
+}
+
+fn harness_with_real_helm_v4_installs_the_real_chart() {
+    harness_with_real_helm(Client::HelmV4)
+}
+
+fn harness_with_real_helm_v3_installs_the_real_chart() {
+    harness_with_real_helm(Client::HelmV3)
+}
+
+type Test = (&'static str, &'static [Client], fn());
+
+const TESTS: &[Test] = &[
+    (
+        "kubectl_create_namespace_then_get_shows_it",
+        &[Client::Kubectl],
+        kubectl_create_namespace_then_get_shows_it,
+    ),
+    (
+        "kubectl_server_side_apply_of_the_tutorials_manifests",
+        &[Client::Kubectl],
+        kubectl_server_side_apply_of_the_tutorials_manifests,
+    ),
+    (
+        "kubectl_wait_returns_on_1_26_and_1_35",
+        &[Client::Kubectl],
+        kubectl_wait_returns_on_1_26_and_1_35,
+    ),
+    (
+        "kubectl_exec_reports_the_commands_exit_code",
+        &[Client::Kubectl, Client::HelmV4],
+        kubectl_exec_reports_the_commands_exit_code,
+    ),
+    (
+        "harness_with_real_helm_v4_installs_the_real_chart",
+        &[Client::HelmV4],
+        harness_with_real_helm_v4_installs_the_real_chart,
+    ),
+    (
+        "harness_with_real_helm_v3_installs_the_real_chart",
+        &[Client::HelmV3],
+        harness_with_real_helm_v3_installs_the_real_chart,
+    ),
+    (
+        "harness_with_real_helm_v4_fails_step_4_on_a_noncompliant_operator",
+        &[Client::HelmV4],
+        harness_with_real_helm_v4_fails_step_4_on_a_noncompliant_operator,
+    ),
+];
+
+/// Which tests a libtest-style command line selects: `--list` lists them; the other flags are
+/// accepted and ignored; free arguments are substring filters (`--exact`: whole names).
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let exact = args.iter().any(|a| a == "--exact");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let selected: Vec<&Test> = TESTS
+        .iter()
+        .filter(|(name, _, _)| {
+            filters.is_empty()
+                || filters.iter().any(|f| {
+                    if exact {
+                        *name == f.as_str()
+                    } else {
+                        name.contains(f.as_str())
+                    }
+                })
+        })
+        .collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _, _) in &selected {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let ci = std::env::var_os("CI").is_some();
+    let missing: Vec<Client> = [Client::Kubectl, Client::HelmV4, Client::HelmV3]
+        .into_iter()
+        .filter(|c| c.path().is_none())
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let (runnable, skipped): (Vec<&Test>, Vec<&Test>) = selected
+        .into_iter()
+        .partition(|(_, needs, _)| needs.iter().all(|c| !missing.contains(c)));
+    let results: Vec<(&str, Result<(), String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = runnable
+            .iter()
+            .map(|(name, _, f)| (*name, s.spawn(move || std::panic::catch_unwind(f))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| {
+                let r = h.join().unwrap().map_err(|e| {
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                });
+                (name, r)
+            })
+            .collect()
+    });
+    for (name, r) in &results {
+        println!(
+            "test {name} ... {}",
+            if r.is_ok() { "ok" } else { "FAILED" }
+        );
+    }
+    for (name, needs, _) in &skipped {
+        println!("test {name} ... skipped (no {:?})", needs);
+    }
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let passed = results.len() - failed;
+    let skipped_fails = ci && !skipped.is_empty();
+    let ok = failed == 0 && !skipped_fails;
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed; {} ignored; 0 measured; {} filtered out\n",
+        if ok { "ok" } else { "FAILED" },
+        failed + if skipped_fails { skipped.len() } else { 0 },
+        if skipped_fails { 0 } else { skipped.len() },
+        TESTS.len() - results.len() - skipped.len(),
+    );
+    if !skipped.is_empty() {
+        let which: Vec<String> = missing
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} (${} or target/real-clients/{})",
+                    c.file(),
+                    c.env(),
+                    c.file()
+                )
+            })
+            .collect();
+        let verdict = if ci { "FAILED (CI is set)" } else { "SKIPPED" };
+        eprintln!(
+            "real clients: {verdict}: {} test(s) need {}, which are absent. Fetch them with: {FETCH}",
+            skipped.len(),
+            which.join(", ")
+        );
+    }
+    if !ok {
+        std::process::exit(101);
+    }
+}
