@@ -511,8 +511,8 @@ mod tests {
         let rights: Vec<String> = plan.env.permissions.iter().map(|p| p.to_string()).collect();
         for want in [
             "create namespaces (cluster-wide)",
-            "create pods/exec -n pod-security",
-            "create pods/portforward -n pod-security",
+            "create pods --subresource=exec -n pod-security",
+            "create pods --subresource=portforward -n pod-security",
             "patch rayclusters.ray.io -n pod-security",
             "delete configmaps -n pod-security",
             "create customresourcedefinitions.apiextensions.k8s.io (cluster-wide)",

@@ -465,7 +465,7 @@ fn an_existing_cluster_is_reached_only_as_asked() {
     for want in [
         format!("kubectl --kubeconfig {k} --context prod wait --for=condition=Ready nodes --all"),
         format!("kubectl --kubeconfig {k} --context prod auth can-i $right"),
-        "'create pods/exec -n team-a'".to_string(),
+        "'create pods --subresource=exec -n team-a'".to_string(),
         "--namespace team-a --values".to_string(),
         "--set singleNamespaceInstall=true".to_string(),
         format!("kubectl --kubeconfig {k} --context prod apply --server-side -n team-a"),

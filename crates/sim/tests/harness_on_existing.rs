@@ -405,7 +405,10 @@ fn a_user_missing_a_right_is_stopped_before_anything_is_touched() {
     let said = r.says("kind-cluster");
     assert!(said.contains("lacks 2 of the"), "{said}");
     assert!(said.contains("nothing was touched"), "{said}");
-    assert!(said.contains("  - create pods/exec -n team-a"), "{said}");
+    assert!(
+        said.contains("  - create pods --subresource=exec -n team-a"),
+        "{said}"
+    );
     assert!(
         said.contains("  - create customresourcedefinitions.apiextensions.k8s.io (cluster-wide)"),
         "{said}"

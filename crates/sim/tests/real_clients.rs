@@ -423,6 +423,49 @@ fn harness_with_real_helm_v3_installs_the_real_chart() {
     harness_with_real_helm(Client::HelmV3)
 }
 
+/// The rights loop `e2e --dry-run --kubeconfig` prints, run with real kubectl (`auth can-i`
+/// sends protobuf SelfSubjectAccessReviews) for a user refused one right: it names exactly that
+/// right, in the words the harness's own preflight uses.
+fn kubectl_auth_can_i_runs_the_dry_runs_rights_loop() {
+    let work = tempfile::tempdir().unwrap();
+    let kubeconfig = work.path().join("existing.kubeconfig");
+    let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
+    let script = format!(
+        r#"set -u
+'{xtask}' e2e --dry-run --kubeconfig '{k}' --namespace team-a | grep 'auth can-i' | sed 's/; do kubectl /; do "$KUBECTL" /' > loop.sh
+test -s loop.sh || exit 91
+sh loop.sh; echo "loop rc=$?"
+"#,
+        xtask = xtask.display(),
+        k = kubeconfig.display()
+    );
+    std::fs::write(work.path().join("script.sh"), script).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--latency-scale", LATENCY_SCALE, "--state-dir"])
+        .arg(work.path().join("state"))
+        .args(["--existing-cluster", "existing", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .args(["--limited-user", "jane", "--forbid", "get:pods/exec"])
+        .args(["--", "sh"])
+        .arg(work.path().join("script.sh"))
+        .current_dir(work.path())
+        .env("KUBECTL", Client::Kubectl.path().unwrap())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "missing: get pods --subresource=exec -n team-a",
+            "loop rc=0"
+        ],
+        "{ctx}"
+    );
+}
+
 type Test = (&'static str, &'static [Client], fn());
 
 const TESTS: &[Test] = &[
@@ -440,6 +483,11 @@ const TESTS: &[Test] = &[
         "kubectl_wait_returns_on_1_26_and_1_35",
         &[Client::Kubectl],
         kubectl_wait_returns_on_1_26_and_1_35,
+    ),
+    (
+        "kubectl_auth_can_i_runs_the_dry_runs_rights_loop",
+        &[Client::Kubectl],
+        kubectl_auth_can_i_runs_the_dry_runs_rights_loop,
     ),
     (
         "kubectl_exec_reports_the_commands_exit_code",

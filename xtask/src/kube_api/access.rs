@@ -74,14 +74,15 @@ impl Permission {
 }
 
 impl Permission {
-    /// As `kubectl auth can-i` takes it: `create pods/exec -n NS`, `get namespaces`.
+    /// As `kubectl auth can-i` takes it: `create pods --subresource=exec -n NS`, `get namespaces`
+    /// (`pods/exec` would be the pod named `exec` there).
     pub fn can_i_args(&self) -> String {
         let mut out = format!("{} {}", self.verb, self.resource);
         if !self.group.is_empty() {
             out.push_str(&format!(".{}", self.group));
         }
         if !self.subresource.is_empty() {
-            out.push_str(&format!("/{}", self.subresource));
+            out.push_str(&format!(" --subresource={}", self.subresource));
         }
         if let Some(ns) = &self.namespace {
             out.push_str(&format!(" -n {ns}"));
@@ -167,7 +168,7 @@ mod tests {
             (p.resource.as_str(), p.subresource.as_str()),
             ("pods", "exec")
         );
-        assert_eq!(p.to_string(), "create pods/exec -n ns");
+        assert_eq!(p.to_string(), "create pods --subresource=exec -n ns");
         let crd = Permission::new(
             "get",
             "customresourcedefinitions.apiextensions.k8s.io",

@@ -94,7 +94,7 @@ fn dry_run(info: &ReqInfo) -> Result<bool, Status> {
 /// A create or update body, as the apiserver's input negotiation reads it. The world decodes JSON,
 /// YAML and the protobuf of the few kinds `protobuf` knows: any other body gets the real 415,
 /// never a half-read object.
-fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
+pub(super) fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
     let unrecognized = |e: &dyn std::fmt::Display| {
         Status::bad_request(format!("the object provided is unrecognized: {e}"))
     };

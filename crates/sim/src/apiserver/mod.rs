@@ -219,7 +219,8 @@ pub async fn serve(
         return watch::serve_watch(cl, ax, &def, &info, caller.external);
     }
     if def.group == "authorization.k8s.io" {
-        return self_subject_access_review(cl, &ax, caller, &info, &body);
+        let content_type = header(headers, http::header::CONTENT_TYPE).unwrap_or("");
+        return self_subject_access_review(cl, &ax, caller, &info, content_type, &body);
     }
     if def.plural == "pods" && info.subresource == "log" {
         return pod_log(cl, &ax, &info);
@@ -267,14 +268,16 @@ fn self_subject_access_review(
     ax: &AuditCtx,
     caller: &Caller,
     info: &request::ReqInfo,
-    body: &[u8],
+    content_type: &str,
+    body: &Bytes,
 ) -> Response<Body> {
     if info.verb != Verb::Create || info.resource != "selfsubjectaccessreviews" {
         return ax.answer(cl, 405, &response::method_not_allowed().to_value(), true);
     }
-    let Ok(review) = serde_json::from_slice::<Value>(body) else {
-        let st = Status::bad_request("the object provided is unrecognized");
-        return ax.answer(cl, 400, &st.to_value(), true);
+    // JSON from kube-rs, protobuf from kubectl (`kubectl auth can-i`).
+    let review = match handlers::decode_object(content_type, body) {
+        Ok(review) => review,
+        Err(st) => return ax.answer(cl, st.code, &st.to_value(), true),
     };
     let out = authz::self_subject_access_review(&review, &caller.rights, &caller.authz_reason);
     ax.answer(cl, 201, &out, true)

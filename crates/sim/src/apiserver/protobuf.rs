@@ -9,6 +9,7 @@
 //! world gives every body it cannot read.
 
 use base64::Engine;
+use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
@@ -77,6 +78,9 @@ pub fn decode(body: &[u8]) -> Result<Value, Error> {
         ("v1", "Namespace") => namespace(core::Namespace::decode(raw.as_slice())?),
         ("v1", "Secret") => secret(core::Secret::decode(raw.as_slice())?),
         ("v1", "ConfigMap") => config_map(core::ConfigMap::decode(raw.as_slice())?),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => self_subject_access_review(
+            authorization::SelfSubjectAccessReview::decode(raw.as_slice())?,
+        ),
         _ => return Err(Error::Unsupported(format!("{api_version}/{kind}"))),
     };
     obj.insert("apiVersion".into(), json!(api_version));
@@ -217,6 +221,37 @@ fn config_map(c: core::ConfigMap) -> Map<String, Value> {
     }
     put(&mut o, "data", string_map(c.data));
     put(&mut o, "binaryData", bytes_map(c.binary_data));
+    o
+}
+
+/// What `kubectl auth can-i` asks: the spec's resource or non-resource attributes.
+fn self_subject_access_review(r: authorization::SelfSubjectAccessReview) -> Map<String, Value> {
+    let spec = r.spec.unwrap_or_default();
+    let mut s = Map::new();
+    if let Some(a) = spec.resource_attributes {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("namespace", a.namespace),
+            ("verb", a.verb),
+            ("group", a.group),
+            ("version", a.version),
+            ("resource", a.resource),
+            ("subresource", a.subresource),
+            ("name", a.name),
+        ] {
+            put(&mut m, k, json!(v.unwrap_or_default()));
+        }
+        s.insert("resourceAttributes".into(), Value::Object(m));
+    }
+    if let Some(a) = spec.non_resource_attributes {
+        let mut m = Map::new();
+        put(&mut m, "path", json!(a.path.unwrap_or_default()));
+        put(&mut m, "verb", json!(a.verb.unwrap_or_default()));
+        s.insert("nonResourceAttributes".into(), Value::Object(m));
+    }
+    let mut o = Map::new();
+    o.insert("metadata".into(), object_meta(r.metadata));
+    o.insert("spec".into(), Value::Object(s));
     o
 }
 

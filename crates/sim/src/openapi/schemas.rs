@@ -141,6 +141,7 @@ fn builtin_fields(group: &str, kind: &str) -> Option<&'static [&'static str]> {
         ("", "Namespace" | "Node" | "Pod" | "Service")
         | ("apps", "Deployment" | "ReplicaSet")
         | ("coordination.k8s.io", "Lease")
+        | ("authorization.k8s.io", "SelfSubjectAccessReview")
         | ("apiextensions.k8s.io", "CustomResourceDefinition") => &["spec", "status"],
         ("", "ConfigMap") => &["data", "binaryData", "immutable"],
         ("", "Secret") => &["data", "stringData", "type", "immutable"],
