@@ -124,26 +124,26 @@ fn on_existing_cluster_after(
             quote(&xtask),
             "e2e".into(),
             "--scenario".into(),
-            quote(&tree.join("scenarios/pod-security.yaml")),
+            quote(tree.join("scenarios/pod-security.yaml")),
             "--kubeconfig".into(),
             quote(&kubeconfig),
             "--report-json".into(),
-            quote(&work.path().join(format!("report{i}.json"))),
+            quote(work.path().join(format!("report{i}.json"))),
             "--artifacts".into(),
-            quote(&work.path().join(format!("artifacts{i}"))),
+            quote(work.path().join(format!("artifacts{i}"))),
         ];
         cmd.extend(e2e_args.iter().map(|a| a.to_string()));
         lines.push(format!(
             "{} > {} 2>&1 &",
             cmd.join(" "),
-            quote(&work.path().join(format!("stderr{i}")))
+            quote(work.path().join(format!("stderr{i}")))
         ));
         lines.push(format!("pid{i}=$!"));
     }
     for i in 0..runs {
         lines.push(format!(
             "wait $pid{i}; echo $? > {}",
-            quote(&work.path().join(format!("code{i}")))
+            quote(work.path().join(format!("code{i}")))
         ));
     }
     std::fs::write(&script, lines.join("\n") + "\n").unwrap();
