@@ -381,3 +381,62 @@ async fn unknown_fields_are_dropped_with_a_warning_by_default() {
         assert_eq!(stored["data"]["a"], "b");
     }
 }
+
+/// A Deployment's `scale` subresource is an autoscaling/v1 Scale, read and written as the
+/// apiserver does (`kubectl scale` merge-patches it), never the Deployment itself; a pod has no
+/// `scale` (404), and a negative count is refused (422).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployments_scale_is_a_scale() {
+    let tw = TestWorld::start(vec![]).await;
+    assert_eq!(tw.create_cluster().await.code, 0);
+    let client = tw.client().await;
+    label_namespace(&client).await;
+    install_operator(&tw).await;
+    wait_operator_available(&client).await;
+    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/kuberay-operator/scale");
+    let scale: Value = client
+        .request(http::Request::get(&path).body(vec![]).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["apiVersion"], "autoscaling/v1");
+    assert_eq!(scale["spec"]["replicas"], 1);
+    assert!(
+        scale["status"]["selector"]
+            .as_str()
+            .unwrap()
+            .contains("app.kubernetes.io/name=kuberay-operator"),
+        "{scale}"
+    );
+    let patch = |replicas: i64| {
+        http::Request::patch(&path)
+            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .body(format!("{{\"spec\":{{\"replicas\":{replicas}}}}}").into_bytes())
+            .unwrap()
+    };
+    let scaled: Value = client.request(patch(2)).await.unwrap();
+    assert_eq!(scaled["kind"], "Scale");
+    assert_eq!(scaled["spec"]["replicas"], 2);
+    let deploys: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), NS);
+    let d = deploys.get("kuberay-operator").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(2));
+    match client.request::<Value>(patch(-1)).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 422);
+            assert!(
+                s.message.contains("spec.replicas: Invalid value: -1"),
+                "{s:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let pod_scale = format!("/api/v1/namespaces/{NS}/pods/nope/scale");
+    match client
+        .request::<Value>(http::Request::get(&pod_scale).body(vec![]).unwrap())
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
+        other => panic!("{other:?}"),
+    }
+}

@@ -49,6 +49,9 @@ pub async fn dispatch(
         Ok(d) => d,
         Err(st) => return Out::err(st),
     };
+    if info.subresource == "scale" {
+        return super::scale::serve(cl, def, info, content_type, body, dry_run);
+    }
     match info.verb {
         Verb::Get => get(cl, def, info),
         Verb::List => list(cl, def, info),

@@ -18,6 +18,7 @@ mod patch;
 pub mod protobuf;
 pub mod request;
 pub mod response;
+mod scale;
 mod select;
 mod watch;
 mod watch_list;
