@@ -466,6 +466,98 @@ sh loop.sh; echo "loop rc=$?"
     );
 }
 
+/// What `e2e --dry-run` prints, from step 1 on, run as one script with real kubectl and real
+/// helm v4 first on `PATH` (the world's fake kind and docker stand in for Docker), on a 1.35
+/// node image: kubectl's exec needs a server that speaks WebSocket for it (≥ 1.29 here). Left
+/// out, and said so: the set-up (downloads), the preflight (`cargo xtask pss`, offline), and
+/// the port-forward with the dashboard's `curl`s, since real kubectl's port-forward needs SPDY,
+/// which the world does not speak. Every command must succeed, and say what its comment says.
+fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
+    let tree = project_copy();
+    let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
+    let dry = Command::new(&xtask)
+        .args(["e2e", "--dry-run", "--node-image", "kindest/node:v1.35.0"])
+        .arg("--scenario")
+        .arg(tree.path().join("scenarios/pod-security.yaml"))
+        .arg("--kuberay-chart")
+        .arg(chart())
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", text(&dry).1);
+    let printed = text(&dry).0;
+    let from_step_1 = &printed[printed.find("# [doc 1]").expect("step 1")..];
+    let (mut kept, mut left_out) = (Vec::new(), Vec::new());
+    for line in from_step_1
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if line.contains(" port-forward ") || line.contains("curl ") {
+            left_out.push(line);
+        } else {
+            kept.push(line);
+        }
+    }
+    assert_eq!(left_out.len(), 3, "{left_out:?}");
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("real");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(Client::Kubectl.path().unwrap(), bin.join("kubectl")).unwrap();
+    std::os::unix::fs::symlink(Client::HelmV4.path().unwrap(), bin.join("helm")).unwrap();
+    // A failing command (outside an `&&`/`||` list or a loop's condition) says so on stderr.
+    let script = format!(
+        "set -uE\ntrap 'echo \"@@ FAILED rc=$? line $LINENO: $BASH_COMMAND\" >&2' ERR\nexport KUBECONFIG=\"$SIM_STATE_DIR/kubeconfig\"\nexport PATH='{}':\"$PATH\"\n{}\n",
+        bin.display(),
+        kept.join("\n")
+    );
+    std::fs::write(work.path().join("dry-run.sh"), &script).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--latency-scale", LATENCY_SCALE, "--state-dir"])
+        .arg(work.path().join("state"))
+        .args(["--", "bash"])
+        .arg(work.path().join("dry-run.sh"))
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- script\n{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    assert!(!stderr.contains("@@ FAILED"), "{ctx}");
+    // What the comments promise.
+    for (what, said) in [
+        ("nodes Ready", "condition met"),
+        (
+            "the 403 in the audit log",
+            r#"violates PodSecurity \"restricted:latest\""#,
+        ),
+        ("the operator's Warning", "FailedToCreateHeadPod"),
+        ("the head pod created", "pod/raycluster-pod-security-head-"),
+        ("the XGBoost script's metrics", "'valid-error'"),
+    ] {
+        assert!(stdout.contains(said), "{what}: no {said:?}\n{ctx}");
+    }
+    assert!(
+        stderr.contains("No resources found in pod-security namespace."),
+        "no pod during the settle window\n{ctx}"
+    );
+    assert!(!stderr.contains("would violate PodSecurity"), "{ctx}");
+    assert_eq!(
+        stdout.matches("exit code: 0").count(),
+        2,
+        "the script and pip exit 0\n{ctx}"
+    );
+    // The real clients did the work: the world's fake helm was never called.
+    let invocations =
+        std::fs::read_to_string(work.path().join("state/invocations.jsonl")).unwrap_or_default();
+    assert!(
+        !invocations.lines().any(|l| l.contains(r#""argv":["helm""#)),
+        "{invocations}"
+    );
+    assert!(
+        invocations.contains(r#""delete","cluster""#),
+        "{invocations}"
+    );
+}
+
 type Test = (&'static str, &'static [Client], fn());
 
 const TESTS: &[Test] = &[
@@ -488,6 +580,11 @@ const TESTS: &[Test] = &[
         "kubectl_auth_can_i_runs_the_dry_runs_rights_loop",
         &[Client::Kubectl],
         kubectl_auth_can_i_runs_the_dry_runs_rights_loop,
+    ),
+    (
+        "the_dry_runs_commands_run_with_real_kubectl_and_helm",
+        &[Client::Kubectl, Client::HelmV4],
+        the_dry_runs_commands_run_with_real_kubectl_and_helm,
     ),
     (
         "kubectl_exec_reports_the_commands_exit_code",

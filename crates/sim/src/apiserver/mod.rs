@@ -20,6 +20,7 @@ pub mod request;
 pub mod response;
 mod scale;
 mod select;
+mod table;
 mod watch;
 mod watch_list;
 
@@ -259,6 +260,14 @@ pub async fn serve(
     );
     if def.group == "events.k8s.io" && out.code < 300 {
         out.body = to_events_v1(&out.body);
+    }
+    if def.group.is_empty()
+        && def.plural == "events"
+        && info.verb == Verb::List
+        && out.code == 200
+        && table::wants_table(header(headers, http::header::ACCEPT).unwrap_or(""))
+    {
+        out.body = table::events(&out.body, jiff::Timestamp::now());
     }
     json_response(out.code, &out.body, &out.warnings, &ax.id)
 }
