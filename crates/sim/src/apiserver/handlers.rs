@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+use super::body::decode_object;
 use super::create::create_object;
 use super::patch::patch;
 use super::request::{ReqInfo, Verb};
@@ -92,25 +93,6 @@ fn dry_run(info: &ReqInfo) -> Result<bool, Status> {
         Some(json!({"group": "meta.k8s.io", "kind": options,
             "causes": [{"reason": "FieldValueNotSupported", "message": cause, "field": "dryRun"}]})),
     ))
-}
-
-/// A create or update body, as the apiserver's input negotiation reads it. The world decodes JSON,
-/// YAML and the protobuf of the few kinds `protobuf` knows: any other body gets the real 415,
-/// never a half-read object.
-pub(super) fn decode_object(content_type: &str, body: &Bytes) -> Result<Value, Status> {
-    let unrecognized = |e: &dyn std::fmt::Display| {
-        Status::bad_request(format!("the object provided is unrecognized: {e}"))
-    };
-    match content_type.split(';').next().unwrap_or("").trim() {
-        "application/json" => serde_json::from_slice(body).map_err(|e| unrecognized(&e)),
-        "application/yaml" => serde_saphyr::from_slice(body).map_err(|e| unrecognized(&e)),
-        super::protobuf::MEDIA_TYPE => super::protobuf::decode(body)
-            .map_err(|e| e.status(&["application/json", "application/yaml"])),
-        _ => Err(Status::unsupported_media_type(&[
-            "application/json",
-            "application/yaml",
-        ])),
-    }
 }
 
 fn get(cl: &Cluster, def: &ResDef, info: &ReqInfo) -> Out {

@@ -10,6 +10,7 @@
 
 pub mod audit_ctx;
 pub mod authorize;
+mod body;
 mod create;
 pub mod events;
 mod handlers;
@@ -285,7 +286,7 @@ fn self_subject_access_review(
         return ax.answer(cl, 405, &response::method_not_allowed().to_value(), true);
     }
     // JSON from kube-rs, protobuf from kubectl (`kubectl auth can-i`).
-    let review = match handlers::decode_object(content_type, body) {
+    let review = match body::decode_object(content_type, body) {
         Ok(review) => review,
         Err(st) => return ax.answer(cl, st.code, &st.to_value(), true),
     };

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::handlers::decode_object;
+use super::body::decode_object;
 use super::request::{ReqInfo, Verb};
 use super::response::{Out, method_not_allowed, store_err};
 use crate::cluster::Cluster;
