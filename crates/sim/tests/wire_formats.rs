@@ -292,6 +292,35 @@ async fn strict_field_validation_refuses_unknown_fields() {
         .await
         .unwrap();
     assert_eq!(created["metadata"]["name"], "c");
+    // The chart's real CRD schema types its fields: a number where it wants a string is refused
+    // whatever the field validation, as the apiextensions-apiserver refuses it.
+    let typed = r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"t"},"spec":{"rayVersion":2}}"#;
+    match client
+        .request::<Value>(post(
+            "/apis/ray.io/v1/namespaces/default/rayclusters",
+            typed,
+        ))
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            (s.code, s.reason.as_str(), s.message.as_str()),
+            (
+                422,
+                "Invalid",
+                "RayCluster.ray.io \"t\" is invalid: spec.rayVersion: Invalid value: \"integer\": spec.rayVersion in body must be of type string: \"integer\""
+            )
+        ),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let right = typed.replace("\"rayVersion\":2", "\"rayVersion\":\"2.4.0\"");
+    let created: Value = client
+        .request(post(
+            "/apis/ray.io/v1/namespaces/default/rayclusters",
+            &right,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created["spec"]["rayVersion"], "2.4.0");
 }
 
 /// Streaming lists (client-go ≥ 1.35 informers, so `kubectl wait`): a 1.26 apiserver refuses

@@ -11,6 +11,7 @@
 //! not (see `schemas` for what the server still checks of them).
 
 pub mod schemas;
+pub mod types;
 pub mod validate;
 
 use serde_json::{Map, Value, json};

@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 
-use super::schemas;
+use super::{schemas, types};
 use crate::discovery::ResDef;
 use crate::store::Store;
 use crate::util::Status;
@@ -63,6 +63,18 @@ pub fn check(
     };
     let mut unknown = vec![];
     visit(&schema, &mut obj, "", &mut unknown, true);
+    // A custom resource's values must have its schema's types (after pruning, as the
+    // apiextensions-apiserver checks); server-side apply's typed-patch errors are not modelled.
+    if write != Write::Apply && schemas::published(store, def).is_some() {
+        let wrong = types::type_errors(&schema, &obj);
+        if !wrong.is_empty() {
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return Outcome::Refuse(types::refusal(def, name, &wrong));
+        }
+    }
     if unknown.is_empty() {
         return Outcome::Pass;
     }
