@@ -219,7 +219,11 @@ impl Planned {
                     status.observed(pods.values().map(conditions::pod_summary).collect::<Vec<_>>().join("; "));
                 }
                 Some(Ok(e)) = events.next() => {
-                    if let Some(stuck) = diagnosis.event(&e, ours, Instant::now()) {
+                    // Events and pods come on two watches: a pod's early problem (a volume whose
+                    // ConfigMap came a moment later) may arrive after the pod was seen Ready,
+                    // and is then history, not a lasting problem.
+                    let not_ready = |name: &str| ours(name) && !pods.get(name).is_some_and(conditions::is_pod_ready);
+                    if let Some(stuck) = diagnosis.event(&e, not_ready, Instant::now()) {
                         bail!(stuck);
                     }
                     // The API server's own refusal, as the operator quotes it: no audit log needed.
