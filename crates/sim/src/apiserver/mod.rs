@@ -45,6 +45,7 @@ use crate::discovery;
 use crate::faults::Fault;
 use crate::logs;
 use crate::openapi::validate::Outcome;
+use crate::tls::CertIdentity;
 use crate::util::Status;
 
 /// Start serving the cluster's API on 127.0.0.1 (ephemeral port).
@@ -79,20 +80,23 @@ async fn serve_connection(
     let Ok(stream) = acceptor.accept(stream).await else {
         return;
     };
-    // The client certificate chain, if one was presented (verified per request, as
-    // kube-apiserver's x509 authenticator does).
-    let chain: Arc<Vec<rustls_pki_types::CertificateDer<'static>>> = Arc::new(
+    // The client certificate, if one was presented, as kube-apiserver's x509 authenticator
+    // sees it (its verification cached for the connection, as that authenticator caches it).
+    let cert_id: Arc<Option<CertIdentity>> = Arc::new(
         stream
             .get_ref()
             .1
             .peer_certificates()
-            .map(|c| c.to_vec())
-            .unwrap_or_default(),
+            .and_then(|chain| cl.pki.authenticate(chain)),
     );
     let svc = hyper::service::service_fn(move |req| {
         let cl = cl.clone();
-        let chain = chain.clone();
-        async move { Ok::<_, std::convert::Infallible>(external(cl, peer, &chain, req).await) }
+        let cert_id = cert_id.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                external(cl, peer, cert_id.as_ref().as_ref(), req).await,
+            )
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), svc)
@@ -124,7 +128,7 @@ fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
 async fn external(
     cl: Arc<Cluster>,
     _peer: SocketAddr,
-    chain: &[rustls_pki_types::CertificateDer<'static>],
+    cert_id: Option<&CertIdentity>,
     req: http::Request<Incoming>,
 ) -> Response<Body> {
     let token = header(req.headers(), http::header::AUTHORIZATION)
@@ -134,11 +138,7 @@ async fn external(
         .unwrap_or("")
         .to_string();
     // Seen from inside the kind node, host clients come from the docker bridge gateway.
-    let by_cert = || {
-        cl.pki
-            .authenticate(chain)
-            .map(|id| cl.caller_for_cert(&id, &ua, "172.18.0.1"))
-    };
+    let by_cert = || cert_id.map(|id| cl.caller_for_cert(id, &ua, "172.18.0.1"));
     let by_token = || token.and_then(|t| cl.caller_for_token(&t, &ua, "172.18.0.1"));
     let Some(caller) = by_cert().or_else(by_token) else {
         return unauthorized();
