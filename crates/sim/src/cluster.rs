@@ -114,7 +114,10 @@ pub struct Cluster {
     pub store: Store,
     pub audit: Option<AuditLog>,
     pub addr: Mutex<Option<SocketAddr>>,
-    pub admin_token: String,
+    /// The cluster's CA and serving certificate (`tls`).
+    pub pki: crate::tls::ClusterPki,
+    /// The kind admin's client certificate (kubeadm's `admin.conf`), signed by the cluster's CA.
+    pub admin_cert: crate::tls::CertAndKey,
     /// Limited users' bearer tokens.
     users: Mutex<BTreeMap<String, Arc<LimitedUser>>>,
     pub cancel: CancellationToken,
@@ -132,6 +135,16 @@ pub struct Cluster {
     events: Mutex<EventCorrelator>,
 }
 
+/// The O of kubeadm's `admin.conf` certificate: `system:masters` up to 1.28, the
+/// `kubeadm:cluster-admins` group (bound to cluster-admin) from 1.29.
+pub fn admin_group(version: &KubeVersion) -> &'static str {
+    if version.minor >= 29 {
+        "kubeadm:cluster-admins"
+    } else {
+        "system:masters"
+    }
+}
+
 /// Whatever serves inside a pod; its owner downcasts it.
 pub type PodServer = Arc<dyn std::any::Any + Send + Sync>;
 
@@ -144,6 +157,8 @@ impl Cluster {
         nodes: Vec<Node>,
         env: Arc<Env>,
     ) -> Cluster {
+        let pki = crate::tls::ClusterPki::new();
+        let admin_cert = pki.client_cert("kubernetes-admin", admin_group(&version));
         Cluster {
             name: name.into(),
             node_name: nodes.first().map(|n| n.name.clone()).unwrap_or_default(),
@@ -153,7 +168,8 @@ impl Cluster {
             store: Store::new(),
             audit,
             addr: Mutex::new(None),
-            admin_token: format!("kind-{}", util::new_uid().replace('-', "")),
+            admin_cert,
+            pki,
             users: Mutex::new(BTreeMap::new()),
             cancel: CancellationToken::new(),
             env,
@@ -291,13 +307,13 @@ impl Cluster {
     pub fn admin_caller(&self, user_agent: &str, source_ip: &str) -> Caller {
         let (groups, reason) = if self.version.minor >= 29 {
             (
-                vec!["kubeadm:cluster-admins".to_string(), "system:authenticated".to_string()],
+                vec![admin_group(&self.version).to_string(), "system:authenticated".to_string()],
                 "RBAC: allowed by ClusterRoleBinding \"kubeadm:cluster-admins\" of ClusterRole \"cluster-admin\" to Group \"kubeadm:cluster-admins\"".to_string(),
             )
         } else {
             (
                 vec![
-                    "system:masters".to_string(),
+                    admin_group(&self.version).to_string(),
                     "system:authenticated".to_string(),
                 ],
                 String::new(),
@@ -328,16 +344,50 @@ impl Cluster {
         token
     }
 
-    /// The caller a bearer token stands for: the kind admin or a limited user.
+    /// The caller a verified client certificate stands for (user CN, groups its O's): the kind
+    /// admin's certificate is the kind admin.
+    pub fn caller_for_cert(
+        &self,
+        id: &crate::tls::CertIdentity,
+        user_agent: &str,
+        source_ip: &str,
+    ) -> Caller {
+        let admin = self.admin_caller(user_agent, source_ip);
+        let mut groups = id.organizations.clone();
+        groups.push("system:authenticated".into());
+        if id.common_name == admin.user.username && groups == admin.user.groups {
+            return admin;
+        }
+        let authz_reason = if groups.iter().any(|g| g == "system:masters") {
+            String::new()
+        } else {
+            format!(
+                "RBAC: allowed by ClusterRoleBinding \"sim:cert-user\" of ClusterRole \"cluster-admin\" to User \"{}\"",
+                id.common_name
+            )
+        };
+        Caller {
+            user: UserInfo {
+                username: id.common_name.clone(),
+                uid: None,
+                groups,
+                extra: None,
+            },
+            user_agent: user_agent.into(),
+            source_ip: source_ip.into(),
+            external: true,
+            authz_reason,
+            rights: Rights::default(),
+        }
+    }
+
+    /// The caller a bearer token stands for: a limited user.
     pub fn caller_for_token(
         &self,
         token: &str,
         user_agent: &str,
         source_ip: &str,
     ) -> Option<Caller> {
-        if token == self.admin_token {
-            return Some(self.admin_caller(user_agent, source_ip));
-        }
         let user = self.users.lock().unwrap().get(token).cloned()?;
         Some(Caller {
             user: UserInfo {

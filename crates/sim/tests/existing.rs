@@ -93,6 +93,23 @@ async fn an_existing_cluster_has_its_nodes_and_no_audit_log() {
         ),
         (Some("kubernetes-admin"), Some(0))
     );
+    // The admin's kubeconfig is kind's: a client certificate and key, no token; `kind get
+    // kubeconfig` prints the same credentials.
+    let kc: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&tw.kubeconfig).unwrap()).unwrap();
+    let user = &kc["users"][0];
+    assert_eq!(user["name"], "kind-e2e");
+    let keys: Vec<&String> = user["user"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["client-certificate-data", "client-key-data"],
+        "{user}"
+    );
+    let got = tw
+        .tool("kind", &["get", "kubeconfig", "--name", CLUSTER])
+        .await;
+    let printed: Value = serde_saphyr::from_str(&got.stdout).unwrap();
+    assert_eq!(printed["users"][0], *user);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! Real clients against the world: real kubectl v1.35.2 (protobuf creates, server-side apply
-//! validated through the world's OpenAPI, `wait` over streaming lists, `exec` exit codes) and the unmodified harness with real helm v4.1.4 and
+//! validated through the world's OpenAPI, `wait` over streaming lists, `exec` exit codes, each
+//! cluster's CA and client certificate) and the unmodified harness with real helm v4.1.4 and
 //! v3.17.3 ahead of the fake one, installing the real kuberay-operator chart v1.5.1.
 //!
 //! The binaries come from `REAL_KUBECTL`, `REAL_HELM_V4`, `REAL_HELM_V3`, else from
@@ -558,6 +559,56 @@ fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
     );
 }
 
+/// Per-cluster CAs as real kubectl sees them: each kind kubeconfig works with its cluster; at the
+/// other cluster's server its CA refuses the serving certificate; the other cluster's CA with its
+/// client certificate, or an unknown token, get 401. (With no credentials at all kubectl asks
+/// for a username instead; `tests/client_certs.rs` checks that 401.)
+fn kubectl_refuses_another_clusters_kubeconfig() {
+    let work = tempfile::tempdir().unwrap();
+    let script = r#"set -u
+for c in a b; do
+  kind create cluster --name $c --image kindest/node:v1.35.0 --kubeconfig $c.kubeconfig >/dev/null 2>&1 || exit 90
+done
+k() { "$KUBECTL" "$@"; }
+k --kubeconfig a.kubeconfig get ns default -o name; echo "a rc=$?"
+k --kubeconfig b.kubeconfig get ns default -o name; echo "b rc=$?"
+bserver=$(k --kubeconfig b.kubeconfig config view --raw -o jsonpath='{.clusters[0].cluster.server}')
+k --kubeconfig a.kubeconfig --server "$bserver" get ns default 2>cross.err; echo "cross rc=$?"
+echo "cross: $(cat cross.err)"
+k --kubeconfig b.kubeconfig config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >b-ca.crt
+k --kubeconfig a.kubeconfig config view --raw -o jsonpath='{.users[0].user.client-certificate-data}' | base64 -d >a.crt
+k --kubeconfig a.kubeconfig config view --raw -o jsonpath='{.users[0].user.client-key-data}' | base64 -d >a.key
+k config --kubeconfig x.kubeconfig set-cluster b --server="$bserver" --certificate-authority=b-ca.crt --embed-certs >/dev/null
+k config --kubeconfig x.kubeconfig set-credentials a --client-certificate=a.crt --client-key=a.key --embed-certs >/dev/null
+k config --kubeconfig x.kubeconfig set-credentials nobody --token=not-a-token >/dev/null
+k config --kubeconfig x.kubeconfig set-context a-at-b --cluster b --user a >/dev/null
+k config --kubeconfig x.kubeconfig set-context nobody-at-b --cluster b --user nobody >/dev/null
+k --kubeconfig x.kubeconfig --context a-at-b get ns default </dev/null 2>&1; echo "a-cert rc=$?"
+k --kubeconfig x.kubeconfig --context nobody-at-b get ns default </dev/null 2>&1; echo "nobody rc=$?"
+"#;
+    let out = run_script(work.path(), script);
+    let (stdout, stderr) = text(&out);
+    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{ctx}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["namespace/default", "a rc=0", "namespace/default", "b rc=0"],
+        "{ctx}"
+    );
+    assert_eq!(lines[4], "cross rc=1", "{ctx}");
+    assert!(
+        lines[5].contains("x509: certificate signed by unknown authority"),
+        "{ctx}"
+    );
+    let unauthorized = "error: You must be logged in to the server (Unauthorized)";
+    assert_eq!(
+        lines[6..],
+        [unauthorized, "a-cert rc=1", unauthorized, "nobody rc=1"],
+        "{ctx}"
+    );
+}
+
 type Test = (&'static str, &'static [Client], fn());
 
 const TESTS: &[Test] = &[
@@ -585,6 +636,11 @@ const TESTS: &[Test] = &[
         "the_dry_runs_commands_run_with_real_kubectl_and_helm",
         &[Client::Kubectl, Client::HelmV4],
         the_dry_runs_commands_run_with_real_kubectl_and_helm,
+    ),
+    (
+        "kubectl_refuses_another_clusters_kubeconfig",
+        &[Client::Kubectl],
+        kubectl_refuses_another_clusters_kubeconfig,
     ),
     (
         "kubectl_exec_reports_the_commands_exit_code",

@@ -48,6 +48,7 @@ use crate::discovery;
 use crate::faults::Fault;
 use crate::logs;
 use crate::openapi::validate::Outcome;
+use crate::tls::CertIdentity;
 use crate::util::Status;
 
 /// Start serving the cluster's API on 127.0.0.1 (ephemeral port).
@@ -56,7 +57,7 @@ pub async fn start(cl: Arc<Cluster>) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     *cl.addr.lock().unwrap() = Some(addr);
     let cancel = cl.cancel.clone();
-    let acceptor = crate::tls::acceptor();
+    let acceptor = cl.pki.acceptor();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -82,9 +83,23 @@ async fn serve_connection(
     let Ok(stream) = acceptor.accept(stream).await else {
         return;
     };
+    // The client certificate, if one was presented, as kube-apiserver's x509 authenticator
+    // sees it (its verification cached for the connection, as that authenticator caches it).
+    let cert_id: Arc<Option<CertIdentity>> = Arc::new(
+        stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| cl.pki.authenticate(chain)),
+    );
     let svc = hyper::service::service_fn(move |req| {
         let cl = cl.clone();
-        async move { Ok::<_, std::convert::Infallible>(external(cl, peer, req).await) }
+        let cert_id = cert_id.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                external(cl, peer, cert_id.as_ref().as_ref(), req).await,
+            )
+        }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), svc)
@@ -95,20 +110,28 @@ async fn serve_connection(
     }
 }
 
+/// kube-apiserver's answer to a request no authenticator accepts, in its field order.
 fn unauthorized() -> Response<Body> {
-    let st = Status::failure(401, "Unauthorized", "Unauthorized", None);
-    json_response(401, &st.to_value(), &[], "")
+    const BODY: &str = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"Unauthorized\",\"reason\":\"Unauthorized\",\"code\":401}\n";
+    Response::builder()
+        .status(http::StatusCode::UNAUTHORIZED)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(full(BODY))
+        .expect("response")
 }
 
 fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|h| h.to_str().ok())
 }
 
-/// A request from outside the node (the harness, kubectl, helm): bearer-token authentication,
-/// then a WebSocket upgrade (`streams`) or an ordinary request.
+/// A request from outside the node (the harness, kubectl, helm): authentication by a client
+/// certificate the cluster's CA signed or a bearer token (401 without either), then a WebSocket
+/// upgrade (`streams`) or an ordinary request.
 async fn external(
     cl: Arc<Cluster>,
     _peer: SocketAddr,
+    cert_id: Option<&CertIdentity>,
     req: http::Request<Incoming>,
 ) -> Response<Body> {
     let token = header(req.headers(), http::header::AUTHORIZATION)
@@ -118,7 +141,9 @@ async fn external(
         .unwrap_or("")
         .to_string();
     // Seen from inside the kind node, host clients come from the docker bridge gateway.
-    let Some(caller) = token.and_then(|t| cl.caller_for_token(&t, &ua, "172.18.0.1")) else {
+    let by_cert = || cert_id.map(|id| cl.caller_for_cert(id, &ua, "172.18.0.1"));
+    let by_token = || token.and_then(|t| cl.caller_for_token(&t, &ua, "172.18.0.1"));
+    let Some(caller) = by_cert().or_else(by_token) else {
         return unauthorized();
     };
     let is_upgrade = header(req.headers(), http::header::UPGRADE)

@@ -184,17 +184,23 @@ fn go_list(names: &[String]) -> String {
     format!("[{}]", q.join(" "))
 }
 
-/// kind's kubeconfig for a cluster (HTTPS with the embedded CA; bearer token: see README).
+/// kind's kubeconfig for a cluster: kubeadm's `admin.conf` (the cluster's CA, the admin's client
+/// certificate and key, all embedded) with every name `kind-NAME` and the host's port.
 pub fn kubeconfig_value(c: &Cluster) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
     let n = format!("kind-{}", c.name);
     json!({
         "apiVersion": "v1",
-        "clusters": [{"cluster": {"certificate-authority-data": crate::tls::ca_data_base64(), "server": c.server_url()}, "name": n}],
+        "clusters": [{"cluster": {"certificate-authority-data": c.pki.ca_data_base64(), "server": c.server_url()}, "name": n}],
         "contexts": [{"context": {"cluster": n, "user": n}, "name": n}],
         "current-context": n,
         "kind": "Config",
         "preferences": {},
-        "users": [{"name": n, "user": {"token": c.admin_token}}]
+        "users": [{"name": n, "user": {
+            "client-certificate-data": b64.encode(&c.admin_cert.cert_pem),
+            "client-key-data": b64.encode(&c.admin_cert.key_pem),
+        }}]
     })
 }
 

@@ -1,4 +1,4 @@
-//! helm's Kubernetes client, reduced: a bearer token over HTTPS with the kubeconfig's CA, JSON in
+//! helm's Kubernetes client, reduced: a client certificate or bearer token over HTTPS with the kubeconfig's CA, JSON in
 //! and out, and the `Warning` headers collected and printed the way client-go's default warning
 //! handler (klog) prints them.
 
@@ -14,7 +14,27 @@ use crate::util;
 pub const HELM_VERSION: &str = "v3.16.3";
 pub const HELM_COMMIT: &str = "cfd07493f46efc9debd9cc1b02a0961186df7fdf";
 
-/// A tiny client-go: bearer token over HTTPS (CA from the kubeconfig), collecting `Warning` headers.
+/// The bytes of a kubeconfig field `FIELD-data` (base64) or `FIELD` (a file), as client-go reads
+/// a CA, client certificate or key.
+fn kubeconfig_bytes(entry: &Value, field: &str) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine;
+    if let Some(d) = entry[format!("{field}-data")].as_str() {
+        return base64::engine::general_purpose::STANDARD
+            .decode(d)
+            .map(Some)
+            .map_err(|e| {
+                format!("Kubernetes cluster unreachable: illegal base64 data in {field}-data: {e}")
+            });
+    }
+    match entry[field].as_str() {
+        Some(path) => std::fs::read(path).map(Some).map_err(|e| {
+            format!("Kubernetes cluster unreachable: unable to read {field} {path}: {e}")
+        }),
+        None => Ok(None),
+    }
+}
+
+/// A tiny client-go: a client certificate or bearer token over HTTPS (CA from the kubeconfig), collecting `Warning` headers.
 pub struct Kube {
     base: String,
     token: String,
@@ -59,24 +79,30 @@ impl Kube {
             .map(|c| c["cluster"].clone())
             .unwrap_or_default();
         let server = cluster["server"].as_str().unwrap_or_default().to_string();
-        let tls = if server.starts_with("https://") {
-            use base64::Engine;
-            let ca = cluster["certificate-authority-data"]
-                .as_str()
-                .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
-                .ok_or_else(|| "Kubernetes cluster unreachable: no certificate-authority-data in the kubeconfig".to_string())?;
-            Some(crate::tls::connector(&ca)?)
-        } else {
-            None
-        };
-        let token = cfg["users"]
+        let user = cfg["users"]
             .as_array()
             .into_iter()
             .flatten()
             .find(|u| u["name"] == user_name)
-            .and_then(|u| u["user"]["token"].as_str())
-            .unwrap_or_default()
-            .to_string();
+            .map(|u| u["user"].clone())
+            .unwrap_or_default();
+        let tls = if server.starts_with("https://") {
+            let ca = kubeconfig_bytes(&cluster, "certificate-authority")?
+                .ok_or_else(|| "Kubernetes cluster unreachable: no certificate-authority-data in the kubeconfig".to_string())?;
+            let cert = kubeconfig_bytes(&user, "client-certificate")?;
+            let key = kubeconfig_bytes(&user, "client-key")?;
+            let client = match (&cert, &key) {
+                (Some(c), Some(k)) => Some((c.as_slice(), k.as_slice())),
+                (None, None) => None,
+                _ => {
+                    return Err("Kubernetes cluster unreachable: invalid configuration: client-cert-data and client-key-data must both be specified".into());
+                }
+            };
+            Some(crate::tls::connector(&ca, client)?)
+        } else {
+            None
+        };
+        let token = user["token"].as_str().unwrap_or_default().to_string();
         Ok(Kube {
             base: server.trim_end_matches('/').to_string(),
             token,
@@ -102,10 +128,6 @@ impl Kube {
                     .trim_start_matches("http://"),
             )
             .header(
-                http::header::AUTHORIZATION,
-                format!("Bearer {}", self.token),
-            )
-            .header(
                 http::header::USER_AGENT,
                 format!("Helm/{}", HELM_VERSION.trim_start_matches('v')),
             )
@@ -116,6 +138,15 @@ impl Kube {
                     .unwrap_or_default(),
             ))
             .map_err(|e| e.to_string())?;
+        let mut req = req;
+        if !self.token.is_empty() {
+            req.headers_mut().insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.token)
+                    .parse()
+                    .map_err(|_| "bad token".to_string())?,
+            );
+        }
         let host = self
             .base
             .trim_start_matches("https://")
