@@ -13,25 +13,10 @@ use serde_json::Value;
 /// The world's latencies in these tests (as in tutorial.rs).
 const LATENCY_SCALE: &str = "0.05";
 
-/// A copy of the project with timeouts cut to what the world needs, as tutorial.rs's `Tree`.
+/// A copy of the project with short timeouts (`common::copy_project_with_short_timeouts`), then
+/// `edit`ed.
 fn project(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
-    let dir = common::copy_project();
-    let scenario = dir.path().join("scenarios/pod-security.yaml");
-    let text = std::fs::read_to_string(&scenario).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        let replaced = if trimmed.starts_with("timeout: ") {
-            line.replace(trimmed, "timeout: 25s")
-        } else if trimmed.starts_with("settle: ") {
-            line.replace(trimmed, "settle: 2s")
-        } else {
-            line.to_string()
-        };
-        out.push_str(&replaced);
-        out.push('\n');
-    }
-    std::fs::write(&scenario, out).unwrap();
+    let dir = common::copy_project_with_short_timeouts();
     edit(dir.path());
     dir
 }

@@ -241,26 +241,9 @@ tail -n 1 out.txt | cut -c1-17
     );
 }
 
-/// The project's scenario, manifests and kind config copied, with the step timeouts cut as in
-/// `tests/tutorial.rs`.
+/// The project's scenario, manifests and kind config copied, with the step timeouts cut.
 fn project_copy() -> tempfile::TempDir {
-    let dir = common::copy_project();
-    let p = dir.path().join("scenarios/pod-security.yaml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("timeout: ") {
-            out.push_str(&line.replace(trimmed, "timeout: 25s"));
-        } else if trimmed.starts_with("settle: ") {
-            out.push_str(&line.replace(trimmed, "settle: 2s"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    std::fs::write(&p, out).unwrap();
-    dir
+    common::copy_project_with_short_timeouts()
 }
 
 /// What a harness run left: exit code, report, the world's fake-tool invocations, and the

@@ -29,23 +29,9 @@ struct Tree {
 
 impl Tree {
     fn new() -> Tree {
-        let tree = Tree::with_project_timeouts();
-        tree.edit("scenarios/pod-security.yaml", |s| {
-            let mut out = String::new();
-            for line in s.lines() {
-                let trimmed = line.trim_start();
-                if trimmed.starts_with("timeout: ") {
-                    out.push_str(&line.replace(trimmed, "timeout: 25s"));
-                } else if trimmed.starts_with("settle: ") {
-                    out.push_str(&line.replace(trimmed, "settle: 2s"));
-                } else {
-                    out.push_str(line);
-                }
-                out.push('\n');
-            }
-            out
-        });
-        tree
+        Tree {
+            dir: common::copy_project_with_short_timeouts(),
+        }
     }
 
     /// The copy with the project's own timeouts (minutes) and settle window.

@@ -39,6 +39,30 @@ pub fn copy_project() -> tempfile::TempDir {
     dir
 }
 
+/// `copy_project` with every step timeout cut to 25 s and the settle window to 2 s: what the
+/// world needs at the tests' latency scale.
+pub fn copy_project_with_short_timeouts() -> tempfile::TempDir {
+    let dir = copy_project();
+    let scenario = dir.path().join("scenarios/pod-security.yaml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let replaced = if trimmed.starts_with("timeout: ") {
+            line.replace(trimmed, "timeout: 25s")
+        } else if trimmed.starts_with("settle: ") {
+            line.replace(trimmed, "settle: 2s")
+        } else {
+            line.to_string()
+        };
+        out.push_str(&replaced);
+        out.push('\n');
+    }
+    assert_ne!(out, text, "the scenario has no timeout to cut");
+    std::fs::write(&scenario, out).unwrap();
+    dir
+}
+
 /// The reference material beside the repository: `SHARED_DIR`, else `../shared`.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("SHARED_DIR")
