@@ -450,6 +450,17 @@ async fn a_deployments_scale_is_a_scale() {
         kube::Api::namespaced(client.clone(), NS);
     let d = deploys.get("kuberay-operator").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(2));
+    // A patch that leaves spec.replicas out leaves the count as it is.
+    let untouched: Value = client
+        .request(
+            http::Request::patch(&path)
+                .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+                .body(br#"{"metadata":{}}"#.to_vec())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(untouched["spec"]["replicas"], 2);
     match client.request::<Value>(patch(-1)).await {
         Err(kube::Error::Api(s)) => {
             assert_eq!(s.code, 422);

@@ -24,25 +24,19 @@ pub async fn patch(
     body: &Bytes,
     dry_run: bool,
 ) -> Out {
-    let ct = content_type.split(';').next().unwrap_or("").trim();
-    let is_apply = ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor";
-    let patch = match decode(body, is_apply).and_then(|p| check_media_type(ct).map(|()| p)) {
+    let (patch, is_apply) = match read_patch(info, content_type, body) {
         Ok(p) => p,
         Err(st) => return Out::err(st),
     };
     let key = Key::new(&def.storage, &info.namespace, &info.name);
-    if is_apply {
-        if let Err(st) = check_apply(info, &patch) {
-            return Out::err(st);
+    // Server-side apply creates what is absent.
+    if is_apply && cl.store.get(&key).is_none() && info.subresource.is_empty() {
+        let mut obj = patch.clone();
+        if obj.get("metadata").is_none() {
+            obj["metadata"] = json!({});
         }
-        if cl.store.get(&key).is_none() && info.subresource.is_empty() {
-            let mut obj = patch.clone();
-            if obj.get("metadata").is_none() {
-                obj["metadata"] = json!({});
-            }
-            obj["metadata"]["name"] = json!(info.name);
-            return Out::created(create_object(cl, def, &info.namespace, obj, dry_run).await);
-        }
+        obj["metadata"]["name"] = json!(info.name);
+        return Out::created(create_object(cl, def, &info.namespace, obj, dry_run).await);
     }
     // Compute outside the store lock (admission reads the store), then write with a
     // resourceVersion precondition; retry on a concurrent write.
@@ -85,6 +79,23 @@ pub async fn patch(
 }
 
 /// The patch document: JSON, or (for apply) YAML.
+/// A PATCH body as the apiserver reads it: its media type checked, decoded, and for server-side
+/// apply (the second value) its field manager and name checked.
+pub(super) fn read_patch(
+    info: &ReqInfo,
+    content_type: &str,
+    body: &Bytes,
+) -> Result<(Value, bool), Status> {
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    let is_apply = ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor";
+    let patch = decode(body, is_apply)?;
+    check_media_type(ct)?;
+    if is_apply {
+        check_apply(info, &patch)?;
+    }
+    Ok((patch, is_apply))
+}
+
 fn decode(body: &Bytes, is_apply: bool) -> Result<Value, Status> {
     if is_apply {
         serde_json::from_slice(body)

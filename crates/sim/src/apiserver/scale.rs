@@ -1,12 +1,14 @@
 //! The `scale` subresource of Deployments and ReplicaSets, as the apiserver serves it: an
 //! autoscaling/v1 `Scale` (`spec.replicas`, `status.replicas`, `status.selector`) read with GET
-//! and written with PUT or a merge patch (`kubectl scale` sends `{"spec":{"replicas":N}}`); a
-//! write changes the object's `spec.replicas` (and its generation), nothing else.
+//! and written with PUT or a patch read as every patch is (`kubectl scale` merge-patches
+//! `{"spec":{"replicas":N}}`); a write changes the object's `spec.replicas` (and its generation),
+//! nothing else.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::body::decode_object;
+use super::patch::read_patch;
 use super::request::{ReqInfo, Verb};
 use super::response::{Out, method_not_allowed, store_err};
 use crate::cluster::Cluster;
@@ -30,23 +32,11 @@ pub fn serve(
             Ok(scale) => Some(scale.pointer("/spec/replicas").cloned()),
             Err(st) => return Out::err(st),
         },
-        Verb::Patch
-            if content_type.starts_with("application/merge-patch+json")
-                || content_type.starts_with("application/strategic-merge-patch+json") =>
-        {
-            match serde_json::from_slice::<Value>(body) {
-                Ok(patch) => Some(patch.pointer("/spec/replicas").cloned()),
-                Err(e) => {
-                    return Out::err(Status::bad_request(format!("error decoding patch: {e}")));
-                }
-            }
-        }
-        Verb::Patch => {
-            return Out::err(Status::unsupported_media_type(&[
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-            ]));
-        }
+        // Read as every patch is; one that leaves spec.replicas out changes nothing.
+        Verb::Patch => match read_patch(info, content_type, body) {
+            Ok((patch, _)) => patch.pointer("/spec/replicas").map(|n| Some(n.clone())),
+            Err(st) => return Out::err(st),
+        },
         _ => return Out::err(method_not_allowed()),
     };
     let object = match replicas {
