@@ -206,17 +206,26 @@ async fn connect_existing(
 ) -> Result<Vec<String>> {
     let client = client::connect(kubeconfig, context).await?;
     let (info, mut reached) = api_and_nodes(&client, context, status).await?;
-    let mut needed = Vec::new();
-    for p in &session.env.permissions {
-        let installed = match &p.unless_crd {
-            Some(crd) => objects::crd(&client, crd).await.is_ok_and(|c| c.is_some()),
-            None => false,
-        };
-        if !installed {
-            needed.push(p.clone());
+    // Rights needed only while a CRD is absent: each such CRD is looked up once.
+    let mut installed = std::collections::BTreeSet::new();
+    let crds: std::collections::BTreeSet<&String> = session
+        .env
+        .permissions
+        .iter()
+        .filter_map(|p| p.unless_crd.as_ref())
+        .collect();
+    for crd in crds {
+        if objects::crd(&client, crd).await.is_ok_and(|c| c.is_some()) {
+            installed.insert(crd.clone());
         }
     }
-    let needed = &needed;
+    let needed: &Vec<_> = &session
+        .env
+        .permissions
+        .iter()
+        .filter(|p| p.unless_crd.as_ref().is_none_or(|c| !installed.contains(c)))
+        .cloned()
+        .collect();
     status.awaiting(format!(
         "the API server's answer to {} SelfSubjectAccessReview(s)",
         needed.len()
