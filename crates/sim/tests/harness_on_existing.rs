@@ -47,12 +47,10 @@ struct Run {
 
 impl Run {
     fn step(&self, id: &str) -> &Value {
-        self.report["steps"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no report: {}", self.stderr))
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+        if self.report.is_null() {
+            panic!("no report: {}", self.stderr);
+        }
+        common::report_step(&self.report, id)
     }
     fn says(&self, id: &str) -> String {
         self.step(id)["message"].as_str().unwrap().to_string()

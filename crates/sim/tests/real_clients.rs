@@ -271,12 +271,7 @@ impl HarnessRun {
         })
     }
     fn step(&self, id: &str) -> &Value {
-        self.report["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+        common::report_step(&self.report, id)
     }
 }
 

@@ -79,12 +79,7 @@ struct Run {
 
 impl Run {
     fn step(&self, id: &str) -> &Value {
-        self.report["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap_or_else(|| panic!("no step {id}: {}", self.report))
+        common::report_step(&self.report, id)
     }
     fn failed_steps(&self) -> Vec<String> {
         self.report["steps"]

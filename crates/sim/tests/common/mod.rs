@@ -63,6 +63,17 @@ pub fn copy_project_with_short_timeouts() -> tempfile::TempDir {
     dir
 }
 
+/// Step `id` of a harness run's JSON report (`--report-json`); panics naming the report when
+/// it has none.
+pub fn report_step<'r>(report: &'r Value, id: &str) -> &'r Value {
+    report["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}: {report}"))
+}
+
 /// The reference material beside the repository: `SHARED_DIR`, else `../shared`.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("SHARED_DIR")
