@@ -206,13 +206,35 @@ done
     );
 }
 
-/// `kubectl exec` (WebSocket `v5.channel.k8s.io` on a 1.35 node image) into the tutorial's Ray
-/// head, installed with real helm: the command's output, then its own exit code (0, 127).
-fn kubectl_exec_reports_the_commands_exit_code() {
+/// A loopback port nothing listens on now (a real Ray dashboard may hold 8265 on this host).
+fn free_local_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What one node image's run of `kubectl exec` and `kubectl port-forward` left behind.
+struct Streamed {
+    ctx: String,
+    stdout: String,
+    /// kubectl's `-v=6` log of the exec and of the port-forward.
+    exec_log: String,
+    forward_log: String,
+    jobs: Value,
+}
+
+/// Into the tutorial's Ray head (installed with real helm): `kubectl exec` of the XGBoost
+/// script, of pip and of an unknown command, then `kubectl port-forward` of the head service and
+/// the dashboard's `/api/version` and `/api/jobs/` through it, on node image `image`.
+fn exec_and_port_forward(image: &str) -> Streamed {
     let work = tempfile::tempdir().unwrap();
-    let script = r#"set -u
+    let local = free_local_port();
+    let script = format!(
+        r#"set -u
 export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
-kind create cluster --name kuberay-pod-security --image kindest/node:v1.35.0 >/dev/null 2>&1 || exit 90
+kind create cluster --name kuberay-pod-security --image {image} >/dev/null 2>&1 || exit 90
 "$KUBECTL" create namespace pod-security >/dev/null || exit 91
 "$HELM" install kuberay-operator "$CHART" -n pod-security --values "$PROJECT/manifests/kuberay-operator.values.yaml" >/dev/null || exit 92
 "$KUBECTL" -n pod-security wait --for=condition=Available deployment/kuberay-operator --timeout=60s >/dev/null || exit 93
@@ -220,24 +242,113 @@ kind create cluster --name kuberay-pod-security --image kindest/node:v1.35.0 >/d
 "$KUBECTL" -n pod-security wait --for=create pod -l ray.io/node-type=head --timeout=60s >/dev/null || exit 95
 "$KUBECTL" -n pod-security wait --for=condition=Ready pod -l ray.io/node-type=head --timeout=60s >/dev/null || exit 96
 HEAD=$("$KUBECTL" get pod -n pod-security -l ray.io/node-type=head -o name)
-"$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- python3 samples/xgboost_example.py >out.txt 2>/dev/null; echo "xgboost rc=$?"
+"$KUBECTL" exec -v=6 -n pod-security "$HEAD" -c ray-head -- python3 samples/xgboost_example.py >out.txt 2>exec.log; echo "xgboost rc=$?"
 tail -n 1 out.txt | cut -c1-17
 "$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- pip3 install jsonpatch >/dev/null 2>&1; echo "pip rc=$?"
 "$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- no-such-command 2>/dev/null; echo "unknown rc=$?"
-"#;
-    let out = run_script_with(work.path(), script, &[("HELM", Client::HelmV4)]);
+"$KUBECTL" -n pod-security port-forward -v=6 --address 127.0.0.1 svc/raycluster-pod-security-head-svc {local}:8265 >/dev/null 2>forward.log &
+FORWARD=$!
+answered=no
+for _ in $(seq 60); do if curl -fsS http://127.0.0.1:{local}/api/version >version.json 2>/dev/null; then answered=yes; break; fi; sleep 1; done
+echo "dashboard answered: $answered"
+curl -fsS http://127.0.0.1:{local}/api/jobs/ >jobs.json; echo "jobs rc=$?"
+kill $FORWARD
+"#
+    );
+    let out = run_script_with(work.path(), &script, &[("HELM", Client::HelmV4)]);
     let (stdout, stderr) = text(&out);
-    let ctx = format!("--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    let read = |f: &str| std::fs::read_to_string(work.path().join(f)).unwrap_or_default();
+    let ctx = format!(
+        "{image}\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- forward.log\n{}",
+        read("forward.log")
+    );
     assert_eq!(out.status.code(), Some(0), "{ctx}");
+    Streamed {
+        exec_log: read("exec.log"),
+        forward_log: read("forward.log"),
+        jobs: serde_json::from_str(&read("jobs.json")).unwrap_or(Value::Null),
+        stdout,
+        ctx,
+    }
+}
+
+/// The `"Response"` lines of kubectl's `-v=6` log for requests to `subresource` whose status
+/// is `status`, as `VERB status`.
+fn responses(log: &str, subresource: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("\"Response\"") && l.contains(&format!("/{subresource}")))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split(&format!("{k}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            format!("{} {}", field("verb"), field("status"))
+        })
+        .collect()
+}
+
+/// Real kubectl's exec and port-forward against the world, on both node images. On 1.35 exec
+/// is a WebSocket (`v5.channel.k8s.io`) and port-forward SPDY tunnelled in a WebSocket
+/// (`SPDY/3.1+portforward.k8s.io`); the 1.26 server refuses both WebSockets, and kubectl falls
+/// back to SPDY/3.1 (`POST`, `Upgrade: SPDY/3.1`). Either way: the commands' own exit codes
+/// (0, 0, 127), and the dashboard answers through the forward, listing the script as a
+/// SUCCEEDED DRIVER job.
+fn kubectl_exec_and_port_forward_on_1_26_and_1_35() {
+    let (new, old) = std::thread::scope(|s| {
+        let new = s.spawn(|| exec_and_port_forward("kindest/node:v1.35.0"));
+        let old = s.spawn(|| exec_and_port_forward("kindest/node:v1.26.15"));
+        (new.join().unwrap(), old.join().unwrap())
+    });
+    for run in [&new, &old] {
+        let ctx = &run.ctx;
+        assert_eq!(
+            run.stdout.lines().collect::<Vec<_>>(),
+            [
+                "xgboost rc=0",
+                "{'train-logloss':",
+                "pip rc=0",
+                "unknown rc=127",
+                "dashboard answered: yes",
+                "jobs rc=0",
+            ],
+            "{ctx}"
+        );
+        let jobs = run.jobs.as_array().cloned().unwrap_or_default();
+        assert!(
+            jobs.iter().any(|j| j["type"] == "DRIVER"
+                && j["entrypoint"] == "python3 samples/xgboost_example.py"
+                && j["status"] == "SUCCEEDED"),
+            "{jobs:?}\n{ctx}"
+        );
+    }
+    let switched = "101 Switching Protocols";
     assert_eq!(
-        stdout.lines().collect::<Vec<_>>(),
-        [
-            "xgboost rc=0",
-            "{'train-logloss':",
-            "pip rc=0",
-            "unknown rc=127"
-        ],
-        "{ctx}"
+        responses(&new.exec_log, "exec"),
+        [format!("GET {switched}")],
+        "{}",
+        new.ctx
+    );
+    assert_eq!(
+        responses(&new.forward_log, "portforward"),
+        [format!("GET {switched}")],
+        "{}",
+        new.ctx
+    );
+    // The WebSocket refused (no status: the handshake failed), then SPDY.
+    assert_eq!(
+        responses(&old.exec_log, "exec"),
+        ["GET ".to_string(), format!("POST {switched}")],
+        "{}",
+        old.ctx
+    );
+    assert_eq!(
+        responses(&old.forward_log, "portforward"),
+        ["GET ".to_string(), format!("POST {switched}")],
+        "{}",
+        old.ctx
     );
 }
 
@@ -447,10 +558,10 @@ sh loop.sh; echo "loop rc=$?"
 
 /// What `e2e --dry-run` prints, from step 1 on, run as one script with real kubectl and real
 /// helm v4 first on `PATH` (the world's fake kind and docker stand in for Docker), on a 1.35
-/// node image: kubectl's exec needs a server that speaks WebSocket for it (≥ 1.29 here). Left
-/// out, and said so: the set-up (downloads), the preflight (`cargo xtask pss`, offline), and
-/// the port-forward with the dashboard's `curl`s, since real kubectl's port-forward needs SPDY,
-/// which the world does not speak. Every command must succeed, and say what its comment says.
+/// node image. Left out, and said so: the set-up (downloads) and the preflight (`cargo xtask
+/// pss`, offline). The port-forward's local port 8265 becomes a free one (a Ray dashboard may
+/// hold 8265 on this host), and the script stops the port-forward it started when it ends.
+/// Every command must succeed, and say what its comment says.
 fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
     let tree = project_copy();
     let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));
@@ -465,18 +576,23 @@ fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
     assert!(dry.status.success(), "{}", text(&dry).1);
     let printed = text(&dry).0;
     let from_step_1 = &printed[printed.find("# [doc 1]").expect("step 1")..];
-    let (mut kept, mut left_out) = (Vec::new(), Vec::new());
-    for line in from_step_1
+    let local = free_local_port();
+    let kept: Vec<String> = from_step_1
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        if line.contains(" port-forward ") || line.contains("curl ") {
-            left_out.push(line);
-        } else {
-            kept.push(line);
-        }
-    }
-    assert_eq!(left_out.len(), 3, "{left_out:?}");
+        .map(|l| {
+            l.replace(" 8265:8265 ", &format!(" {local}:8265 "))
+                .replace("127.0.0.1:8265/", &format!("127.0.0.1:{local}/"))
+        })
+        .collect();
+    assert_eq!(
+        kept.iter()
+            .filter(|l| l.contains(&format!("127.0.0.1:{local}"))
+                || l.contains(&format!(" {local}:8265 ")))
+            .count(),
+        3,
+        "the port-forward and both curls: {kept:?}"
+    );
     let work = tempfile::tempdir().unwrap();
     let bin = work.path().join("real");
     std::fs::create_dir(&bin).unwrap();
@@ -484,7 +600,7 @@ fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
     std::os::unix::fs::symlink(Client::HelmV4.path().unwrap(), bin.join("helm")).unwrap();
     // A failing command (outside an `&&`/`||` list or a loop's condition) says so on stderr.
     let script = format!(
-        "set -uE\ntrap 'echo \"@@ FAILED rc=$? line $LINENO: $BASH_COMMAND\" >&2' ERR\nexport KUBECONFIG=\"$SIM_STATE_DIR/kubeconfig\"\nexport PATH='{}':\"$PATH\"\n{}\n",
+        "set -uE\ntrap 'echo \"@@ FAILED rc=$? line $LINENO: $BASH_COMMAND\" >&2' ERR\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\nexport KUBECONFIG=\"$SIM_STATE_DIR/kubeconfig\"\nexport PATH='{}':\"$PATH\"\n{}\n",
         bin.display(),
         kept.join("\n")
     );
@@ -511,6 +627,14 @@ fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
         ("the operator's Warning", "FailedToCreateHeadPod"),
         ("the head pod created", "pod/raycluster-pod-security-head-"),
         ("the XGBoost script's metrics", "'valid-error'"),
+        (
+            "the dashboard's version, through the port-forward",
+            r#""ray_version""#,
+        ),
+        (
+            "the dashboard's job list",
+            r#""entrypoint":"python3 samples/xgboost_example.py""#,
+        ),
     ] {
         assert!(stdout.contains(said), "{what}: no {said:?}\n{ctx}");
     }
@@ -621,9 +745,9 @@ const TESTS: &[Test] = &[
         kubectl_refuses_another_clusters_kubeconfig,
     ),
     (
-        "kubectl_exec_reports_the_commands_exit_code",
+        "kubectl_exec_and_port_forward_on_1_26_and_1_35",
         &[Client::Kubectl, Client::HelmV4],
-        kubectl_exec_reports_the_commands_exit_code,
+        kubectl_exec_and_port_forward_on_1_26_and_1_35,
     ),
     (
         "harness_with_real_helm_v4_installs_the_real_chart",

@@ -292,8 +292,9 @@ async fn strict_field_validation_refuses_unknown_fields() {
         .await
         .unwrap();
     assert_eq!(created["metadata"]["name"], "c");
-    // The chart's real CRD schema types its fields: a number where it wants a string is refused
-    // whatever the field validation, as the apiextensions-apiserver refuses it.
+    // The chart's real CRD schema types its fields and names the required ones: a number where
+    // it wants a string, or no head group, is refused whatever the field validation, as the
+    // apiextensions-apiserver refuses it.
     let typed = r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"t"},"spec":{"rayVersion":2}}"#;
     match client
         .request::<Value>(post(
@@ -307,12 +308,15 @@ async fn strict_field_validation_refuses_unknown_fields() {
             (
                 422,
                 "Invalid",
-                "RayCluster.ray.io \"t\" is invalid: spec.rayVersion: Invalid value: \"integer\": spec.rayVersion in body must be of type string: \"integer\""
+                "RayCluster.ray.io \"t\" is invalid: [spec.headGroupSpec: Required value, spec.rayVersion: Invalid value: \"integer\": spec.rayVersion in body must be of type string: \"integer\"]"
             )
         ),
         other => panic!("expected 422, got {other:?}"),
     }
-    let right = typed.replace("\"rayVersion\":2", "\"rayVersion\":\"2.4.0\"");
+    let right = typed.replace(
+        "\"rayVersion\":2",
+        r#""rayVersion":"2.4.0","headGroupSpec":{"template":{"spec":{"containers":[{"name":"ray-head","image":"rayproject/ray:2.4.0"}]}}}"#,
+    );
     let created: Value = client
         .request(post(
             "/apis/ray.io/v1/namespaces/default/rayclusters",

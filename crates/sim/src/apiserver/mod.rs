@@ -146,9 +146,7 @@ async fn external(
     let Some(caller) = by_cert().or_else(by_token) else {
         return unauthorized();
     };
-    let is_upgrade = header(req.headers(), http::header::UPGRADE)
-        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-    if is_upgrade {
+    if crate::streams::is_upgrade(req.headers()) {
         return crate::streams::handle_upgrade(cl, caller, req).await;
     }
     let (parts, body) = req.into_parts();

@@ -1,25 +1,48 @@
-//! Type validation of custom resources against their CRD's structural schema, as the
-//! apiextensions-apiserver does after pruning: a value whose JSON type is not the schema's `type`
-//! (`integer` also for whole numbers, `number` for any number; `x-kubernetes-int-or-string`
-//! takes both; `null` only where `nullable`) is refused with 422 Invalid,
-//! `RayCluster.ray.io "NAME" is invalid: spec.rayVersion: Invalid value: "integer":
-//! spec.rayVersion in body must be of type string: "integer"` (go-openapi's `InvalidType`
-//! through `field.TypeInvalid`). Enums, formats, bounds, `required` and CEL are not checked.
+//! Validation of custom resources against their CRD's structural schema, as the
+//! apiextensions-apiserver does after pruning (go-openapi's errors through
+//! `kubeOpenAPIResultToFieldErrors`), refused with 422 Invalid, `RayCluster.ray.io "NAME" is
+//! invalid: ERROR` (several: `[E1, E2]`):
+//!
+//! * a value whose JSON type is not the schema's `type` (`integer` also for whole numbers,
+//!   `number` for any number; `x-kubernetes-int-or-string` takes both; `null` only where
+//!   `nullable`): `spec.rayVersion: Invalid value: "integer": spec.rayVersion in body must be
+//!   of type string: "integer"` (`field.TypeInvalid`);
+//! * a `required` property absent: `spec.headGroupSpec: Required value` (`field.Required`);
+//! * a value not in `enum`: `spec.x: Unsupported value: "v3": supported values: "v1", "v2"`
+//!   (`field.NotSupported`).
+//!
+//! Formats, bounds, lengths, patterns and CEL rules are not checked.
 
 use serde_json::{Value, json};
 
 use crate::discovery::ResDef;
 use crate::util::Status;
 
-/// A field of the wrong type: its path, the type it has and the type the schema wants.
+/// A field the schema refuses, by its path.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeError {
     pub path: String,
-    pub actual: &'static str,
-    pub expected: String,
+    pub problem: Problem,
 }
 
-/// The fields of `v` whose type `schema` refuses, in document order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// The JSON type it has, and the type the schema wants.
+    Type {
+        actual: &'static str,
+        expected: String,
+    },
+    /// Absent, and `required`.
+    Required,
+    /// Not one of `enum`: the value and the supported values, as the apiserver prints them.
+    NotSupported {
+        value: String,
+        supported: Vec<String>,
+    },
+}
+
+/// The fields of `v` that `schema` refuses, in document order (a property's problems before
+/// its children's; a required property that is absent after those present).
 pub fn type_errors(schema: &Value, v: &Value) -> Vec<TypeError> {
     let mut out = vec![];
     walk(schema, v, "", &mut out);
@@ -54,30 +77,73 @@ fn fits(schema: &Value, v: &Value) -> bool {
     }
 }
 
+/// A value as `field.NotSupported` quotes it: strings in Go's `%q`, the rest as JSON.
+fn quoted(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
 fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<TypeError>) {
     if !fits(schema, v) {
         if !v.is_null() {
             out.push(TypeError {
                 path: path.to_string(),
-                actual: json_type(v),
-                expected: schema["type"]
-                    .as_str()
-                    .unwrap_or("integer or string")
-                    .into(),
+                problem: Problem::Type {
+                    actual: json_type(v),
+                    expected: schema["type"]
+                        .as_str()
+                        .unwrap_or("integer or string")
+                        .into(),
+                },
             });
         }
         return;
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !v.is_null()
+        && !allowed.contains(v)
+    {
+        out.push(TypeError {
+            path: path.to_string(),
+            problem: Problem::NotSupported {
+                value: quoted(v),
+                supported: allowed
+                    .iter()
+                    .map(|a| match a {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+            },
+        });
+    }
+    let child_path = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    if let (Value::Object(m), Some(required)) =
+        (v, schema.get("required").and_then(Value::as_array))
+    {
+        for k in required.iter().filter_map(Value::as_str) {
+            if !m.contains_key(k) {
+                out.push(TypeError {
+                    path: child_path(k),
+                    problem: Problem::Required,
+                });
+            }
+        }
     }
     match v {
         Value::Object(m) => {
             let props = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
             for (k, child) in m {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let p = child_path(k);
                 if let Some(s) = props.and_then(|ps| ps.get(k)).or(additional) {
                     walk(s, child, &p, out);
                 }
@@ -96,19 +162,34 @@ fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<TypeError>) {
 
 /// The apiserver's 422 for `errors` in the custom resource `name` of `def`.
 pub fn refusal(def: &ResDef, name: &str, errors: &[TypeError]) -> Status {
-    let causes: Vec<(String, String)> = errors
+    let causes: Vec<(String, &str, String)> = errors
         .iter()
         .map(|e| {
-            let message = format!(
-                "Invalid value: \"{a}\": {p} in body must be of type {x}: \"{a}\"",
-                a = e.actual,
-                p = e.path,
-                x = e.expected
-            );
-            (e.path.clone(), message)
+            let (reason, message) = match &e.problem {
+                Problem::Type { actual, expected } => (
+                    "FieldValueTypeInvalid",
+                    format!(
+                        "Invalid value: \"{actual}\": {p} in body must be of type {expected}: \"{actual}\"",
+                        p = e.path,
+                    ),
+                ),
+                Problem::Required => ("FieldValueRequired", "Required value".to_string()),
+                Problem::NotSupported { value, supported } => (
+                    "FieldValueNotSupported",
+                    format!(
+                        "Unsupported value: {value}: supported values: {}",
+                        supported
+                            .iter()
+                            .map(|s| format!("{s:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            };
+            (e.path.clone(), reason, message)
         })
         .collect();
-    let listed: Vec<String> = causes.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+    let listed: Vec<String> = causes.iter().map(|(p, _, m)| format!("{p}: {m}")).collect();
     let all = match listed.as_slice() {
         [one] => one.clone(),
         many => format!("[{}]", many.join(", ")),
@@ -119,7 +200,7 @@ pub fn refusal(def: &ResDef, name: &str, errors: &[TypeError]) -> Status {
         format!("{}.{} \"{name}\" is invalid: {all}", def.kind, def.group),
         Some(json!({
             "name": name, "group": def.group, "kind": def.kind,
-            "causes": causes.iter().map(|(p, m)| json!({"reason": "FieldValueTypeInvalid", "message": m, "field": p})).collect::<Vec<_>>(),
+            "causes": causes.iter().map(|(p, r, m)| json!({"reason": r, "message": m, "field": p})).collect::<Vec<_>>(),
         })),
     )
 }
@@ -165,6 +246,53 @@ mod tests {
         assert_eq!(
             one.message.as_deref().unwrap(),
             "RayCluster.ray.io \"rc\" is invalid: spec.rayVersion: Invalid value: \"integer\": spec.rayVersion in body must be of type string: \"integer\""
+        );
+    }
+
+    fn ray_cluster_def() -> crate::discovery::ResDef {
+        crate::discovery::ResDef {
+            group: "ray.io".into(),
+            kind: "RayCluster".into(),
+            ..crate::discovery::builtin().into_iter().next().unwrap()
+        }
+    }
+
+    #[test]
+    fn required_and_enum_are_checked_as_the_apiserver_words_them() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+        "required": ["headGroupSpec"],
+        "properties": {
+            "headGroupSpec": {"type": "object"},
+            "autoscalerOptions": {"type": "object", "properties": {
+                "upscalingMode": {"type": "string", "enum": ["Default", "Aggressive", "Conservative"]},
+                "version": {"type": "string", "enum": ["v1", "v2"]}}},
+            "containers": {"type": "array", "items": {"type": "object", "required": ["name"],
+                "properties": {"name": {"type": "string"}, "image": {"type": "string"}}}},
+        }}}});
+        let good = json!({"spec": {"headGroupSpec": {}, "autoscalerOptions": {"version": "v2"},
+            "containers": [{"name": "ray-head", "image": "rayproject/ray:2.4.0"}]}});
+        assert_eq!(type_errors(&schema, &good), []);
+        let bad = json!({"spec": {"autoscalerOptions": {"version": "v3", "upscalingMode": "Default"},
+            "containers": [{"image": "rayproject/ray:2.4.0"}]}});
+        let errs = type_errors(&schema, &bad);
+        let st = refusal(&ray_cluster_def(), "rc", &errs);
+        assert_eq!(
+            st.message.as_deref().unwrap(),
+            "RayCluster.ray.io \"rc\" is invalid: [spec.headGroupSpec: Required value, spec.autoscalerOptions.version: Unsupported value: \"v3\": supported values: \"v1\", \"v2\", spec.containers[0].name: Required value]"
+        );
+        let reasons: Vec<&str> = st.details.as_ref().unwrap()["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["reason"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "FieldValueRequired",
+                "FieldValueNotSupported",
+                "FieldValueRequired"
+            ]
         );
     }
 }
