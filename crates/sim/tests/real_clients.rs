@@ -1,6 +1,6 @@
 //! Real clients against the world: real kubectl v1.35.2 (protobuf creates, server-side apply
-//! validated through the world's OpenAPI, `wait` over streaming lists, `exec` exit codes, each
-//! cluster's CA and client certificate) and the unmodified harness with real helm v4.1.4 and
+//! validated through the world's OpenAPI, `wait` over streaming lists, `exec` exit codes and
+//! `port-forward` over WebSocket and SPDY, each cluster's CA and client certificate) and the unmodified harness with real helm v4.1.4 and
 //! v3.17.3 ahead of the fake one, installing the real kuberay-operator chart v1.5.1.
 //!
 //! The binaries come from `REAL_KUBECTL`, `REAL_HELM_V4`, `REAL_HELM_V3`, else from
@@ -146,6 +146,8 @@ done
 "$KUBECTL" get rayclusters -n pod-security -o name
 sed 's/rayVersion:/rayVersoin:/' "$PROJECT/manifests/ray-cluster.pod-security.yaml" > bad.yaml
 "$KUBECTL" apply --server-side -n pod-security -f bad.yaml; echo "apply bad rc=$?"
+sed "s/rayVersion: .*/rayVersion: 2/" "$PROJECT/manifests/ray-cluster.pod-security.yaml" > typed.yaml
+"$KUBECTL" apply --server-side -n pod-security -f typed.yaml; echo "apply typed rc=$?"
 "$KUBECTL" delete raycluster -n pod-security raycluster-pod-security >/dev/null
 "$KUBECTL" create -n pod-security -f bad.yaml; echo "create bad rc=$?"
 "#
@@ -163,12 +165,17 @@ sed 's/rayVersion:/rayVersoin:/' "$PROJECT/manifests/ray-cluster.pod-security.ya
         "raycluster.ray.io/raycluster-complete",
         "raycluster.ray.io/raycluster-pod-security",
         "apply bad rc=1",
+        "apply typed rc=1",
         "create bad rc=1",
     ] {
         assert!(stdout.lines().any(|x| x == l), "no line {l:?}\n{ctx}");
     }
     assert!(
-        stderr.contains("Error from server: failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"),
+        stderr.contains("Error from server: failed to create typed patch object (pod-security/raycluster-pod-security; ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"),
+        "{ctx}"
+    );
+    assert!(
+        stderr.contains("Error from server: failed to create typed patch object (pod-security/raycluster-pod-security; ray.io/v1, Kind=RayCluster): .spec.rayVersion: expected string, got &value.valueUnstructured{Value:2}"),
         "{ctx}"
     );
     assert!(

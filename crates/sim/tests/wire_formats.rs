@@ -282,7 +282,7 @@ async fn strict_field_validation_refuses_unknown_fields() {
             (s.code, s.message.as_str()),
             (
                 500,
-                "failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"
+                "failed to create typed patch object (/r; ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"
             )
         ),
         other => panic!("expected 500, got {other:?}"),
@@ -325,6 +325,41 @@ async fn strict_field_validation_refuses_unknown_fields() {
         .await
         .unwrap();
     assert_eq!(created["spec"]["rayVersion"], "2.4.0");
+    // The stored object is validated after a patch too: a merge patch that removes the head
+    // group is refused, and so is a server-side apply whose value has the wrong type (there
+    // already when the patch is made typed, as structured-merge-diff words it).
+    let path = "/apis/ray.io/v1/namespaces/default/rayclusters/t";
+    let merge = http::Request::patch(path)
+        .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+        .body(br#"{"spec":{"headGroupSpec":null}}"#.to_vec())
+        .unwrap();
+    match client.request::<Value>(merge).await {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            (s.code, s.message.as_str()),
+            (
+                422,
+                "RayCluster.ray.io \"t\" is invalid: spec.headGroupSpec: Required value"
+            )
+        ),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let apply = http::Request::patch(format!("{path}?fieldManager=t"))
+        .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
+        .body(
+            br#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"t","namespace":"default"},"spec":{"rayVersion":2}}"#
+                .to_vec(),
+        )
+        .unwrap();
+    match client.request::<Value>(apply).await {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            (s.code, s.message.as_str()),
+            (
+                500,
+                "failed to create typed patch object (default/t; ray.io/v1, Kind=RayCluster): .spec.rayVersion: expected string, got &value.valueUnstructured{Value:2}"
+            )
+        ),
+        other => panic!("expected 500, got {other:?}"),
+    }
 }
 
 /// Streaming lists (client-go ≥ 1.35 informers, so `kubectl wait`): a 1.26 apiserver refuses
@@ -483,4 +518,81 @@ async fn a_deployments_scale_is_a_scale() {
         Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
         other => panic!("{other:?}"),
     }
+}
+
+/// A subresource the world does not serve, or a verb its subresource does not take, is refused
+/// (405), never answered with the parent object; a streaming subresource asked without an
+/// upgrade gets the apiserver's 400. The ones it serves still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unserved_subresources_are_refused_not_answered_with_the_parent() {
+    let tw = TestWorld::start(vec![]).await;
+    assert_eq!(tw.create_cluster().await.code, 0);
+    let client = tw.client().await;
+    let ns = "/api/v1/namespaces/default";
+    let cm = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}"#;
+    let _: Value = client
+        .request(
+            http::Request::post(format!("{ns}/configmaps"))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(cm.to_vec())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let pod = "p";
+    let _: Value = client
+        .request(
+            http::Request::post(format!("{ns}/pods"))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(
+                    br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#
+                        .to_vec(),
+                )
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let sys = ns;
+    for (method, path, want) in [
+        ("GET", format!("{sys}/pods/{pod}/binding"), 405),
+        ("GET", format!("{sys}/pods/{pod}/eviction"), 405),
+        (
+            "PUT",
+            "/api/v1/namespaces/default/finalize".to_string(),
+            405,
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default/status".to_string(),
+            405,
+        ),
+        ("GET", format!("{sys}/pods/{pod}/exec?command=ls"), 400),
+        ("POST", format!("{sys}/pods/{pod}/portforward"), 400),
+        ("GET", format!("{ns}/configmaps/c/status"), 404),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(&path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(b"{}".to_vec())
+            .unwrap();
+        match client.request::<Value>(req).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(s.code, want, "{method} {path}: {s:?}");
+                if want == 400 {
+                    assert_eq!(s.message, "Upgrade request required");
+                }
+            }
+            other => panic!("{method} {path}: expected {want}, got {other:?}"),
+        }
+    }
+    let status: Value = client
+        .request(
+            http::Request::get("/api/v1/namespaces/default/status")
+                .body(vec![])
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status["kind"], "Namespace");
 }

@@ -30,6 +30,7 @@ pub async fn create_object(
     }
     let name = assign_name(def, &mut obj)?;
     apply_defaults(def, &mut obj, &name);
+    crate::openapi::types::validate_object(&cl.store, def, &obj)?;
     let (warnings, annotations) = admit(cl, def, ns, &obj)?;
     let key = Key::new(&def.storage, if def.namespaced { ns } else { "" }, &name);
     let stored = if dry_run {

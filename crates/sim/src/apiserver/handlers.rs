@@ -28,6 +28,9 @@ pub async fn dispatch(
     {
         return Out::err(no_such_resource());
     }
+    if let Some(st) = unserved_subresource(def, info) {
+        return Out::err(st);
+    }
     // A DELETE may carry its options (`dryRun`, `gracePeriodSeconds`) in a DeleteOptions body.
     let with_body_options;
     let info = if info.verb == Verb::Delete
@@ -65,6 +68,26 @@ pub async fn dispatch(
         Verb::Delete => delete(cl, def, info, dry_run),
         _ => Out::err(method_not_allowed()),
     }
+}
+
+/// The subresources served here are `status` and `scale` (`log` before, the streams as
+/// upgrades). A streaming subresource asked without an upgrade gets the apiserver's 400; a verb
+/// the subresource does not take, or a subresource the world does not implement (`binding`,
+/// `eviction`, `ephemeralcontainers`, `finalize`, `proxy`, …), gets 405: never the parent
+/// object as a false success.
+fn unserved_subresource(def: &ResDef, info: &ReqInfo) -> Option<Status> {
+    let sub = info.subresource.as_str();
+    if sub.is_empty() {
+        return None;
+    }
+    if matches!(sub, "exec" | "portforward" | "attach") {
+        return Some(Status::bad_request("Upgrade request required"));
+    }
+    let takes_verb = def
+        .subresources
+        .iter()
+        .any(|s| s.name == sub && s.verbs.iter().any(|v| v == info.verb.as_str()));
+    (!(matches!(sub, "status" | "scale") && takes_verb)).then(method_not_allowed)
 }
 
 /// `?dryRun=All` on a write. Any other value is refused as the handlers' options validation
@@ -156,6 +179,18 @@ async fn create(
 fn update_object(cl: &Cluster, def: &ResDef, info: &ReqInfo, mut obj: Value, dry_run: bool) -> Out {
     let key = Key::new(&def.storage, &info.namespace, &info.name);
     let expect = util::get_str(&obj, &["metadata", "resourceVersion"]).map(String::from);
+    // The object as replaced (its status, where it has the subresource, stays the stored one).
+    if info.subresource.is_empty() {
+        let mut checked = obj.clone();
+        if def.has_sub("status")
+            && let Some(m) = checked.as_object_mut()
+        {
+            m.remove("status");
+        }
+        if let Err(st) = crate::openapi::types::validate_object(&cl.store, def, &checked) {
+            return Out::err(st);
+        }
+    }
     let replace = |cur: &mut Value| {
         if info.subresource == "status" {
             cur["status"] = obj.get("status").cloned().unwrap_or(Value::Null);

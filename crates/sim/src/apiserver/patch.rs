@@ -179,6 +179,15 @@ fn patched(
             }
         }
     }
+    // The object as patched; its status is the stored one (written through `/status`, which
+    // is not validated here), so it is left out.
+    let mut checked = new.clone();
+    if def.has_sub("status")
+        && let Some(m) = checked.as_object_mut()
+    {
+        m.remove("status");
+    }
+    crate::openapi::types::validate_object(&cl.store, def, &checked)?;
     let mut warnings = vec![];
     let mut annotations = BTreeMap::new();
     if def.plural == "namespaces" && def.group.is_empty() {

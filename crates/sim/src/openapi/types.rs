@@ -15,8 +15,27 @@
 
 use serde_json::{Value, json};
 
+use super::schemas;
 use crate::discovery::ResDef;
+use crate::store::Store;
 use crate::util::Status;
+
+/// Validation of a custom resource as it will be stored (created, replaced or patched; not its
+/// `/status`): the 422 for what its CRD's schema refuses. Built-in kinds pass.
+pub fn validate_object(store: &Store, def: &ResDef, obj: &Value) -> Result<(), Status> {
+    let Some(schema) = schemas::published(store, def) else {
+        return Ok(());
+    };
+    let wrong = type_errors(&schema, obj);
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Err(refusal(def, name, &wrong))
+}
 
 /// A field the schema refuses, by its path.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +179,145 @@ fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<TypeError>) {
     }
 }
 
+/// Server-side apply's conversion of the patch into a typed value (structured-merge-diff's
+/// validation against the schema, before anything is merged), its errors as it words them:
+/// `.spec.rayVersion: expected string, got &value.valueUnstructured{Value:2}`,
+/// `.spec.replicas: expected numeric (int or float), got string`, `.spec.x: expected boolean,
+/// got &{1}`, `.spec.headGroupSpec: expected map, got &{x}`, `… expected list, got &{…}`. Its
+/// scalars are looser than the apiextensions types: `integer` and `number` are both numeric,
+/// `x-kubernetes-int-or-string` takes any scalar, and `null` fits everywhere. Unknown fields
+/// are field validation's (`validate.rs`). List items are named by index (`[0]`); a real server
+/// names an item of a `x-kubernetes-list-type: map` by its keys (`[name="ray-head"]`).
+pub fn typed_patch_errors(schema: &Value, v: &Value) -> Vec<String> {
+    let mut out = vec![];
+    smd_walk(schema, v, String::new(), &mut out);
+    out
+}
+
+/// Go's `%#v` of a decoded JSON value (`interface{}`).
+fn go_sharp(v: &Value) -> String {
+    match v {
+        Value::Null => "interface {}(nil)".into(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(a) => format!(
+            "[]interface {{}}{{{}}}",
+            a.iter().map(go_sharp).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "map[string]interface {{}}{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k:?}:{}", go_sharp(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Go's `%v` of a decoded JSON value.
+fn go_plain(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_plain).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", go_plain(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Go's `%T` of a decoded JSON value.
+fn go_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "<nil>",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "int64",
+        Value::Number(_) => "float64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+    }
+}
+
+fn smd_walk(schema: &Value, v: &Value, path: String, out: &mut Vec<String>) {
+    if v.is_null()
+        || schema["x-kubernetes-preserve-unknown-fields"] == true && schema.get("type").is_none()
+    {
+        return;
+    }
+    let at = |msg: String| {
+        if path.is_empty() {
+            msg
+        } else {
+            format!("{path}: {msg}")
+        }
+    };
+    let is_scalar = !(v.is_object() || v.is_array());
+    if schema["x-kubernetes-int-or-string"] == true {
+        if !is_scalar {
+            out.push(at(format!("expected any scalar, got &{{{}}}", go_plain(v))));
+        }
+        return;
+    }
+    let kind = schema["type"].as_str().unwrap_or_else(|| {
+        if schema.get("properties").is_some() {
+            "object"
+        } else {
+            ""
+        }
+    });
+    match kind {
+        "string" if !v.is_string() => out.push(at(format!(
+            "expected string, got &value.valueUnstructured{{Value:{}}}",
+            go_sharp(v)
+        ))),
+        "integer" | "number" if !v.is_number() => out.push(at(format!(
+            "expected numeric (int or float), got {}",
+            go_type(v)
+        ))),
+        "boolean" if !v.is_boolean() => {
+            out.push(at(format!("expected boolean, got &{{{}}}", go_plain(v))))
+        }
+        "object" => match v.as_object() {
+            None => out.push(at(format!("expected map, got &{{{}}}", go_plain(v)))),
+            Some(m) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+                for (k, child) in m {
+                    if let Some(s) = props.and_then(|ps| ps.get(k)).or(additional) {
+                        smd_walk(s, child, format!("{path}.{k}"), out);
+                    }
+                }
+            }
+        },
+        "array" => match v.as_array() {
+            None => out.push(at(format!("expected list, got &{{{}}}", go_plain(v)))),
+            Some(items) => {
+                if let Some(s) = schema.get("items") {
+                    for (i, child) in items.iter().enumerate() {
+                        smd_walk(s, child, format!("{path}[{i}]"), out);
+                    }
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// structured-merge-diff's `ValidationErrors`: one as it is, several as `errors:` and an
+/// indented line each.
+pub fn typed_patch_message(errors: &[String]) -> String {
+    match errors {
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    }
+}
+
 /// The apiserver's 422 for `errors` in the custom resource `name` of `def`.
 pub fn refusal(def: &ResDef, name: &str, errors: &[TypeError]) -> Status {
     let causes: Vec<(String, &str, String)> = errors
@@ -293,6 +451,39 @@ mod tests {
                 "FieldValueNotSupported",
                 "FieldValueRequired"
             ]
+        );
+    }
+
+    #[test]
+    fn server_side_applys_typed_patch_errors_are_worded_as_structured_merge_diff_words_them() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "rayVersion": {"type": "string"},
+            "replicas": {"type": "integer"},
+            "suspend": {"type": "boolean"},
+            "port": {"x-kubernetes-int-or-string": true},
+            "headGroupSpec": {"type": "object", "properties": {"rayStartParams": {"type": "object", "additionalProperties": {"type": "string"}}}},
+            "workerGroupSpecs": {"type": "array", "items": {"type": "object", "properties": {"replicas": {"type": "integer"}}}},
+        }}}});
+        // Looser than the apiextensions types: a float is numeric, a string fits int-or-string.
+        let fine = json!({"spec": {"replicas": 1.5, "port": "http", "rayVersion": null}});
+        assert_eq!(typed_patch_errors(&schema, &fine), Vec::<String>::new());
+        let bad = json!({"spec": {"rayVersion": 2, "replicas": "1", "suspend": 1,
+            "headGroupSpec": {"rayStartParams": {"num-cpus": 0}}, "workerGroupSpecs": [{"replicas": true}]}});
+        assert_eq!(
+            typed_patch_errors(&schema, &bad),
+            [
+                ".spec.headGroupSpec.rayStartParams.num-cpus: expected string, got &value.valueUnstructured{Value:0}",
+                ".spec.rayVersion: expected string, got &value.valueUnstructured{Value:2}",
+                ".spec.replicas: expected numeric (int or float), got string",
+                ".spec.suspend: expected boolean, got &{1}",
+                ".spec.workerGroupSpecs[0].replicas: expected numeric (int or float), got bool",
+            ]
+        );
+        let shapes = json!({"spec": {"headGroupSpec": "x", "workerGroupSpecs": {"a": 1}}});
+        let errs = typed_patch_errors(&schema, &shapes);
+        assert_eq!(
+            typed_patch_message(&errs),
+            "errors:\n  .spec.headGroupSpec: expected map, got &{x}\n  .spec.workerGroupSpecs: expected list, got &{map[a:1]}"
         );
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! * `Strict`: refused, with the apiserver's wording — create/update: 400 `Kind in version "v1"
 //!   cannot be handled as a Kind: strict decoding error: unknown field "spec.foo"`; apply: 500
-//!   `failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.foo: field not
-//!   declared in schema`;
+//!   `failed to create typed patch object (NS/NAME; ray.io/v1, Kind=RayCluster): .spec.foo:
+//!   field not declared in schema`;
 //! * `Warn` (the default): dropped, each with a `Warning: unknown field "spec.foo"`;
 //! * `Ignore`: dropped silently.
 //!
@@ -63,23 +63,29 @@ pub fn check(
     };
     let mut unknown = vec![];
     visit(&schema, &mut obj, "", &mut unknown, true);
-    // A custom resource's values must have its schema's types (after pruning, as the
-    // apiextensions-apiserver checks); server-side apply's typed-patch errors are not modelled.
-    if write != Write::Apply && schemas::published(store, def).is_some() {
-        let wrong = types::type_errors(&schema, &obj);
-        if !wrong.is_empty() {
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            return Outcome::Refuse(types::refusal(def, name, &wrong));
+    let strict = field_validation == Some("Strict");
+    // Server-side apply converts the patch to a typed value first: a value of the wrong shape
+    // fails there, whatever the directive (the stored object's own validation, 422, comes
+    // after the merge: `types::validate_object`).
+    if write == Write::Apply && schemas::published(store, def).is_some() {
+        let mut errs = if strict {
+            unknown
+                .iter()
+                .map(|f| format!(".{f}: field not declared in schema"))
+                .collect()
+        } else {
+            vec![]
+        };
+        errs.extend(types::typed_patch_errors(&schema, &obj));
+        if !errs.is_empty() {
+            return Outcome::Refuse(typed_patch_failure(def, &obj, &errs));
         }
     }
     if unknown.is_empty() {
         return Outcome::Pass;
     }
     let warnings = match field_validation {
-        Some("Strict") => return Outcome::Refuse(refusal(def, write, &unknown)),
+        Some("Strict") => return Outcome::Refuse(refusal(def, write, &obj, &unknown)),
         Some("Ignore") => vec![],
         _ => unknown
             .iter()
@@ -92,8 +98,35 @@ pub fn check(
     }
 }
 
+/// Server-side apply's failure to make a typed patch: not a Status error in the apiserver, so
+/// ErrorToAPIStatus makes it a 500 without reason, naming the patch's object as
+/// `objectGVKNN` does (`NAMESPACE/NAME; GROUP/VERSION, Kind=KIND`, from the body's metadata).
+fn typed_patch_failure(def: &ResDef, patch: &Value, errors: &[String]) -> Status {
+    let meta = |k: &str| {
+        patch
+            .pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Status::failure(
+        500,
+        "",
+        format!(
+            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {}",
+            meta("namespace"),
+            meta("name"),
+            def.group,
+            def.version,
+            def.kind,
+            types::typed_patch_message(errors)
+        ),
+        None,
+    )
+}
+
 /// The apiserver's refusal of `unknown` fields (paths as `spec.a[0].b`).
-fn refusal(def: &ResDef, write: Write, unknown: &[String]) -> Status {
+fn refusal(def: &ResDef, write: Write, patch: &Value, unknown: &[String]) -> Status {
     match write {
         Write::Create | Write::Update => {
             let fields: Vec<String> = unknown
@@ -112,21 +145,7 @@ fn refusal(def: &ResDef, write: Write, unknown: &[String]) -> Status {
                 .iter()
                 .map(|f| format!(".{f}: field not declared in schema"))
                 .collect();
-            let errs = if errs.len() == 1 {
-                errs[0].clone()
-            } else {
-                format!("errors:\n  {}", errs.join("\n  "))
-            };
-            // Not a Status error in the apiserver: ErrorToAPIStatus makes it a 500 without reason.
-            Status::failure(
-                500,
-                "",
-                format!(
-                    "failed to create typed patch object ({}/{}, Kind={}): {errs}",
-                    def.group, def.version, def.kind
-                ),
-                None,
-            )
+            typed_patch_failure(def, patch, &errs)
         }
     }
 }
@@ -266,17 +285,18 @@ mod tests {
             kind: "RayCluster".into(),
             ..crate::discovery::builtin().remove(0)
         };
-        let st = refusal(&def, Write::Create, &["spec.foo".into()]);
+        let body = serde_json::json!({"metadata": {"name": "rc", "namespace": "ns"}});
+        let st = refusal(&def, Write::Create, &body, &["spec.foo".into()]);
         assert_eq!(st.code, 400);
         assert_eq!(
             st.message.unwrap(),
             "RayCluster in version \"v1\" cannot be handled as a RayCluster: strict decoding error: unknown field \"spec.foo\""
         );
-        let st = refusal(&def, Write::Apply, &["spec.foo".into()]);
+        let st = refusal(&def, Write::Apply, &body, &["spec.foo".into()]);
         assert_eq!((st.code, st.reason.as_deref()), (500, None));
         assert_eq!(
             st.message.unwrap(),
-            "failed to create typed patch object (ray.io/v1, Kind=RayCluster): .spec.foo: field not declared in schema"
+            "failed to create typed patch object (ns/rc; ray.io/v1, Kind=RayCluster): .spec.foo: field not declared in schema"
         );
     }
 
