@@ -8,8 +8,9 @@
 //! never download). A test whose client is absent is skipped, and the run ends by saying so and
 //! how to fetch them; with `CI` set, an absent client is a failure.
 //!
-//! This file is its own test harness (`harness = false`), so that the skip notice is printed
-//! last whatever the capture settings: `cargo test -p sim --test real_clients [FILTER]`.
+//! This file has its own test harness (`harness = false`, libtest-mimic), so that the skip
+//! notice is printed last whatever the capture settings: `cargo test -p sim --test real_clients
+//! [FILTER]`.
 
 mod common;
 
@@ -773,79 +774,60 @@ const TESTS: &[Test] = &[
     ),
 ];
 
-/// Which tests a libtest-style command line selects: `--list` lists them; the other flags are
-/// accepted and ignored; free arguments are substring filters (`--exact`: whole names).
+/// libtest's command line (`--list`, filters, `--exact`, `--test-threads`, …) through
+/// libtest-mimic. A test whose client is absent is ignored, and the run ends by saying so and how
+/// to fetch the clients; with `CI` set it fails instead, naming the client.
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let exact = args.iter().any(|a| a == "--exact");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let selected: Vec<&Test> = TESTS
-        .iter()
-        .filter(|(name, _, _)| {
-            filters.is_empty()
-                || filters.iter().any(|f| {
-                    if exact {
-                        *name == f.as_str()
-                    } else {
-                        name.contains(f.as_str())
-                    }
-                })
-        })
-        .collect();
-    if args.iter().any(|a| a == "--list") {
-        for (name, _, _) in &selected {
-            println!("{name}: test");
-        }
-        return;
+    let mut args = libtest_mimic::Arguments::from_args();
+    // All at once unless told otherwise (`--test-threads`, RUST_TEST_THREADS): each test mostly
+    // waits on its own world and on the clients it starts.
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .or(Some(TESTS.len()));
     }
     let ci = std::env::var_os("CI").is_some();
     let missing: Vec<Client> = [Client::Kubectl, Client::HelmV4, Client::HelmV3]
         .into_iter()
         .filter(|c| c.path().is_none())
         .collect();
-    println!("\nrunning {} tests", selected.len());
-    let (runnable, skipped): (Vec<&Test>, Vec<&Test>) = selected
-        .into_iter()
-        .partition(|(_, needs, _)| needs.iter().all(|c| !missing.contains(c)));
-    let results: Vec<(&str, Result<(), String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = runnable
+    let absent = |needs: &[Client]| -> Vec<Client> {
+        needs
             .iter()
-            .map(|(name, _, f)| (*name, s.spawn(move || std::panic::catch_unwind(f))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(name, h)| {
-                let r = h.join().unwrap().map_err(|e| {
+            .copied()
+            .filter(|c| missing.contains(c))
+            .collect()
+    };
+    let trials: Vec<libtest_mimic::Trial> = TESTS
+        .iter()
+        .map(|&(name, needs, f)| {
+            let lacking = absent(needs);
+            let trial = libtest_mimic::Trial::test(name, move || {
+                if !lacking.is_empty() {
+                    return Err(format!(
+                        "CI is set and {:?} is absent: fetch it with {FETCH}",
+                        lacking
+                    )
+                    .into());
+                }
+                std::panic::catch_unwind(f).map_err(|e| {
                     e.downcast_ref::<String>()
                         .cloned()
                         .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default()
-                });
-                (name, r)
-            })
-            .collect()
-    });
-    for (name, r) in &results {
-        println!(
-            "test {name} ... {}",
-            if r.is_ok() { "ok" } else { "FAILED" }
-        );
-    }
-    for (name, needs, _) in &skipped {
-        println!("test {name} ... skipped (no {:?})", needs);
-    }
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    let passed = results.len() - failed;
-    let skipped_fails = ci && !skipped.is_empty();
-    let ok = failed == 0 && !skipped_fails;
-    println!(
-        "\ntest result: {}. {passed} passed; {} failed; {} ignored; 0 measured; {} filtered out\n",
-        if ok { "ok" } else { "FAILED" },
-        failed + if skipped_fails { skipped.len() } else { 0 },
-        if skipped_fails { 0 } else { skipped.len() },
-        TESTS.len() - results.len() - skipped.len(),
-    );
-    if !skipped.is_empty() {
+                        .into()
+                })
+            });
+            trial.with_ignored_flag(!ci && !absent(needs).is_empty())
+        })
+        .collect();
+    let skipped = TESTS
+        .iter()
+        .filter(|(_, needs, _)| !absent(needs).is_empty())
+        .count();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if skipped > 0 && !args.list {
         let which: Vec<String> = missing
             .iter()
             .map(|c| {
@@ -859,12 +841,9 @@ fn main() {
             .collect();
         let verdict = if ci { "FAILED (CI is set)" } else { "SKIPPED" };
         eprintln!(
-            "real clients: {verdict}: {} test(s) need {}, which are absent. Fetch them with: {FETCH}",
-            skipped.len(),
+            "real clients: {verdict}: {skipped} of this file's tests need {}, which are absent. Fetch them with: {FETCH}",
             which.join(", ")
         );
     }
-    if !ok {
-        std::process::exit(101);
-    }
+    conclusion.exit();
 }
