@@ -149,6 +149,24 @@ pub fn admin_group(version: &KubeVersion) -> &'static str {
 pub type PodServer = Arc<dyn std::any::Any + Send + Sync>;
 
 impl Cluster {
+    /// Wait for a controller's next pass: at least `CONTROLLER_TICK` after the previous one,
+    /// as soon as the store has changed since `changes` last looked, else after
+    /// `CONTROLLER_RESYNC`. False once the cluster is cancelled.
+    pub async fn next_pass(&self, changes: &mut tokio::sync::watch::Receiver<u64>) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => return false,
+            _ = self.env.sleep(crate::latency::CONTROLLER_TICK) => {}
+        }
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = changes.changed() => true,
+            _ = self.env.sleep(crate::latency::CONTROLLER_RESYNC - crate::latency::CONTROLLER_TICK) => {
+                changes.mark_unchanged();
+                true
+            }
+        }
+    }
+
     pub fn new(
         name: &str,
         version: KubeVersion,

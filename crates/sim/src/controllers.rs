@@ -322,11 +322,8 @@ struct Backoff {
 pub async fn deployment_controller(cl: Arc<Cluster>) {
     let rs_caller = cl.controller_caller("replicaset-controller");
     let mut backoff: BTreeMap<String, Backoff> = BTreeMap::new();
-    loop {
-        tokio::select! {
-            _ = cl.cancel.cancelled() => return,
-            _ = cl.env.sleep(latency::CONTROLLER_TICK) => {}
-        }
+    let mut changes = cl.store.changes();
+    while cl.next_pass(&mut changes).await {
         let (deploys, _) = cl.store.list("deployments.apps", None);
         for d in deploys {
             sync_deployment(&cl, &rs_caller, &mut backoff, &d).await;

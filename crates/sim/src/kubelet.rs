@@ -23,11 +23,8 @@ pub async fn run(cl: Arc<Cluster>, behaviours: Arc<Behaviours>) {
     let started: Arc<Mutex<HashSet<String>>> = Arc::default();
     let terminating: Arc<Mutex<HashSet<String>>> = Arc::default();
     let unschedulable: Arc<Mutex<HashSet<String>>> = Arc::default();
-    loop {
-        tokio::select! {
-            _ = cl.cancel.cancelled() => return,
-            _ = cl.env.sleep(latency::CONTROLLER_TICK) => {}
-        }
+    let mut changes = cl.store.changes();
+    while cl.next_pass(&mut changes).await {
         let (pods, _) = cl.store.list("pods", None);
         let mut load = pods_per_node(&pods);
         for p in pods {

@@ -82,6 +82,9 @@ const LOG_CAP: usize = 20_000;
 pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<WatchEvent>>,
+    /// The revision of the last write, for components that re-read the store when it changes
+    /// (the in-process controllers' informer, coarsely: "something changed").
+    revision: tokio::sync::watch::Sender<u64>,
 }
 
 pub enum WatchStart {
@@ -108,7 +111,13 @@ impl Store {
                 compacted_rv: 0,
             }),
             tx,
+            revision: tokio::sync::watch::Sender::new(100),
         }
+    }
+
+    /// Wakes at each write after it is made (`changed().await`).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revision.subscribe()
     }
 
     fn push(&self, inner: &mut Inner, ev: WatchEvent) {
@@ -119,6 +128,7 @@ impl Store {
                 inner.compacted_rv = inner.compacted_rv.max(old.rv);
             }
         }
+        self.revision.send_replace(ev.rv);
         let _ = self.tx.send(ev);
     }
 

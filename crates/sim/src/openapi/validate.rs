@@ -11,8 +11,10 @@
 //!
 //! Unknown fields are found by walking the body along the schema: `properties`,
 //! `additionalProperties`, `items`, `$ref`/`allOf`, `x-kubernetes-preserve-unknown-fields` and
-//! `x-kubernetes-embedded-resource`. Merge and strategic-merge patches are not checked (the
-//! apiserver checks the patched object); protobuf bodies cannot carry unknown fields.
+//! `x-kubernetes-embedded-resource`. Merge and strategic-merge patches are not looked at here (a
+//! custom resource's patched object is validated by `types::validate_object`); protobuf bodies
+//! cannot carry unknown fields. A server-side apply body is also made typed here, as
+//! structured-merge-diff does (`types::typed_patch_errors`).
 
 use serde_json::Value;
 

@@ -23,7 +23,6 @@ use crate::containers::{Behaviour, Does, When};
 use crate::controllers::pod_ready;
 use crate::events::Event;
 use crate::faults::Fault;
-use crate::latency;
 use crate::store::Key;
 use crate::util;
 use objects::{NodeType, build_pod, head_service, node_type_is, watch_namespaces};
@@ -101,11 +100,8 @@ fn operator_pods(cl: &Cluster) -> Vec<(String, Value)> {
 pub async fn run(cl: Arc<Cluster>) {
     // Per operator pod, per RayCluster.
     let mut states: BTreeMap<(String, String), State> = BTreeMap::new();
-    loop {
-        tokio::select! {
-            _ = cl.cancel.cancelled() => return,
-            _ = cl.env.sleep(latency::CONTROLLER_TICK) => {}
-        }
+    let mut changes = cl.store.changes();
+    while cl.next_pass(&mut changes).await {
         for (op_ns, op_pod) in operator_pods(&cl) {
             let op_uid = util::get_str(&op_pod, &["metadata", "uid"])
                 .unwrap_or_default()
