@@ -74,6 +74,17 @@ pub fn setup_lines(plan: &Plan) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// What the printed commands leave running in the background (the port-forwards), stopped.
+pub fn stop_lines(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter_map(|step| match &step.action {
+            crate::steps::Planned::PortForward(p) => Some(p.stop_line()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The cleanup line (`kind delete cluster`).
 pub fn cleanup_line(plan: &Plan) -> Result<String> {
     Ok(plan
@@ -110,6 +121,12 @@ pub fn render(plan: &Plan) -> Result<String> {
         out.extend(lines);
     }
     out.push(String::new());
+    let stop = stop_lines(plan);
+    if !stop.is_empty() {
+        out.push("# stop what runs in the background".into());
+        out.extend(stop);
+        out.push(String::new());
+    }
     match &plan.env.target {
         Target::Kind => {
             out.push("# cleanup (skipped with --keep-cluster)".into());
@@ -178,7 +195,8 @@ mod tests {
             &format!(
                 "sed -e 's#image: rayproject/ray-ml:2\\.4\\.0#image: rayproject/ray-ml:2.4.0-cpu#' {root}/manifests/ray-cluster.pod-security.yaml > /tmp/ray-cluster.pod-security.yaml\nkubectl --context kind-kuberay-pod-security apply --server-side -n pod-security -f /tmp/ray-cluster.pod-security.yaml"
             ),
-            "port-forward --address 127.0.0.1 svc/raycluster-pod-security-head-svc 8265:8265 &",
+            "port-forward --address 127.0.0.1 svc/raycluster-pod-security-head-svc 8265:8265 &\nPORT_FORWARD_8265=$!",
+            "# stop what runs in the background\nkill \"$PORT_FORWARD_8265\"   # the port-forward of svc/raycluster-pod-security-head-svc\n",
             "-c ray-head -- python3 samples/xgboost_example.py\necho \"exit code: $?\"   # expect: 0",
             "-c ray-head -- pip3 install jsonpatch\n",
             "curl -fsS http://127.0.0.1:8265/api/jobs/",

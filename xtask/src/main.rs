@@ -476,7 +476,9 @@ fn doc(a: DocArgs) -> Result<ExitCode, Failure> {
     }
     let internal = |e: anyhow::Error| failed(format!("{e:#}"));
     let steps = dry_run::step_lines(&d.plan, true).map_err(internal)?;
-    let cleanup = dry_run::cleanup_line(&d.plan).map_err(internal)?;
+    let mut cleanup = dry_run::stop_lines(&d.plan);
+    cleanup.push(dry_run::cleanup_line(&d.plan).map_err(internal)?);
+    let cleanup = cleanup.join("\n");
     let text =
         doc::render(&d.plan, &d.page, &d.report, steps, &cleanup, &d.source).map_err(internal)?;
     if a.check {

@@ -568,8 +568,9 @@ sh loop.sh; echo "loop rc=$?"
 /// helm v4 first on `PATH` (the world's fake kind and docker stand in for Docker), on a 1.35
 /// node image. Left out, and said so: the set-up (downloads) and the preflight (`cargo xtask
 /// pss`, offline). The port-forward's local port 8265 becomes a free one (a Ray dashboard may
-/// hold 8265 on this host), and the script stops the port-forward it started when it ends.
-/// Every command must succeed, and say what its comment says.
+/// hold 8265 on this host). The dry run's own `kill "$PORT_FORWARD_8265"` stops the port-forward
+/// before the cleanup (it must succeed: the forward is still up); an EXIT trap stops it if the
+/// script ends early. Every command must succeed, and say what its comment says.
 fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
     let tree = project_copy();
     let xtask = common::xtask_bin().unwrap_or_else(|e| panic!("{e}"));

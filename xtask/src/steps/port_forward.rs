@@ -103,7 +103,22 @@ impl Planned {
                 ctx.kubectl_in(&self.namespace),
                 self.service
             ),
+            format!("{}=$!   # stopped before the cleanup", self.pid_variable()),
             ctx.until(&format!("curl -fsS http://127.0.0.1:{port}{}", self.probe)),
         ]
+    }
+
+    /// The shell variable the printed commands keep the port-forward's process id in.
+    fn pid_variable(&self) -> String {
+        format!("PORT_FORWARD_{}", self.port)
+    }
+
+    /// The printed command that stops the port-forward `shell` started in the background.
+    pub fn stop_line(&self) -> String {
+        format!(
+            "kill \"${}\"   # the port-forward of svc/{}",
+            self.pid_variable(),
+            self.service
+        )
     }
 }
