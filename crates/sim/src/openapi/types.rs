@@ -186,8 +186,8 @@ fn walk(schema: &Value, v: &Value, path: &str, out: &mut Vec<TypeError>) {
 /// got &{1}`, `.spec.headGroupSpec: expected map, got &{x}`, `… expected list, got &{…}`. Its
 /// scalars are looser than the apiextensions types: `integer` and `number` are both numeric,
 /// `x-kubernetes-int-or-string` takes any scalar, and `null` fits everywhere. Unknown fields
-/// are field validation's (`validate.rs`). List items are named by index (`[0]`); a real server
-/// names an item of a `x-kubernetes-list-type: map` by its keys (`[name="ray-head"]`).
+/// are field validation's (`validate.rs`). List items are named as it names them
+/// ([`list_element`]).
 pub fn typed_patch_errors(schema: &Value, v: &Value) -> Vec<String> {
     let mut out = vec![];
     smd_walk(schema, v, String::new(), &mut out);
@@ -298,14 +298,111 @@ fn smd_walk(schema: &Value, v: &Value, path: String, out: &mut Vec<String>) {
         "array" => match v.as_array() {
             None => out.push(at(format!("expected list, got &{{{}}}", go_plain(v)))),
             Some(items) => {
-                if let Some(s) = schema.get("items") {
-                    for (i, child) in items.iter().enumerate() {
-                        smd_walk(s, child, format!("{path}[{i}]"), out);
+                let item_schema = schema.get("items").unwrap_or(&Value::Null);
+                let associative = element_is_named(schema);
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, child) in items.iter().enumerate() {
+                    // An element it cannot name ends the list's check, as in structured-merge-diff.
+                    let element = match list_element(schema, item_schema, i, child) {
+                        Ok(e) => e,
+                        Err(why) => {
+                            out.push(at(format!("element {i}: {why}")));
+                            return;
+                        }
+                    };
+                    if associative && !seen.insert(element.clone()) {
+                        out.push(at(format!("duplicate entries for key {element}")));
+                    }
+                    if !item_schema.is_null() {
+                        smd_walk(item_schema, child, format!("{path}{element}"), out);
                     }
                 }
             }
         },
         _ => {}
+    }
+}
+
+/// structured-merge-diff's `value.ToString`: strings quoted as Go's `%q`, lists `[a,b]`.
+fn smd_string(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(smd_string).collect::<Vec<_>>().join(",")
+        ),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", smd_string(v)))
+            .collect(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether the list's items are named by key or value (an associative list), not by index.
+fn element_is_named(schema: &Value) -> bool {
+    match schema["x-kubernetes-list-type"].as_str() {
+        Some("set") => true,
+        Some("map") => schema["x-kubernetes-list-map-keys"]
+            .as_array()
+            .is_some_and(|k| !k.is_empty()),
+        _ => false,
+    }
+}
+
+/// How structured-merge-diff names item `i` of a list: by its keys in a
+/// `x-kubernetes-list-type: map` (`[name="ray-head"]`, keys sorted, a missing key taking its
+/// schema default), by value in a `set` (`[=a]`), else by index (`[0]`); or why it cannot.
+fn list_element(
+    schema: &Value,
+    item_schema: &Value,
+    i: usize,
+    child: &Value,
+) -> Result<String, String> {
+    let keys: Vec<&str> = schema["x-kubernetes-list-map-keys"]
+        .as_array()
+        .map(|k| k.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    match schema["x-kubernetes-list-type"].as_str() {
+        Some("map") if !keys.is_empty() => {
+            let Some(m) = child.as_object() else {
+                return Err(if child.is_null() {
+                    "associative list with keys may not have a null element".into()
+                } else {
+                    "associative list with keys may not have non-map elements".into()
+                });
+            };
+            let mut named: Vec<(&str, String)> = keys
+                .iter()
+                .filter_map(|k| {
+                    m.get(*k)
+                        .or_else(|| item_schema.pointer(&format!("/properties/{k}/default")))
+                        .map(|v| (*k, smd_string(v)))
+                })
+                .collect();
+            if named.is_empty() {
+                let quoted: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
+                return Err(format!(
+                    "associative list with keys has an element that omits all key fields [{}] (and doesn't have default values for any key fields)",
+                    quoted.join(" ")
+                ));
+            }
+            named.sort();
+            let kv: Vec<String> = named.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            Ok(format!("[{}]", kv.join(",")))
+        }
+        Some("set") => match child {
+            Value::Object(_) => {
+                Err("associative list without keys has an element that's a map type".into())
+            }
+            Value::Array(_) => Err("not supported: associative list with lists as elements".into()),
+            Value::Null => {
+                Err("associative list without keys has an element that's an explicit null".into())
+            }
+            v => Ok(format!("[={}]", smd_string(v))),
+        },
+        _ => Ok(format!("[{i}]")),
     }
 }
 
@@ -477,6 +574,40 @@ mod tests {
                 ".spec.replicas: expected numeric (int or float), got string",
                 ".spec.suspend: expected boolean, got &{1}",
                 ".spec.workerGroupSpecs[0].replicas: expected numeric (int or float), got bool",
+            ]
+        );
+        // Items of a list-type map are named by their keys (sorted; a missing key takes its
+        // default), of a set by value.
+        let containers = json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "properties": {"name": {"type": "string"}, "image": {"type": "string"},
+                "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+                    "items": {"type": "object", "properties": {"containerPort": {"type": "integer"}, "name": {"type": "string"},
+                        "protocol": {"type": "string", "default": "TCP"}}}},
+                "args": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}}});
+        let pods = json!({"type": "object", "properties": {"containers": containers}});
+        let keyed = json!({"containers": [{"name": "ray-head", "image": 2, "ports": [{"containerPort": 8265, "name": 1}],
+            "args": ["a", 3]}]});
+        assert_eq!(
+            typed_patch_errors(&pods, &keyed),
+            [
+                ".containers[name=\"ray-head\"].args[=3]: expected string, got &value.valueUnstructured{Value:3}",
+                ".containers[name=\"ray-head\"].image: expected string, got &value.valueUnstructured{Value:2}",
+                ".containers[name=\"ray-head\"].ports[containerPort=8265,protocol=\"TCP\"].name: expected string, got &value.valueUnstructured{Value:1}",
+            ]
+        );
+        let unnamed = json!({"containers": [{"image": "x"}, {"name": "a"}, {"name": "a"}]});
+        assert_eq!(
+            typed_patch_errors(&pods, &unnamed),
+            [
+                ".containers: element 0: associative list with keys has an element that omits all key fields [\"name\"] (and doesn't have default values for any key fields)"
+            ]
+        );
+        let twice = json!({"containers": [{"name": "a", "args": ["x", "x"]}, {"name": "a"}]});
+        assert_eq!(
+            typed_patch_errors(&pods, &twice),
+            [
+                ".containers[name=\"a\"].args: duplicate entries for key [=\"x\"]",
+                ".containers: duplicate entries for key [name=\"a\"]"
             ]
         );
         let shapes = json!({"spec": {"headGroupSpec": "x", "workerGroupSpecs": {"a": 1}}});
