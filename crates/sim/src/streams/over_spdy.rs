@@ -188,6 +188,10 @@ pub async fn portforward(cl: Arc<Cluster>, mut conn: Conn, ns: String, name: Str
                         Fault::PortForwardDroppedOnce,
                         &format!("dropped port-forward to {ns}/{name}"),
                     );
+                    for (_, mut port) in to_port {
+                        let _ = port.shutdown().await;
+                    }
+                    conn.abort();
                     return;
                 }
                 if let Some(port) = to_port.get_mut(&id) {

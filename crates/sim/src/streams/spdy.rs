@@ -551,6 +551,12 @@ impl Conn {
         }
     }
 
+    /// Drop the connection now, whatever is still queued or held by other writers (as a
+    /// connection that dies does).
+    pub fn abort(self) {
+        self.flushed.abort();
+    }
+
     /// Drop this side's writer and wait until every frame written has left (the transport is
     /// then shut down). Writers cloned into other tasks must be gone first.
     pub async fn close(self) {
