@@ -63,16 +63,12 @@ async fn protobuf_bodies_are_decoded_or_get_415() {
         "application/vnd.kubernetes.protobuf",
         b"k8s\0\n\t\n\x02v1\x12\x03Pod\x12\x00",
     );
-    match client.request::<Value>(pod).await {
-        Err(kube::Error::Api(s)) => {
-            assert_eq!((s.code, s.reason.as_str()), (415, "UnsupportedMediaType"));
-            assert_eq!(
-                s.message,
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"
-            );
-        }
-        other => panic!("expected 415, got {other:?}"),
-    }
+    let s = refusal(&client, pod, "expected 415").await;
+    assert_eq!((s.code, s.reason.as_str()), (415, "UnsupportedMediaType"));
+    assert_eq!(
+        s.message,
+        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"
+    );
     let yaml = post(
         "/api/v1/namespaces",
         "application/yaml",
@@ -80,6 +76,18 @@ async fn protobuf_bodies_are_decoded_or_get_415() {
     );
     let created: Value = client.request(yaml).await.unwrap();
     assert_eq!(created["metadata"]["name"], "from-yaml");
+}
+
+/// The apiserver's refusal of `req`, as kube-rs reads it; panics with what came instead.
+async fn refusal(
+    client: &kube::Client,
+    req: http::Request<Vec<u8>>,
+    expected: &str,
+) -> Box<kube::core::Status> {
+    match client.request::<Value>(req).await {
+        Err(kube::Error::Api(s)) => s,
+        other => panic!("{expected}, got {other:?}"),
+    }
 }
 
 /// GET `path` with `Accept`, answered as (status, Location, body).
@@ -254,22 +262,22 @@ async fn strict_field_validation_refuses_unknown_fields() {
             .unwrap()
     };
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"dat":{"a":"b"}}"#;
-    match client
-        .request::<Value>(post(
+    let s = refusal(
+        &client,
+        post(
             "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
             cm,
-        ))
-        .await
-    {
-        Err(kube::Error::Api(s)) => assert_eq!(
-            (s.code, s.message.as_str()),
-            (
-                400,
-                "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dat\""
-            )
         ),
-        other => panic!("expected 400, got {other:?}"),
-    }
+        "expected 400",
+    )
+    .await;
+    assert_eq!(
+        (s.code, s.message.as_str()),
+        (
+            400,
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dat\""
+        )
+    );
     let rc = r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"r"},"spec":{"rayVersoin":"2.4.0"}}"#;
     let apply = http::Request::patch(
         "/apis/ray.io/v1/namespaces/default/rayclusters/r?fieldManager=t&fieldValidation=Strict",
@@ -277,16 +285,14 @@ async fn strict_field_validation_refuses_unknown_fields() {
     .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
     .body(rc.as_bytes().to_vec())
     .unwrap();
-    match client.request::<Value>(apply).await {
-        Err(kube::Error::Api(s)) => assert_eq!(
-            (s.code, s.message.as_str()),
-            (
-                500,
-                "failed to create typed patch object (/r; ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"
-            )
-        ),
-        other => panic!("expected 500, got {other:?}"),
-    }
+    let s = refusal(&client, apply, "expected 500").await;
+    assert_eq!(
+        (s.code, s.message.as_str()),
+        (
+            500,
+            "failed to create typed patch object (/r; ray.io/v1, Kind=RayCluster): .spec.rayVersoin: field not declared in schema"
+        )
+    );
     let created: Value = client
         .request(post("/api/v1/namespaces/default/configmaps", cm))
         .await
@@ -296,23 +302,20 @@ async fn strict_field_validation_refuses_unknown_fields() {
     // it wants a string, or no head group, is refused whatever the field validation, as the
     // apiextensions-apiserver refuses it.
     let typed = r#"{"apiVersion":"ray.io/v1","kind":"RayCluster","metadata":{"name":"t"},"spec":{"rayVersion":2}}"#;
-    match client
-        .request::<Value>(post(
-            "/apis/ray.io/v1/namespaces/default/rayclusters",
-            typed,
-        ))
-        .await
-    {
-        Err(kube::Error::Api(s)) => assert_eq!(
-            (s.code, s.reason.as_str(), s.message.as_str()),
-            (
-                422,
-                "Invalid",
-                "RayCluster.ray.io \"t\" is invalid: [spec.headGroupSpec: Required value, spec.rayVersion: Invalid value: \"integer\": spec.rayVersion in body must be of type string: \"integer\"]"
-            )
-        ),
-        other => panic!("expected 422, got {other:?}"),
-    }
+    let s = refusal(
+        &client,
+        post("/apis/ray.io/v1/namespaces/default/rayclusters", typed),
+        "expected 422",
+    )
+    .await;
+    assert_eq!(
+        (s.code, s.reason.as_str(), s.message.as_str()),
+        (
+            422,
+            "Invalid",
+            "RayCluster.ray.io \"t\" is invalid: [spec.headGroupSpec: Required value, spec.rayVersion: Invalid value: \"integer\": spec.rayVersion in body must be of type string: \"integer\"]"
+        )
+    );
     let right = typed.replace(
         "\"rayVersion\":2",
         r#""rayVersion":"2.4.0","headGroupSpec":{"template":{"spec":{"containers":[{"name":"ray-head","image":"rayproject/ray:2.4.0"}]}}}"#,
@@ -333,16 +336,14 @@ async fn strict_field_validation_refuses_unknown_fields() {
         .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
         .body(br#"{"spec":{"headGroupSpec":null}}"#.to_vec())
         .unwrap();
-    match client.request::<Value>(merge).await {
-        Err(kube::Error::Api(s)) => assert_eq!(
-            (s.code, s.message.as_str()),
-            (
-                422,
-                "RayCluster.ray.io \"t\" is invalid: spec.headGroupSpec: Required value"
-            )
-        ),
-        other => panic!("expected 422, got {other:?}"),
-    }
+    let s = refusal(&client, merge, "expected 422").await;
+    assert_eq!(
+        (s.code, s.message.as_str()),
+        (
+            422,
+            "RayCluster.ray.io \"t\" is invalid: spec.headGroupSpec: Required value"
+        )
+    );
     let apply = http::Request::patch(format!("{path}?fieldManager=t"))
         .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
         .body(
@@ -350,16 +351,14 @@ async fn strict_field_validation_refuses_unknown_fields() {
                 .to_vec(),
         )
         .unwrap();
-    match client.request::<Value>(apply).await {
-        Err(kube::Error::Api(s)) => assert_eq!(
-            (s.code, s.message.as_str()),
-            (
-                500,
-                "failed to create typed patch object (default/t; ray.io/v1, Kind=RayCluster): .spec.rayVersion: expected string, got &value.valueUnstructured{Value:2}"
-            )
-        ),
-        other => panic!("expected 500, got {other:?}"),
-    }
+    let s = refusal(&client, apply, "expected 500").await;
+    assert_eq!(
+        (s.code, s.message.as_str()),
+        (
+            500,
+            "failed to create typed patch object (default/t; ray.io/v1, Kind=RayCluster): .spec.rayVersion: expected string, got &value.valueUnstructured{Value:2}"
+        )
+    );
 }
 
 /// Streaming lists (client-go ≥ 1.35 informers, so `kubectl wait`): a 1.26 apiserver refuses
@@ -500,24 +499,20 @@ async fn a_deployments_scale_is_a_scale() {
         .await
         .unwrap();
     assert_eq!(untouched["spec"]["replicas"], 2);
-    match client.request::<Value>(patch(-1)).await {
-        Err(kube::Error::Api(s)) => {
-            assert_eq!(s.code, 422);
-            assert!(
-                s.message.contains("spec.replicas: Invalid value: -1"),
-                "{s:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let s = refusal(&client, patch(-1), "expected 422").await;
+    assert_eq!(s.code, 422);
+    assert!(
+        s.message.contains("spec.replicas: Invalid value: -1"),
+        "{s:?}"
+    );
     let pod_scale = format!("/api/v1/namespaces/{NS}/pods/nope/scale");
-    match client
-        .request::<Value>(http::Request::get(&pod_scale).body(vec![]).unwrap())
-        .await
-    {
-        Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
-        other => panic!("{other:?}"),
-    }
+    let s = refusal(
+        &client,
+        http::Request::get(&pod_scale).body(vec![]).unwrap(),
+        "expected 404",
+    )
+    .await;
+    assert_eq!(s.code, 404);
 }
 
 /// A subresource the world does not serve, or a verb its subresource does not take, is refused
@@ -576,14 +571,10 @@ async fn unserved_subresources_are_refused_not_answered_with_the_parent() {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(b"{}".to_vec())
             .unwrap();
-        match client.request::<Value>(req).await {
-            Err(kube::Error::Api(s)) => {
-                assert_eq!(s.code, want, "{method} {path}: {s:?}");
-                if want == 400 {
-                    assert_eq!(s.message, "Upgrade request required");
-                }
-            }
-            other => panic!("{method} {path}: expected {want}, got {other:?}"),
+        let s = refusal(&client, req, &format!("{method} {path}: expected {want}")).await;
+        assert_eq!(s.code, want, "{method} {path}: {s:?}");
+        if want == 400 {
+            assert_eq!(s.message, "Upgrade request required");
         }
     }
     let status: Value = client
