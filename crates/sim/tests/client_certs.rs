@@ -95,11 +95,7 @@ async fn each_cluster_has_its_ca_and_an_admin_client_certificate() {
     let client = client_of(&a).await;
     let pods: Api<Pod> = Api::namespaced(client, NS);
     pods.list(&ListParams::default()).await.unwrap();
-    let lines = tw.audit_lines().await;
-    let admin = lines
-        .iter()
-        .find(|l| l["user"]["username"] == "kubernetes-admin")
-        .unwrap();
+    let admin = audited_admin_request(&tw).await;
     assert_eq!(
         admin["user"]["groups"],
         json!(["system:masters", "system:authenticated"])

@@ -236,23 +236,8 @@ async fn a_refused_right_gets_the_apiservers_403() {
 /// `helm install kuberay-operator` of the tutorial's chart into `ns`, with extra flags.
 async fn helm_install_in(tw: &TestWorld, ns: &str, extra: &[&str]) -> sim::ToolOutput {
     let kc = tw.kubeconfig.display().to_string();
-    let mut args: Vec<String> = [
-        "install",
-        "kuberay-operator",
-        "kuberay-operator",
-        "--repo",
-        KUBERAY_REPO,
-        "--version",
-        "1.5.1",
-        "--namespace",
-        ns,
-        "--create-namespace",
-        "--kubeconfig",
-        &kc,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = helm_chart_args_in("install", ns, None);
+    args.extend(["--create-namespace", "--kubeconfig", &kc].map(String::from));
     args.extend(extra.iter().map(|s| s.to_string()));
     tw.tool_in("helm", args, tw.dir.path()).await
 }

@@ -110,11 +110,7 @@ async fn pip_fails_and_dashboard_hangs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_image_pull_backoff() {
     let tw = TestWorld::start(vec![Fault::HeadImagePullBackoff]).await;
-    assert_eq!(tw.create_cluster().await.code, 0);
-    let client = tw.client().await;
-    label_namespace(&client).await;
-    install_operator(&tw).await;
-    wait_operator_available(&client).await;
+    let client = up_to_operator(&tw).await;
     apply_yaml(
         &client,
         &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
@@ -176,11 +172,7 @@ async fn operator_never_ready() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_never_creates_pods() {
     let tw = TestWorld::start(vec![Fault::OperatorNeverCreatesPods]).await;
-    assert_eq!(tw.create_cluster().await.code, 0);
-    let client = tw.client().await;
-    label_namespace(&client).await;
-    install_operator(&tw).await;
-    wait_operator_available(&client).await;
+    let client = up_to_operator(&tw).await;
     apply_yaml(
         &client,
         &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),

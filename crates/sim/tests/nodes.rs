@@ -279,17 +279,8 @@ async fn a_rayclusters_head_and_worker_run_on_different_workers() {
     assert_eq!(tw.read_audit_log().await.code, 0);
     let on_worker = tw.tool("docker", &["exec", WORKER, "cat", AUDIT_LOG]).await;
     assert_eq!(on_worker.code, 1, "{}", on_worker.stdout);
-    let client = tw.client().await;
-    label_namespace(&client).await;
-    install_operator(&tw).await;
-    wait_operator_available(&client).await;
-    apply_yaml(
-        &client,
-        &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
-    )
-    .await;
-    let pods: Api<Pod> = Api::namespaced(client, NS);
-    let head = ready_pod(&pods, HEAD_SELECTOR).await;
+    let client = operator_on(&tw).await;
+    let (pods, head) = pod_security_cluster_on(&client).await;
     let worker = ready_pod(
         &pods,
         "ray.io/cluster=raycluster-pod-security,ray.io/node-type=worker",

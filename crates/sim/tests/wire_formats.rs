@@ -455,11 +455,7 @@ async fn unknown_fields_are_dropped_with_a_warning_by_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployments_scale_is_a_scale() {
     let tw = TestWorld::start(vec![]).await;
-    assert_eq!(tw.create_cluster().await.code, 0);
-    let client = tw.client().await;
-    label_namespace(&client).await;
-    install_operator(&tw).await;
-    wait_operator_available(&client).await;
+    let client = up_to_operator(&tw).await;
     let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/kuberay-operator/scale");
     let scale: Value = client
         .request(http::Request::get(&path).body(vec![]).unwrap())

@@ -888,11 +888,7 @@ async fn kind_admin_is_a_kubeadm_cluster_admin_from_1_29() {
     label_namespace(&client).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     pods.list(&ListParams::default()).await.unwrap();
-    let lines = tw.audit_lines().await;
-    let l = lines
-        .iter()
-        .find(|l| l["user"]["username"] == "kubernetes-admin")
-        .unwrap();
+    let l = audited_admin_request(&tw).await;
     assert_eq!(
         l["user"]["groups"],
         json!(["kubeadm:cluster-admins", "system:authenticated"])

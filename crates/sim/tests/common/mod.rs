@@ -88,6 +88,11 @@ pub fn shared(p: &str) -> PathBuf {
 /// `helm <verb> kuberay-operator kuberay-operator --repo … --version 1.5.1 --namespace NS
 /// [--values FILE]` as the tutorial runs it.
 pub fn helm_chart_args(verb: &str, values: Option<&Path>) -> Vec<String> {
+    helm_chart_args_in(verb, NS, values)
+}
+
+/// `helm_chart_args` with the release in namespace `ns`.
+pub fn helm_chart_args_in(verb: &str, ns: &str, values: Option<&Path>) -> Vec<String> {
     let mut a: Vec<String> = [
         verb,
         "kuberay-operator",
@@ -97,7 +102,7 @@ pub fn helm_chart_args(verb: &str, values: Option<&Path>) -> Vec<String> {
         "--version",
         "1.5.1",
         "--namespace",
-        NS,
+        ns,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -532,6 +537,11 @@ pub async fn dashboard_get(pods: &Api<Pod>, pod: &str, path: &str) -> (u16, Stri
 pub async fn up_to_operator(tw: &TestWorld) -> kube::Client {
     let out = tw.create_cluster().await;
     assert_eq!(out.code, 0, "{}", out.stderr);
+    operator_on(tw).await
+}
+
+/// On a cluster already made: the labelled namespace and the operator Available.
+pub async fn operator_on(tw: &TestWorld) -> kube::Client {
     let client = tw.client().await;
     label_namespace(&client).await;
     install_operator(tw).await;
@@ -560,14 +570,30 @@ pub const HEAD_SELECTOR: &str = "ray.io/cluster=raycluster-pod-security,ray.io/n
 /// Cluster + labelled namespace + operator + the tutorial's restricted RayCluster, head Ready.
 pub async fn up_to_pod_security_cluster(tw: &TestWorld) -> (kube::Client, Api<Pod>, String) {
     let client = up_to_operator(tw).await;
+    let (pods, head) = pod_security_cluster_on(&client).await;
+    (client, pods, head.metadata.name.unwrap())
+}
+
+/// With the operator running: the tutorial's restricted RayCluster applied, its pods and its
+/// head once Running and Ready.
+pub async fn pod_security_cluster_on(client: &kube::Client) -> (Api<Pod>, Pod) {
     apply_yaml(
-        &client,
+        client,
         &shared("upstream/kuberay/ray-cluster.pod-security.yaml"),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let head = ready_pod(&pods, HEAD_SELECTOR).await;
-    (client, pods, head.metadata.name.unwrap())
+    (pods, head)
+}
+
+/// The first audit event of a request by the kind admin (`kubernetes-admin`).
+pub async fn audited_admin_request(tw: &TestWorld) -> Value {
+    tw.audit_lines()
+        .await
+        .into_iter()
+        .find(|l| l["user"]["username"] == "kubernetes-admin")
+        .expect("an audited request of kubernetes-admin")
 }
 
 /// GET over a fresh port-forward; Err when the connection fails.
