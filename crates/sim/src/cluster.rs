@@ -103,6 +103,32 @@ pub struct Caller {
     pub rights: Rights,
 }
 
+impl Caller {
+    /// A user from outside the cluster, authenticated by a kubeconfig's credentials, calling
+    /// from `(user agent, source IP)`.
+    fn external(
+        username: String,
+        groups: Vec<String>,
+        (user_agent, source_ip): (&str, &str),
+        authz_reason: String,
+        rights: Rights,
+    ) -> Caller {
+        Caller {
+            user: UserInfo {
+                username,
+                uid: None,
+                groups,
+                extra: None,
+            },
+            user_agent: user_agent.into(),
+            source_ip: source_ip.into(),
+            external: true,
+            authz_reason,
+            rights,
+        }
+    }
+}
+
 pub struct Cluster {
     pub name: String,
     /// The control-plane node's name (`NAME-control-plane`).
@@ -337,19 +363,13 @@ impl Cluster {
                 String::new(),
             )
         };
-        Caller {
-            user: UserInfo {
-                username: "kubernetes-admin".into(),
-                uid: None,
-                groups,
-                extra: None,
-            },
-            user_agent: user_agent.into(),
-            source_ip: source_ip.into(),
-            external: true,
-            authz_reason: reason,
-            rights: Rights::default(),
-        }
+        Caller::external(
+            "kubernetes-admin".into(),
+            groups,
+            (user_agent, source_ip),
+            reason,
+            Rights::default(),
+        )
     }
 
     /// Registers a limited user; returns its bearer token.
@@ -384,19 +404,13 @@ impl Cluster {
                 id.common_name
             )
         };
-        Caller {
-            user: UserInfo {
-                username: id.common_name.clone(),
-                uid: None,
-                groups,
-                extra: None,
-            },
-            user_agent: user_agent.into(),
-            source_ip: source_ip.into(),
-            external: true,
+        Caller::external(
+            id.common_name.clone(),
+            groups,
+            (user_agent, source_ip),
             authz_reason,
-            rights: Rights::default(),
-        }
+            Rights::default(),
+        )
     }
 
     /// The caller a bearer token stands for: a limited user.
@@ -407,22 +421,17 @@ impl Cluster {
         source_ip: &str,
     ) -> Option<Caller> {
         let user = self.users.lock().unwrap().get(token).cloned()?;
-        Some(Caller {
-            user: UserInfo {
-                username: user.name.clone(),
-                uid: None,
-                groups: vec!["system:authenticated".into()],
-                extra: None,
-            },
-            user_agent: user_agent.into(),
-            source_ip: source_ip.into(),
-            external: true,
-            authz_reason: format!(
-                "RBAC: allowed by ClusterRoleBinding \"sim:limited-user\" of ClusterRole \"sim:limited-user\" to User \"{}\"",
-                user.name
-            ),
-            rights: Rights(Some(user)),
-        })
+        let reason = format!(
+            "RBAC: allowed by ClusterRoleBinding \"sim:limited-user\" of ClusterRole \"sim:limited-user\" to User \"{}\"",
+            user.name
+        );
+        Some(Caller::external(
+            user.name.clone(),
+            vec!["system:authenticated".into()],
+            (user_agent, source_ip),
+            reason,
+            Rights(Some(user)),
+        ))
     }
 
     /// A kube-controller-manager controller (`--use-service-account-credentials`).

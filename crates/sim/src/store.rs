@@ -211,21 +211,9 @@ impl Store {
             .get(key)
             .cloned()
             .ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expect_rv.filter(|e| !e.is_empty())
-            && util::get_str(&cur, &["metadata", "resourceVersion"]) != Some(exp)
-        {
-            return Err(StoreError::Conflict);
-        }
-        let mut new = cur.clone();
-        if !f(&mut new)? {
+        let Some(mut new) = updated(&cur, expect_rv, f)? else {
             return Ok(cur);
-        }
-        // Identity fields are immutable.
-        for f in ["uid", "creationTimestamp", "name", "namespace"] {
-            if let Some(v) = cur.pointer(&format!("/metadata/{f}")) {
-                new["metadata"][f] = v.clone();
-            }
-        }
+        };
         inner.rv += 1;
         let rv = inner.rv;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -271,25 +259,11 @@ impl Store {
         F: FnOnce(&mut Value) -> Result<bool, StoreError>,
     {
         let cur = self.get(key).ok_or(StoreError::NotFound)?;
-        if let Some(exp) = expect_rv.filter(|e| !e.is_empty())
-            && util::get_str(&cur, &["metadata", "resourceVersion"]) != Some(exp)
-        {
-            return Err(StoreError::Conflict);
-        }
-        let mut new = cur.clone();
-        if !f(&mut new)? {
+        let Some(mut new) = updated(&cur, expect_rv, f)? else {
             return Ok(cur);
-        }
-        for f in [
-            "uid",
-            "creationTimestamp",
-            "name",
-            "namespace",
-            "resourceVersion",
-        ] {
-            if let Some(v) = cur.pointer(&format!("/metadata/{f}")) {
-                new["metadata"][f] = v.clone();
-            }
+        };
+        if let Some(rv) = cur.pointer("/metadata/resourceVersion") {
+            new["metadata"]["resourceVersion"] = rv.clone();
         }
         Ok(new)
     }
@@ -353,6 +327,29 @@ impl Store {
             }
         }
     }
+}
+
+/// `cur` changed by `f`, its identity fields (uid, creationTimestamp, name, namespace) kept;
+/// None when `f` changed nothing. A stale `expect_rv` is a conflict.
+fn updated<F>(cur: &Value, expect_rv: Option<&str>, f: F) -> Result<Option<Value>, StoreError>
+where
+    F: FnOnce(&mut Value) -> Result<bool, StoreError>,
+{
+    if let Some(exp) = expect_rv.filter(|e| !e.is_empty())
+        && util::get_str(cur, &["metadata", "resourceVersion"]) != Some(exp)
+    {
+        return Err(StoreError::Conflict);
+    }
+    let mut new = cur.clone();
+    if !f(&mut new)? {
+        return Ok(None);
+    }
+    for field in ["uid", "creationTimestamp", "name", "namespace"] {
+        if let Some(v) = cur.pointer(&format!("/metadata/{field}")) {
+            new["metadata"][field] = v.clone();
+        }
+    }
+    Ok(Some(new))
 }
 
 /// The metadata the store gives a new object: its key's name and namespace, a uid (unless it has
