@@ -192,11 +192,22 @@ fn builtin_fields(group: &str, kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// The schema a write is checked against, and whose it is.
+pub struct ValidationSchema {
+    pub schema: Value,
+    /// A custom resource's published schema (values typed all the way down), not a built-in
+    /// kind's field names.
+    pub custom: bool,
+}
+
 /// The schema the server checks a write of `d` against: the published one for custom
 /// resources; for built-in kinds their top-level fields (each left open) and ObjectMeta.
-pub fn validation_schema(store: &Store, d: &ResDef) -> Option<Value> {
-    if let Some(s) = published(store, d) {
-        return Some(s);
+pub fn validation_schema(store: &Store, d: &ResDef) -> Option<ValidationSchema> {
+    if let Some(schema) = published(store, d) {
+        return Some(ValidationSchema {
+            schema,
+            custom: true,
+        });
     }
     let fields = builtin_fields(&d.group, &d.kind)?;
     let mut p = Map::new();
@@ -212,7 +223,10 @@ pub fn validation_schema(store: &Store, d: &ResDef) -> Option<Value> {
             json!({"x-kubernetes-preserve-unknown-fields": true}),
         );
     }
-    Some(json!({"type": "object", "properties": p}))
+    Some(ValidationSchema {
+        schema: json!({"type": "object", "properties": p}),
+        custom: false,
+    })
 }
 
 #[cfg(test)]

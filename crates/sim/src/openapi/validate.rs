@@ -60,16 +60,17 @@ pub fn check(
         // Protobuf cannot carry an unknown field; other bodies are refused elsewhere.
         _ => None,
     };
-    let (Some(mut obj), Some(schema)) = (decoded, schemas::validation_schema(store, def)) else {
+    let (Some(mut obj), Some(checked)) = (decoded, schemas::validation_schema(store, def)) else {
         return Outcome::Pass;
     };
+    let schema = checked.schema;
     let mut unknown = vec![];
     visit(&schema, &mut obj, "", &mut unknown, true);
     let strict = field_validation == Some("Strict");
     // Server-side apply converts the patch to a typed value first: a value of the wrong shape
     // fails there, whatever the directive (the stored object's own validation, 422, comes
     // after the merge: `types::validate_object`).
-    if write == Write::Apply && schemas::published(store, def).is_some() {
+    if write == Write::Apply && checked.custom {
         let mut errs = if strict {
             unknown
                 .iter()
