@@ -16,10 +16,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use futures::{SinkExt, Stream, StreamExt};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Mutex, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -446,18 +446,29 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn new(incoming: Incoming) -> (Conn, mpsc::Receiver<Vec<u8>>) {
-        let (tx, rx) = mpsc::channel(64);
-        let writer = Writer {
-            inner: Arc::new(Mutex::new((Encoder::default(), tx))),
-        };
-        let conn = Conn {
+    /// Frames read from `incoming`; frames written go to `out`, in order, from one task that
+    /// closes `out` once every `Writer` is gone.
+    fn new<S>(incoming: Incoming, mut out: S) -> Conn
+    where
+        S: Sink<Bytes> + Unpin + Send + 'static,
+    {
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+        let flushed = tokio::spawn(async move {
+            while let Some(f) = rx.recv().await {
+                if out.send(f.into()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = out.close().await;
+        });
+        Conn {
             incoming,
             decoder: Decoder::default(),
-            writer,
-            flushed: tokio::spawn(async {}),
-        };
-        (conn, rx)
+            writer: Writer {
+                inner: Arc::new(Mutex::new((Encoder::default(), tx))),
+            },
+            flushed,
+        }
     }
 
     /// Over an upgraded connection (`Upgrade: SPDY/3.1`).
@@ -465,20 +476,14 @@ impl Conn {
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (rd, mut wr) = tokio::io::split(io);
+        let (rd, wr) = tokio::io::split(io);
         let incoming = tokio_util::io::ReaderStream::new(rd)
             .take_while(|r| std::future::ready(r.is_ok()))
             .filter_map(|r| std::future::ready(r.ok()));
-        let (mut conn, mut rx) = Conn::new(Box::pin(incoming));
-        conn.flushed = tokio::spawn(async move {
-            while let Some(f) = rx.recv().await {
-                if wr.write_all(&f).await.is_err() {
-                    return;
-                }
-            }
-            let _ = wr.shutdown().await;
-        });
-        conn
+        Conn::new(
+            Box::pin(incoming),
+            tokio_util::codec::FramedWrite::new(wr, tokio_util::codec::BytesCodec::new()),
+        )
     }
 
     /// Over a WebSocket tunnel: each frame written is one binary message; what arrives is the
@@ -487,7 +492,7 @@ impl Conn {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut sink, stream) = ws.split();
+        let (sink, stream) = ws.split();
         let incoming = stream
             .take_while(|m| {
                 std::future::ready(matches!(
@@ -501,16 +506,12 @@ impl Conn {
                     _ => None,
                 })
             });
-        let (mut conn, mut rx) = Conn::new(Box::pin(incoming));
-        conn.flushed = tokio::spawn(async move {
-            while let Some(f) = rx.recv().await {
-                if sink.send(Message::Binary(f.into())).await.is_err() {
-                    return;
-                }
-            }
-            let _ = sink.close().await;
+        let binary = sink.with(|b: Bytes| {
+            std::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(
+                Message::Binary(b),
+            ))
         });
-        conn
+        Conn::new(Box::pin(incoming), binary)
     }
 
     pub fn writer(&self) -> Writer {
