@@ -42,19 +42,17 @@ const SPDY_TUNNEL_PORTFORWARD: &str = "SPDY/3.1+portforward.k8s.io";
 const SPDY_EXEC_PROTOCOLS: &[&str] = &["v4.channel.k8s.io"];
 const SPDY_PORTFORWARD_PROTOCOLS: &[&str] = &["portforward.k8s.io"];
 
-/// How a request asks to switch protocols, if it does (`Upgrade: websocket` or `SPDY/3.1`).
+/// Whether a request asks to switch protocols (`Upgrade: websocket` or `SPDY/3.1`).
 pub fn is_upgrade(headers: &http::HeaderMap) -> bool {
+    upgrades_to(headers, "websocket") || upgrades_to(headers, SPDY_31)
+}
+
+/// Whether the request's `Upgrade` header names `protocol`.
+fn upgrades_to(headers: &http::HeaderMap, protocol: &str) -> bool {
     headers
         .get(http::header::UPGRADE)
         .and_then(|u| u.to_str().ok())
-        .is_some_and(|u| u.eq_ignore_ascii_case("websocket") || u.eq_ignore_ascii_case(SPDY_31))
-}
-
-fn is_websocket(req: &http::Request<Incoming>) -> bool {
-    req.headers()
-        .get(http::header::UPGRADE)
-        .and_then(|u| u.to_str().ok())
-        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+        .is_some_and(|u| u.eq_ignore_ascii_case(protocol))
 }
 
 fn container_running(pod: &Value, name: &str) -> bool {
@@ -212,7 +210,7 @@ fn plan_upgrade(
         return Err(Status::not_found("pods", "", &info.name));
     };
     let is_exec = info.subresource == "exec";
-    let switch = if is_websocket(req) {
+    let switch = if upgrades_to(req.headers(), "websocket") {
         negotiate_websocket(cl, req, is_exec)?
     } else {
         negotiate_spdy(req, is_exec)?
