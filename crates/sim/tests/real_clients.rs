@@ -214,13 +214,14 @@ done
     );
 }
 
-/// A loopback port nothing listens on now (a real Ray dashboard may hold 8265 on this host).
-fn free_local_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Shell lines that wait (at most 10 s) for `kubectl port-forward … :8265`'s `Forwarding from
+/// 127.0.0.1:PORT -> 8265` line in file `out` and set `LOCAL` to that port. The system picks it
+/// when kubectl binds: a port found free and released first can be taken again by a test running
+/// beside this one, whose dashboard would then answer (a Ray dashboard may also hold 8265 itself).
+fn local_port_from(out: &str) -> String {
+    format!(
+        "for _ in $(seq 100); do grep -q '^Forwarding from' {out} && break; sleep 0.1; done\nLOCAL=$(sed -n 's/^Forwarding from 127.0.0.1:\\([0-9]*\\) -> 8265$/\\1/p' {out})"
+    )
 }
 
 /// What one node image's run of `kubectl exec` and `kubectl port-forward` left behind.
@@ -238,7 +239,7 @@ struct Streamed {
 /// the dashboard's `/api/version` and `/api/jobs/` through it, on node image `image`.
 fn exec_and_port_forward(image: &str) -> Streamed {
     let work = tempfile::tempdir().unwrap();
-    let local = free_local_port();
+    let wait_for_port = local_port_from("forward.out");
     let script = format!(
         r#"set -u
 export KUBECONFIG="$SIM_STATE_DIR/kubeconfig"
@@ -254,12 +255,13 @@ HEAD=$("$KUBECTL" get pod -n pod-security -l ray.io/node-type=head -o name)
 tail -n 1 out.txt | cut -c1-17
 "$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- pip3 install jsonpatch >/dev/null 2>&1; echo "pip rc=$?"
 "$KUBECTL" exec -n pod-security "$HEAD" -c ray-head -- no-such-command 2>/dev/null; echo "unknown rc=$?"
-"$KUBECTL" -n pod-security port-forward -v=6 --address 127.0.0.1 svc/raycluster-pod-security-head-svc {local}:8265 >/dev/null 2>forward.log &
+"$KUBECTL" -n pod-security port-forward -v=6 --address 127.0.0.1 svc/raycluster-pod-security-head-svc :8265 >forward.out 2>forward.log &
 FORWARD=$!
+{wait_for_port}
 answered=no
-for _ in $(seq 60); do if curl -fsS http://127.0.0.1:{local}/api/version >version.json 2>/dev/null; then answered=yes; break; fi; sleep 1; done
+for _ in $(seq 60); do if curl -fsS http://127.0.0.1:$LOCAL/api/version >version.json 2>/dev/null; then answered=yes; break; fi; sleep 1; done
 echo "dashboard answered: $answered"
-curl -fsS http://127.0.0.1:{local}/api/jobs/ >jobs.json; echo "jobs rc=$?"
+curl -fsS http://127.0.0.1:$LOCAL/api/jobs/ >jobs.json; echo "jobs rc=$?"
 kill $FORWARD
 "#
     );
@@ -567,8 +569,8 @@ sh loop.sh; echo "loop rc=$?"
 /// What `e2e --dry-run` prints, from step 1 on, run as one script with real kubectl and real
 /// helm v4 first on `PATH` (the world's fake kind and docker stand in for Docker), on a 1.35
 /// node image. Left out, and said so: the set-up (downloads) and the preflight (`cargo xtask
-/// pss`, offline). The port-forward's local port 8265 becomes a free one (a Ray dashboard may
-/// hold 8265 on this host). The dry run's own `kill "$PORT_FORWARD_8265"` stops the port-forward
+/// pss`, offline). The port-forward's local port 8265 becomes one the system picks, read from
+/// kubectl's `Forwarding from` line (`local_port_from`). The dry run's own `kill "$PORT_FORWARD_8265"` stops the port-forward
 /// before the cleanup (it must succeed: the forward is still up); an EXIT trap stops it if the
 /// script ends early. Every command must succeed, and say what its comment says.
 fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
@@ -585,22 +587,30 @@ fn the_dry_runs_commands_run_with_real_kubectl_and_helm() {
     assert!(dry.status.success(), "{}", text(&dry).1);
     let printed = text(&dry).0;
     let from_step_1 = &printed[printed.find("# [doc 1]").expect("step 1")..];
-    let local = free_local_port();
-    let kept: Vec<String> = from_step_1
+    let mut kept: Vec<String> = vec![];
+    for l in from_step_1
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            l.replace(" 8265:8265 ", &format!(" {local}:8265 "))
-                .replace("127.0.0.1:8265/", &format!("127.0.0.1:{local}/"))
-        })
-        .collect();
+    {
+        kept.push(
+            l.replace(" 8265:8265 &", " :8265 >port-forward.out &")
+                .replace("127.0.0.1:8265/", "127.0.0.1:$LOCAL/"),
+        );
+        if l.starts_with("PORT_FORWARD_8265=$!") {
+            kept.push(local_port_from("port-forward.out"));
+        }
+    }
     assert_eq!(
         kept.iter()
-            .filter(|l| l.contains(&format!("127.0.0.1:{local}"))
-                || l.contains(&format!(" {local}:8265 ")))
+            .filter(|l| l.contains("127.0.0.1:$LOCAL/") || l.contains(" :8265 >port-forward.out &"))
             .count(),
         3,
         "the port-forward and both curls: {kept:?}"
+    );
+    assert!(
+        kept.iter()
+            .any(|l| l.starts_with("for _ in $(seq 100); do grep -q '^Forwarding from'")),
+        "{kept:?}"
     );
     let work = tempfile::tempdir().unwrap();
     let bin = work.path().join("real");
